@@ -1,0 +1,54 @@
+"""cinder_nb: drive real OpenStack Cinder volume drivers from Python and Jupyter.
+
+    import cinder_nb as cnb
+    cnb.setup(persistence_config='memory')
+    lab = cnb.embedded()                       # the file-backed embedded driver
+    vol = lab.create_volume(size=1, name='data')
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from cinder_nb import errors
+from cinder_nb.backend import Backend, embedded
+from cinder_nb.connection import Connection
+from cinder_nb.errors import (BackendConfigError, CinderNBError, DriverError, InvalidArgument,
+                              InvalidState, MissingSecret, NotFound, PersistenceError, StateError)
+from cinder_nb.runtime import setup as _setup
+from cinder_nb.serialization import SCHEMA_VERSION
+from cinder_nb.snapshot import Snapshot
+from cinder_nb.volume import Volume
+
+__version__ = '0.1.0'
+
+__all__ = ['setup', 'Backend', 'Volume', 'Snapshot', 'Connection', 'embedded', 'dumps', 'load',
+           'list_supported_drivers', 'errors', 'CinderNBError', 'InvalidArgument', 'NotFound',
+           'InvalidState', 'BackendConfigError', 'MissingSecret', 'DriverError', 'StateError',
+           'PersistenceError', 'SCHEMA_VERSION', '__version__']
+
+
+def setup(persistence_config: Any = None, state_dir: str | None = None, debug: bool = False) -> None:
+    """Global set-up (optional: the first Backend runs it with defaults).
+
+    persistence_config: None (SQLite file in state_dir), 'memory', a URL such as
+    'sqlite:///state.db' or 'postgresql://user@host/db', or a dict with 'storage'.
+    Calling setup() again starts a fresh session (loaded backends are dropped).
+    """
+    _setup(persistence_config, state_dir=state_dir, debug=debug)
+
+
+def dumps(indent: int | None = None) -> str:
+    """The whole state as versioned JSON (secrets redacted)."""
+    from cinder_nb import serialization
+    return serialization.dumps(indent=indent)
+
+
+def load(text: str | bytes | dict, save: bool = False, secrets: dict | None = None) -> dict:
+    """Load a state written by dumps(); see cinder_nb.serialization.load."""
+    from cinder_nb import serialization
+    return serialization.load(text, save=save, secrets=secrets)
+
+
+def list_supported_drivers() -> dict[str, dict]:
+    """Every Cinder volume driver plus ours, with typed option metadata."""
+    return Backend.list_supported_drivers()

@@ -1,0 +1,514 @@
+"""The one module that touches Cinder internals.
+
+Everything cinder_nb needs from Cinder beyond its public driver interface lives
+here: global oslo.config set-up, object registration, the replacement of
+Cinder's database API by our own state, privileged helpers, coordination, and
+the construction of Cinder versioned objects (OVOs) from our plain records.
+Every patch of a Cinder internal carries a one-line comment saying why.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import pkgutil
+import threading
+import warnings
+from typing import Any, Callable, Iterable, Protocol
+
+# Cinder imports eventlet, which warns that it is deprecated on import. The warning is
+# noise for a notebook user (we never monkey-patch), so it is filtered for that import.
+with warnings.catch_warnings():
+    warnings.simplefilter('ignore')
+    import eventlet  # noqa: F401
+    from cinder import objects as cinder_objects
+
+    cinder_objects.register_all()
+    from cinder import context as cinder_context
+    from cinder import coordination
+    from cinder import exception as cinder_exception
+    from cinder import interface as cinder_interface
+    from cinder import utils as cinder_utils
+    from cinder.db import api as db_api
+    from cinder.volume import configuration as cinder_configuration
+    from cinder.volume import driver as cinder_driver
+    from cinder.volume import manager as cinder_manager  # noqa: F401 (registers opts)
+    from oslo_config import cfg
+    from oslo_utils import timeutils
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+SHARED_GROUP = cinder_configuration.SHARED_CONF_GROUP
+CinderException = cinder_exception.CinderException
+PROJECT_ID = 'cinder_nb'
+USER_ID = 'cinder_nb'
+HOST = 'cinder_nb'
+
+_setup_lock = threading.Lock()
+_initialized = False
+
+
+class StateProvider(Protocol):
+    """What the DB replacement asks the core for (implemented by cinder_nb.runtime)."""
+
+    def volume_ovo(self, volume_id: str) -> Any: ...
+    def snapshot_ovo(self, snapshot_id: str) -> Any: ...
+    def volume_ovos_on_backend(self, backend: str) -> list: ...
+    def snapshot_ovos_of_volume(self, volume_id: str) -> list: ...
+    def update_volume(self, volume_id: str, values: dict) -> None: ...
+    def update_snapshot(self, snapshot_id: str, values: dict) -> None: ...
+    def volume_record(self, volume_id: str) -> dict: ...
+    def kv_get(self, key: str) -> Any: ...
+    def kv_set(self, key: str, value: Any) -> None: ...
+
+
+_provider: StateProvider | None = None
+
+
+def context() -> Any:
+    """An admin request context for driver calls."""
+    return cinder_context.RequestContext(user_id=USER_ID, project_id=PROJECT_ID,
+                                         is_admin=True, overwrite=False)
+
+
+# --------------------------------------------------------------------------- set-up
+def initialize(state_dir: str, provider: StateProvider, debug: bool = False) -> None:
+    """Global Cinder set-up; safe to call again (only the provider is replaced)."""
+    global _initialized, _provider
+    with _setup_lock:
+        _provider = provider
+        if _initialized:
+            return
+        lock_dir = os.path.join(state_dir, 'locks')
+        os.makedirs(lock_dir, exist_ok=True)
+        # Parse no command line and no config file: the caller's argv belongs to Jupyter.
+        CONF(args=[], project='cinder', default_config_files=[], default_config_dirs=[])
+        CONF.set_override('state_path', state_dir)
+        CONF.set_override('host', HOST)
+        CONF.set_override('lock_path', lock_dir, group='oslo_concurrency')
+        CONF.set_override('backend_url', 'file://' + lock_dir, group='coordination')
+        _replace_db_api()
+        _patch_object_lookups()
+        # Cinder builds 'sudo cinder-rootwrap /etc/cinder/rootwrap.conf'; no rootwrap is
+        # installed here, and as root processutils needs no helper at all.
+        cinder_utils.get_root_helper = lambda: 'sudo'
+        _privileged_helpers_in_process()
+        coordination.COORDINATOR.start()
+        logging.getLogger('cinder').setLevel(logging.DEBUG if debug else logging.WARNING)
+        logging.getLogger('os_brick').setLevel(logging.DEBUG if debug else logging.ERROR)
+        _initialized = True
+
+
+def _privileged_helpers_in_process() -> None:
+    if os.geteuid() != 0:
+        return  # without root the privsep daemon cannot start; the embedded driver needs none
+    from os_brick import privileged as brick_privileged
+    from cinder import privsep as cinder_privsep
+    # As root, run privileged functions in this process instead of forking a
+    # privsep-helper daemon through sudo/rootwrap (which is not configured here).
+    for ctx in (brick_privileged.default, getattr(brick_privileged, 'brick_privsep_hide_output', None),
+                cinder_privsep.sys_admin_pctxt):
+        if ctx is not None:
+            ctx.set_client_mode(False)
+
+
+# --------------------------------------------------------------------------- DB replacement
+class UnsupportedDBCall(CinderException):
+    message = ("cinder_nb has no database: the driver called cinder.db.%(name)s, which "
+               "cinder_nb does not provide. Please report the driver and operation.")
+
+
+def _p() -> StateProvider:
+    if _provider is None:
+        raise RuntimeError('cinder_nb.setup() has not run')
+    return _provider
+
+
+def _volume_get(ctxt, volume_id, *a, **kw):
+    return _p().volume_ovo(volume_id)
+
+
+def _volume_update(ctxt, volume_id, values, *a, **kw):
+    _p().update_volume(volume_id, dict(values))
+    return _p().volume_ovo(volume_id)
+
+
+def _volume_get_all_by_host(ctxt, host, filters=None):
+    backend = host.split('#')[0].split('@')[-1]
+    return _p().volume_ovos_on_backend(backend)
+
+
+def _snapshot_get(ctxt, snapshot_id, *a, **kw):
+    return _p().snapshot_ovo(snapshot_id)
+
+
+def _snapshot_update(ctxt, snapshot_id, values, *a, **kw):
+    _p().update_snapshot(snapshot_id, dict(values))
+    return _p().snapshot_ovo(snapshot_id)
+
+
+def _snapshot_get_all_for_volume(ctxt, volume_id, *a, **kw):
+    return _p().snapshot_ovos_of_volume(volume_id)
+
+
+def _snapshot_get_latest_for_volume(ctxt, volume_id, *a, **kw):
+    snaps = _p().snapshot_ovos_of_volume(volume_id)
+    if not snaps:
+        raise cinder_exception.VolumeSnapshotNotFound(volume_id=volume_id)
+    return max(snaps, key=lambda s: s.created_at)
+
+
+def _metadata_get(field):
+    def get(ctxt, volume_id, *a, **kw):
+        return dict(_p().volume_record(volume_id).get(field) or {})
+    return get
+
+
+def _metadata_update(field):
+    def update(ctxt, volume_id, metadata, delete, *a, **kw):
+        current = {} if delete else dict(_p().volume_record(volume_id).get(field) or {})
+        current.update(metadata)
+        _p().update_volume(volume_id, {field: current})
+        return current
+    return update
+
+
+def _metadata_delete(field):
+    def delete(ctxt, volume_id, key, *a, **kw):
+        current = dict(_p().volume_record(volume_id).get(field) or {})
+        current.pop(key, None)
+        _p().update_volume(volume_id, {field: current})
+    return delete
+
+
+def _volume_type_get(ctxt, type_id, *a, **kw):
+    rec = _p().volume_record(type_id)   # a volume's private type has the volume's id
+    return volume_type_dict(rec)
+
+
+def _volume_type_extra_specs_get(ctxt, type_id, *a, **kw):
+    return dict(_p().volume_record(type_id).get('extra_specs') or {})
+
+
+def _qos_specs_get(ctxt, qos_id, *a, **kw):
+    rec = _p().volume_record(qos_id)
+    return {'id': qos_id, 'name': qos_id, 'consumer': 'back-end',
+            'specs': dict(rec.get('qos_specs') or {})}
+
+
+def _glance_metadata_get(ctxt, volume_id, *a, **kw):
+    raise cinder_exception.GlanceMetadataNotFound(id=volume_id)
+
+
+def _initiator_data_get(ctxt, initiator, namespace):
+    return [{'key': k, 'value': v} for k, v in
+            (_p().kv_get(f'initiator:{namespace}:{initiator}') or {}).items()]
+
+
+def _initiator_data_insert(ctxt, initiator, namespace, key, value):
+    data = _p().kv_get(f'initiator:{namespace}:{initiator}') or {}
+    if key in data:
+        return False
+    data[key] = value
+    _p().kv_set(f'initiator:{namespace}:{initiator}', data)
+    return True
+
+
+_DB_FUNCTIONS: dict[str, Callable] = {
+    'volume_get': _volume_get,
+    'volume_update': _volume_update,
+    'volume_get_all_by_host': _volume_get_all_by_host,
+    'snapshot_get': _snapshot_get,
+    'snapshot_update': _snapshot_update,
+    'snapshot_get_all_for_volume': _snapshot_get_all_for_volume,
+    'snapshot_get_latest_for_volume': _snapshot_get_latest_for_volume,
+    'volume_metadata_get': _metadata_get('metadata'),
+    'volume_metadata_update': _metadata_update('metadata'),
+    'volume_metadata_delete': _metadata_delete('metadata'),
+    'volume_admin_metadata_get': _metadata_get('admin_metadata'),
+    'volume_admin_metadata_update': _metadata_update('admin_metadata'),
+    'volume_admin_metadata_delete': _metadata_delete('admin_metadata'),
+    'volume_type_get': _volume_type_get,
+    'volume_type_extra_specs_get': _volume_type_extra_specs_get,
+    'qos_specs_get': _qos_specs_get,
+    'volume_glance_metadata_get': _glance_metadata_get,
+    'image_volume_cache_get_by_volume_id': lambda ctxt, volume_id: None,
+    'driver_initiator_data_get': _initiator_data_get,
+    'driver_initiator_data_insert_by_key': _initiator_data_insert,
+    'volume_attachment_get_all_by_volume_id': lambda ctxt, volume_id, *a, **kw:
+        list(_p().volume_ovo(volume_id).volume_attachment),
+}
+
+
+def _unsupported(name: str) -> Callable:
+    def call(*args, **kwargs):
+        raise UnsupportedDBCall(name=name)
+    call.__name__ = name
+    return call
+
+
+def _replace_db_api() -> None:
+    # Cinder modules call cinder.db.api.<function> at call time; there is no database
+    # here, so every public function is replaced: ours answer from cinder_nb's state,
+    # every other one raises a clear UnsupportedDBCall instead of touching SQL.
+    for name in dir(db_api):
+        obj = getattr(db_api, name)
+        if name.startswith('_') or not callable(obj) or isinstance(obj, type):
+            continue
+        if getattr(obj, '__module__', None) != db_api.__name__:
+            continue
+        setattr(db_api, name, _DB_FUNCTIONS.get(name) or _unsupported(name))
+
+
+def _patch_object_lookups() -> None:
+    # Volume/Snapshot.get_by_id go through a SQLAlchemy model lookup; answer from our state.
+    cinder_objects.Volume.get_by_id = classmethod(lambda cls, ctxt, id, *a, **kw: _p().volume_ovo(id))
+    cinder_objects.Snapshot.get_by_id = classmethod(lambda cls, ctxt, id, *a, **kw: _p().snapshot_ovo(id))
+
+
+# --------------------------------------------------------------------------- OVO builders
+_VOLUME_DEFAULTS = {
+    'user_id': USER_ID, 'project_id': PROJECT_ID, 'availability_zone': 'nova',
+    'attach_status': 'detached', 'deleted': False, 'bootable': False,
+    'multiattach': False, 'use_quota': True, 'encryption_key_id': None,
+    'consistencygroup_id': None, 'consistencygroup': None, 'group_id': None, 'group': None,
+    'migration_status': None, 'replication_status': None, 'cluster_name': None,
+    'glance_metadata': {}, 'volume_glance_metadata': [],
+}
+
+#: model-update keys a driver may return that we keep verbatim with the resource
+VOLUME_DRIVER_FIELDS = frozenset(
+    k for k in cinder_objects.Volume.fields
+    if k.startswith('provider_') or k in ('replication_driver_data', 'replication_status',
+                                           'shared_targets', 'service_uuid', 'bootable'))
+SNAPSHOT_DRIVER_FIELDS = frozenset(
+    k for k in cinder_objects.Snapshot.fields if k.startswith('provider_') or k == 'progress')
+
+
+def host_of(backend: str, pool: str | None) -> str:
+    return f'{HOST}@{backend}#{pool or backend}'
+
+
+def volume_type_dict(rec: dict) -> dict | None:
+    if not rec.get('extra_specs') and not rec.get('qos_specs'):
+        return None
+    return {'id': rec['id'], 'name': f"cinder_nb-{rec['id']}", 'extra_specs': dict(rec.get('extra_specs') or {}),
+            'qos_specs_id': rec['id'] if rec.get('qos_specs') else None, 'is_public': True,
+            'description': None, 'deleted': False}
+
+
+def _volume_type_ovo(rec: dict, ctxt) -> Any:
+    qos = None
+    if rec.get('qos_specs'):
+        qos = cinder_objects.QualityOfServiceSpecs(context=ctxt, id=rec['id'], name=rec['id'],
+                                                   consumer='back-end', specs=dict(rec['qos_specs']))
+    return cinder_objects.VolumeType(context=ctxt, id=rec['id'], name=f"cinder_nb-{rec['id']}",
+                                     is_public=True, extra_specs=dict(rec.get('extra_specs') or {}),
+                                     qos_specs_id=rec['id'] if qos else None, qos_specs=qos,
+                                     description=None, deleted=False, projects=[])
+
+
+def volume_ovo(rec: dict, snapshots: Iterable[dict] = (), connections: Iterable[dict] = ()) -> Any:
+    """A cinder.objects.Volume built from our volume record (no lazy DB loads).
+
+    Its snapshots point back to a shallow copy of the volume (one without a snapshot
+    list): a true cycle makes oslo.versionedobjects' change tracking recurse forever.
+    """
+    conns = list(connections)
+    vol = _plain_volume_ovo(rec, conns)
+    shallow = _plain_volume_ovo(rec, conns)
+    shallow.snapshots = cinder_objects.SnapshotList(context=vol._context, objects=[])
+    shallow.obj_reset_changes()
+    vol.snapshots = cinder_objects.SnapshotList(
+        context=vol._context, objects=[snapshot_ovo(s, shallow) for s in snapshots])
+    vol.obj_reset_changes()
+    return vol
+
+
+def _plain_volume_ovo(rec: dict, conns: list) -> Any:
+    ctxt = context()
+    values = dict(_VOLUME_DEFAULTS)
+    values.update(
+        id=rec['id'], size=rec['size'], status=_ovo_status(rec['status']),
+        host=host_of(rec['backend'], rec.get('pool_name')),
+        display_name=rec.get('name') or '', display_description=rec.get('description') or '',
+        source_volid=rec.get('source_volid'), snapshot_id=rec.get('snapshot_id'),
+        metadata=dict(rec.get('metadata') or {}), admin_metadata=dict(rec.get('admin_metadata') or {}),
+        created_at=rec.get('created_at'), updated_at=rec.get('updated_at'),
+        multiattach=bool(rec.get('multiattach')),
+        attach_status='attached' if conns else 'detached',
+    )
+    for key, value in (rec.get('driver_data') or {}).items():
+        if key in cinder_objects.Volume.fields:
+            values[key] = value
+    has_type = bool(rec.get('extra_specs') or rec.get('qos_specs'))
+    values['volume_type_id'] = rec['id'] if has_type else None
+    values['volume_type'] = _volume_type_ovo(rec, ctxt) if has_type else None
+    values.pop('snapshots', None)
+    vol = cinder_objects.Volume(context=ctxt, **_fill_defaults(cinder_objects.Volume, values))
+    vol.volume_attachment = cinder_objects.VolumeAttachmentList(
+        context=ctxt, objects=[attachment_ovo(c, vol) for c in conns])
+    return vol
+
+
+def snapshot_ovo(rec: dict, vol: Any) -> Any:
+    """A cinder.objects.Snapshot for our snapshot record, linked to its volume OVO."""
+    ctxt = context()
+    values = dict(
+        id=rec['id'], volume_id=rec['volume_id'], volume_size=rec['volume_size'],
+        status=_ovo_status(rec['status']), display_name=rec.get('name') or '',
+        display_description=rec.get('description') or '', user_id=USER_ID, project_id=PROJECT_ID,
+        progress='100%', metadata=dict(rec.get('metadata') or {}), deleted=False,
+        created_at=rec.get('created_at'), updated_at=rec.get('updated_at'),
+        volume_type_id=vol.volume_type_id, encryption_key_id=None, cgsnapshot_id=None,
+        cgsnapshot=None, group_snapshot_id=None, group_snapshot=None, use_quota=True,
+    )
+    for key, value in (rec.get('driver_data') or {}).items():
+        if key in cinder_objects.Snapshot.fields:
+            values[key] = value
+    snap = cinder_objects.Snapshot(context=ctxt, **_fill_defaults(cinder_objects.Snapshot, values))
+    snap.volume = vol
+    snap.obj_reset_changes()
+    return snap
+
+
+def attachment_ovo(rec: dict, vol: Any) -> Any:
+    ctxt = context()
+    connector = rec.get('connector') or {}
+    att = cinder_objects.VolumeAttachment(context=ctxt, **_fill_defaults(cinder_objects.VolumeAttachment, dict(
+        id=rec['id'], volume_id=rec['volume_id'],
+        instance_uuid=connector.get('instance_uuid'), attached_host=connector.get('host'),
+        mountpoint=None, attach_time=rec.get('created_at'), detach_time=None,
+        attach_status='attached', attach_mode=rec.get('attach_mode', 'rw'),
+        connection_info=rec.get('connection_info') or {}, connector=connector, deleted=False)))
+    att.obj_reset_changes()
+    return att
+
+
+def _fill_defaults(cls: Any, values: dict) -> dict:
+    """Give every field a value so no attribute access falls through to a DB lazy-load."""
+    from oslo_versionedobjects import fields as ovo_fields
+    for name, field in cls.fields.items():
+        if name in values:
+            continue
+        if field.default != ovo_fields.UnspecifiedDefault:
+            values[name] = field.default
+        elif field.nullable:
+            values[name] = None
+    return values
+
+
+def _ovo_status(status: str) -> str:
+    return {'in-use': 'in-use'}.get(status, status)
+
+
+def changed_fields(ovo: Any, allowed: frozenset) -> dict:
+    """Fields a driver changed on an OVO (it may update in place instead of returning)."""
+    return {k: getattr(ovo, k) for k in ovo.obj_what_changed() if k in allowed}
+
+
+# --------------------------------------------------------------------------- drivers
+def make_backend_config(backend: str, options: dict) -> Any:
+    """Register an oslo.config group for a backend, set its options, return a Configuration."""
+    CONF.register_group(cfg.OptGroup(backend))
+    config = cinder_configuration.Configuration(cinder_manager.volume_manager_opts +
+                                                cinder_manager.volume_backend_opts,
+                                                config_group=backend)
+    for name, value in options.items():
+        opt = find_option(name)
+        if opt is not None:
+            config.append_config_values([opt])
+        CONF.set_override(name, value, group=backend)
+    return config
+
+
+def clear_backend_config(backend: str, options: Iterable[str]) -> None:
+    for name in options:
+        try:
+            CONF.clear_override(name, group=backend)
+        except cfg.NoSuchOptError:
+            pass
+
+
+def find_option(name: str) -> Any | None:
+    """The registered oslo.config option of that name (backend or DEFAULT group)."""
+    for group in (SHARED_GROUP, None):
+        opts = CONF._groups[group]._opts if group else CONF._opts  # noqa: SLF001
+        if name in opts:
+            return opts[name]['opt']
+    return None
+
+
+def common_driver_options() -> list:
+    """Options every driver accepts (VolumeDriver's and the volume manager's)."""
+    opts = []
+    for group in (cinder_driver.volume_opts, cinder_driver.iser_opts, cinder_driver.nvmet_opts,
+                  cinder_driver.scst_opts, cinder_driver.image_opts, cinder_driver.fqdn_opts,
+                  cinder_driver.backup_opts, cinder_manager.volume_backend_opts):
+        opts.extend(group)
+    return opts
+
+
+def instantiate_driver(cls: type, backend: str, config: Any) -> Any:
+    return cls(configuration=config, host=f'{HOST}@{backend}', cluster_name=None,
+               active_backend_id=None)
+
+
+def start_driver(driver: Any) -> None:
+    ctxt = context()
+    driver.do_setup(ctxt)
+    driver.check_for_setup_error()
+    driver.init_capabilities()
+    driver.set_throttle()
+    driver.set_initialized()
+
+
+def is_volume_driver_class(cls: Any) -> bool:
+    return isinstance(cls, type) and issubclass(cls, cinder_driver.BaseVD)
+
+
+def complies_with_interface(cls: type) -> bool:
+    """Cinder's own compliance rule (cinder/tests/compliance/test_volume_drivers.py)."""
+    from cinder.interface import volume_driver
+    return issubclass(cls, volume_driver.VolumeDriverCore)
+
+
+_catalog_lock = threading.Lock()
+_all_drivers: list[type] | None = None
+
+
+def registered_volume_drivers() -> list[type]:
+    """Every volume driver class Cinder ships, plus any registered with @volumedriver."""
+    global _all_drivers
+    with _catalog_lock:
+        if _all_drivers is None:
+            import cinder.volume.drivers as pkg
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):
+                    try:
+                        importlib.import_module(info.name)
+                    except Exception as exc:  # a driver whose optional deps are missing
+                        LOG.debug('skipping %s: %s', info.name, exc)
+            importlib.import_module('cinder_nb.drivers.localfile')
+            _all_drivers = True  # type: ignore[assignment]
+        seen, result = set(), []
+        for cls in cinder_interface._volume_register:  # noqa: SLF001
+            if cls not in seen:
+                seen.add(cls)
+                result.append(cls)
+        return result
+
+
+def utcnow():
+    return timeutils.utcnow()
+
+
+def volumedriver(cls):
+    """Cinder's @interface.volumedriver registration decorator."""
+    return cinder_interface.volumedriver(cls)
+
+
+BaseVolumeDriver = cinder_driver.VolumeDriver
+VolumeBackendAPIException = cinder_exception.VolumeBackendAPIException
+InvalidConnectorException = cinder_exception.InvalidConnectorException

@@ -1,0 +1,234 @@
+"""Backend: a real Cinder volume driver loaded in this process."""
+from __future__ import annotations
+
+import copy
+import html
+import os
+import threading
+from typing import Any, Callable
+
+from cinder_nb import _cinder, catalog, runtime, validation
+from cinder_nb.errors import (BackendConfigError, CinderNBError, DriverError, InvalidArgument,
+                              InvalidState)
+from cinder_nb.resource import now
+from cinder_nb.secrets import REDACTED, SCRUBBER
+
+_init_lock = threading.Lock()
+
+
+class Backend:
+    """A volume backend: ``Backend(name, volume_driver='pkg.mod.Driver', **driver_options)``.
+
+    The driver is instantiated and set up (do_setup, check_for_setup_error) at once;
+    options are validated against the driver's own oslo.config options first.
+    Creating a backend whose name is already loaded returns the loaded one when the
+    configuration is identical and raises BackendConfigError when it differs.
+    """
+
+    def __new__(cls, volume_backend_name: str, volume_driver: str | None = None, **driver_cfg: Any):
+        rt = runtime.get()
+        existing = rt.backends.get(volume_backend_name) if isinstance(volume_backend_name, str) else None
+        if existing is not None:
+            wanted = dict(driver_cfg, volume_driver=volume_driver or existing._driver_path)
+            if wanted != existing._full_config():
+                changed = sorted(k for k in set(wanted) | set(existing._full_config())
+                                 if wanted.get(k) != existing._full_config().get(k))
+                raise BackendConfigError(
+                    f'A backend named {volume_backend_name!r} is already loaded with a different '
+                    f'configuration (differs in: {", ".join(changed)}). Use another name, or '
+                    f'call .shutdown() on the loaded one first.', option=changed[0] if changed else None)
+            existing._reused = True
+            return existing
+        obj = super().__new__(cls)
+        obj._reused = False
+        return obj
+
+    def __init__(self, volume_backend_name: str, volume_driver: str | None = None, **driver_cfg: Any):
+        if self._reused:
+            return
+        validation.backend_name(volume_backend_name)
+        driver_path = volume_driver or catalog.EMBEDDED_DRIVER
+        cls = catalog.resolve_driver(driver_path)
+        options, secret_names = catalog.validate_options(cls, driver_cfg)
+        options['volume_backend_name'] = volume_backend_name
+        self._name = volume_backend_name
+        self._driver_path = driver_path
+        self._options = options
+        self._secret_names = secret_names | catalog.secret_option_names(cls)
+        self._raw_cfg = dict(driver_cfg)
+        SCRUBBER.add(str(options[k]) for k in self._secret_names if options.get(k))
+        rt = runtime.get()
+        with _init_lock:
+            config = _cinder.make_backend_config(volume_backend_name, options)
+            try:
+                self.driver = _cinder.instantiate_driver(cls, volume_backend_name, config)
+                _cinder.start_driver(self.driver)
+                stats = self.driver.get_volume_stats(refresh=True) or {}
+            except CinderNBError:
+                _cinder.clear_backend_config(volume_backend_name, options)
+                raise
+            except Exception as exc:
+                _cinder.clear_backend_config(volume_backend_name, options)
+                raise BackendConfigError(f'Driver {cls.__name__} failed to start backend '
+                                         f'{volume_backend_name!r}: {type(exc).__name__}: {exc}',
+                                         driver=driver_path) from exc
+            self._stats = _with_pools(stats, volume_backend_name)
+            rt.backends[volume_backend_name] = self
+        rt.persistence.put('backend', self.public_record())
+
+    # ------------------------------------------------------------------ identity/config
+    @property
+    def id(self) -> str:
+        return self._name
+
+    name = volume_backend_name = id
+
+    @property
+    def volume_driver(self) -> str:
+        return self._driver_path
+
+    def _full_config(self) -> dict:
+        return dict(self._raw_cfg, volume_driver=self._driver_path)
+
+    @property
+    def config(self) -> dict:
+        """The backend's options with secret ones redacted."""
+        cfg = {k: (REDACTED if k in self._secret_names and v not in (None, '') else v)
+               for k, v in self._raw_cfg.items()}
+        return dict(cfg, volume_backend_name=self._name, volume_driver=self._driver_path)
+
+    @property
+    def secret_options(self) -> list[str]:
+        """Names of this backend's options that are secret (never serialized)."""
+        return sorted(k for k in self._secret_names if k in self._raw_cfg)
+
+    def public_record(self) -> dict:
+        return {'id': self._name, 'backend': self._name, 'volume_driver': self._driver_path,
+                'config': {k: v for k, v in self.config.items()
+                           if k not in ('volume_backend_name', 'volume_driver')},
+                'secret_options': self.secret_options, 'updated_at': now()}
+
+    # ------------------------------------------------------------------ stats / pools
+    def stats(self, refresh: bool = False) -> dict:
+        """Driver stats (capacity per pool); refresh=True asks the driver again."""
+        if refresh:
+            self._stats = _with_pools(self.driver.get_volume_stats(refresh=True) or {}, self._name)
+        return copy.deepcopy(self._stats)
+
+    @property
+    def pool_names(self) -> tuple[str, ...]:
+        return tuple(p['pool_name'] for p in self._stats.get('pools', []))
+
+    def _check_pool(self, pool_name: str | None) -> str:
+        pools = self.pool_names
+        if pool_name is None:
+            return pools[0] if pools else self._name
+        if pool_name not in pools:
+            raise InvalidArgument('pool_name', pool_name, f'one of this backend\'s pools {list(pools)}')
+        return pool_name
+
+    # ------------------------------------------------------------------ resources
+    @property
+    def volumes(self) -> list:
+        """Volumes on this backend (from the state store)."""
+        return runtime.get().find('volume', backend=self._name)
+
+    @property
+    def snapshots(self) -> list:
+        return runtime.get().find('snapshot', backend=self._name)
+
+    @property
+    def connections(self) -> list:
+        return runtime.get().find('connection', backend=self._name)
+
+    def volumes_filtered(self, volume_id: str | None = None, volume_name: str | None = None) -> list:
+        return [v for v in self.volumes if (volume_id is None or v.id == volume_id) and
+                (volume_name is None or v.name == volume_name)]
+
+    def create_volume(self, size: int, name: str | None = None, description: str | None = None,
+                      pool_name: str | None = None, extra_specs: dict | None = None,
+                      qos_specs: dict | None = None, metadata: dict | None = None,
+                      multiattach: bool = False, bootable: bool = False, id: str | None = None):
+        """Create a volume of size GiB; returns it with status 'available'."""
+        from cinder_nb.volume import Volume
+        vol = Volume._new(self, size, name=name, description=description, pool_name=pool_name,
+                          extra_specs=extra_specs, qos_specs=qos_specs, metadata=metadata,
+                          multiattach=multiattach, bootable=bootable, id=id)
+        return vol._create_with('create', self.driver.create_volume)
+
+    def validate_connector(self, connector_dict: dict) -> None:
+        """Raise InvalidArgument if the driver cannot connect with this connector."""
+        connector = validation.connector(connector_dict)
+        try:
+            self.driver.validate_connector(connector)
+        except Exception as exc:
+            raise InvalidArgument('connector', _redacted_connector(connector),
+                                  f'a connector {self._name} accepts ({exc})') from exc
+
+    def _busy_aware(self, resource, operation: str, old_status: str, call: Callable[[], Any],
+                    fail_status: str) -> Any:
+        """Run a delete; a driver 'busy' answer restores the status instead of marking an error."""
+        try:
+            return call()
+        except (_cinder.cinder_exception.SnapshotIsBusy, _cinder.cinder_exception.VolumeIsBusy) as exc:
+            resource._set(status=old_status, error=str(exc))
+            raise InvalidState(resource.KIND, resource.id, 'busy', operation,
+                               f'The driver says: {exc}') from exc
+        except Exception as exc:
+            err = DriverError(operation, resource.KIND, resource.id, exc)
+            resource._set(status=fail_status, error=err.message)
+            raise err from exc
+
+    # ------------------------------------------------------------------ lifecycle
+    def shutdown(self) -> None:
+        """Unload the backend from this process (its resources stay recorded)."""
+        rt = runtime.get()
+        rt.backends.pop(self._name, None)
+        _cinder.clear_backend_config(self._name, self._options)
+
+    @staticmethod
+    def list_supported_drivers() -> dict[str, dict]:
+        """Every Cinder volume driver plus ours: class path, version, typed options."""
+        return catalog.list_supported_drivers()
+
+    def dumps(self) -> str:
+        """This backend and its resources as versioned JSON, secrets redacted."""
+        from cinder_nb import serialization
+        return serialization.dumps(backends=[self._name])
+
+    def __repr__(self) -> str:
+        return f'<cinder_nb.Backend {self._name} driver={self._driver_path.rsplit(".", 1)[-1]}>'
+
+    def _repr_html_(self) -> str:
+        pools = self._stats.get('pools', [])
+        rows = [('name', self._name), ('driver', self._driver_path),
+                ('protocol', self._stats.get('storage_protocol')), ('pools', ', '.join(self.pool_names))]
+        if pools:
+            rows.append(('free / total GiB', f"{pools[0].get('free_capacity_gb')} / "
+                                             f"{pools[0].get('total_capacity_gb')}"))
+        rows += [(k, v) for k, v in self.config.items() if k not in ('volume_backend_name', 'volume_driver')]
+        body = ''.join(f'<tr><th style="text-align:left">{html.escape(str(k))}</th>'
+                       f'<td style="text-align:left">{html.escape(str(v))}</td></tr>' for k, v in rows)
+        return f'<table class="cinder-nb-backend"><caption style="text-align:left"><b>Backend</b></caption>{body}</table>'
+
+
+def _with_pools(stats: dict, backend: str) -> dict:
+    """Legacy drivers report one pool's numbers at the top level; give them a 'pools' list."""
+    stats = copy.deepcopy(stats)
+    if stats and 'pools' not in stats:
+        pool = {k: v for k, v in stats.items() if k not in (
+            'driver_version', 'storage_protocol', 'vendor_name', 'volume_backend_name')}
+        pool['pool_name'] = backend
+        stats['pools'] = [pool]
+    return stats
+
+
+def _redacted_connector(connector: dict) -> dict:
+    from cinder_nb.secrets import redact
+    return redact(connector)
+
+
+def embedded(path: str | None = None, name: str = 'embedded', **options: Any) -> Backend:
+    """A ready backend on the embedded file driver (volumes under path, default state_dir/volumes)."""
+    path = path or os.path.join(runtime.get().state_dir, 'volumes', name)
+    return Backend(name, volume_driver=catalog.EMBEDDED_DRIVER, local_file_path=path, **options)

@@ -1,0 +1,202 @@
+"""The driver catalog: which drivers exist and what options each takes, typed."""
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from oslo_config import cfg, types
+
+from cinder_nb import _cinder
+from cinder_nb.errors import BackendConfigError, NotFound
+
+EMBEDDED_DRIVER = 'cinder_nb.drivers.localfile.LocalFileDriver'
+
+_TYPE_NAMES = [
+    (types.Port, 'port'), (types.Integer, 'integer'), (types.Float, 'float'),
+    (types.Boolean, 'boolean'), (types.List, 'list'), (types.Dict, 'dict'),
+    (types.IPAddress, 'ip'), (types.HostAddress, 'host'), (types.HostDomain, 'host'),
+    (types.URI, 'uri'), (types.MultiString, 'multistring'), (types.String, 'string'),
+]
+
+
+@dataclass
+class OptionInfo:
+    """One driver option as the catalog and the backend form see it."""
+    name: str
+    type: str
+    default: Any
+    help: str
+    secret: bool
+    required: bool
+    choices: list | None = None
+    min: float | None = None
+    max: float | None = None
+    deprecated: bool = False
+    common: bool = False   # accepted by every driver (VolumeDriver / volume manager option)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class DriverInfo:
+    """A volume driver class and its own options."""
+    class_name: str
+    volume_driver: str
+    version: str | None
+    supported: bool
+    description: str
+    ci_wiki_name: str | None
+    driver_options: list[OptionInfo] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d['driver_options'] = [o.to_dict() for o in self.driver_options]
+        return d
+
+
+def type_name(opt: cfg.Opt) -> str:
+    for cls, name in _TYPE_NAMES:
+        if isinstance(opt.type, cls):
+            return name
+    return 'string'
+
+
+def option_info(opt: cfg.Opt, common: bool = False) -> OptionInfo:
+    t = opt.type
+    choices = getattr(t, 'choices', None)
+    if isinstance(choices, dict):
+        choices = list(choices)
+    default = opt.default
+    if isinstance(default, (set, tuple)):
+        default = list(default)
+    return OptionInfo(
+        name=opt.dest, type=type_name(opt), default=None if opt.secret else default,
+        help=(opt.help or '').strip(), secret=bool(opt.secret), required=bool(opt.required),
+        choices=list(choices) if choices else None,
+        min=getattr(t, 'min', None), max=getattr(t, 'max', None),
+        deprecated=bool(opt.deprecated_for_removal), common=common)
+
+
+def _class_fqn(cls: type) -> str:
+    return f'{inspect.getmodule(cls).__name__}.{cls.__name__}'
+
+
+def _own_options(cls: type) -> list[cfg.Opt]:
+    try:
+        return list(cls.get_driver_options() or [])
+    except Exception:
+        return []
+
+
+def describe_driver(cls: type) -> DriverInfo:
+    opts, seen = [], set()
+    for opt in _own_options(cls):
+        if opt.dest not in seen:
+            seen.add(opt.dest)
+            opts.append(option_info(opt))
+    return DriverInfo(
+        class_name=cls.__name__, volume_driver=_class_fqn(cls),
+        version=str(getattr(cls, 'VERSION', '') or '') or None,
+        supported=bool(getattr(cls, 'SUPPORTED', True)),
+        description=inspect.cleandoc(cls.__doc__ or '').split('\n\n')[0],
+        ci_wiki_name=getattr(cls, 'CI_WIKI_NAME', None), driver_options=opts)
+
+
+def list_supported_drivers() -> dict[str, dict]:
+    """Every volume driver Cinder ships, plus ours, keyed by class name (cinderlib's shape)."""
+    result = {}
+    for cls in _cinder.registered_volume_drivers():
+        info = describe_driver(cls)
+        result.setdefault(info.class_name, info.to_dict())
+    return dict(sorted(result.items()))
+
+
+def resolve_driver(path: Any) -> type:
+    """The driver class for a 'package.module.Class' path, with a clear error if it is not one."""
+    if not isinstance(path, str) or '.' not in path:
+        raise BackendConfigError(f"volume_driver={path!r} is invalid: expected a class path such as "
+                                 f"'{EMBEDDED_DRIVER}'", option='volume_driver')
+    module_name, _, class_name = path.rpartition('.')
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise NotFound('volume driver', path, f'(cannot import {module_name}: {exc}). '
+                       'See Backend.list_supported_drivers() for the available ones.') from exc
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        near = difflib.get_close_matches(class_name, [n for n in dir(module) if 'Driver' in n], 3)
+        raise NotFound('volume driver', path, f'(module {module_name} has no {class_name}'
+                       + (f'; did you mean {", ".join(near)}?)' if near else ')'))
+    if not _cinder.is_volume_driver_class(cls):
+        raise BackendConfigError(f'{path} is not a Cinder volume driver class', option='volume_driver')
+    return cls
+
+
+def options_for(cls: type) -> dict[str, tuple[cfg.Opt, bool]]:
+    """All options a driver class accepts: name -> (opt, is_common)."""
+    result: dict[str, tuple[cfg.Opt, bool]] = {}
+    for opt in _cinder.common_driver_options():
+        result[opt.dest] = (opt, True)
+    for opt in _own_options(cls):
+        result[opt.dest] = (opt, False)
+    return result
+
+
+def driver_option_infos(path: str) -> list[OptionInfo]:
+    """Typed options for one driver: its own first, then the common ones."""
+    cls = resolve_driver(path)
+    opts = options_for(cls)
+    own = [option_info(o) for o, common in opts.values() if not common]
+    common = [option_info(o, common=True) for o, c in opts.values() if c]
+    return own + sorted(common, key=lambda o: o.name)
+
+
+def validate_options(cls: type, values: dict) -> tuple[dict, set[str]]:
+    """Convert option values with their oslo.config types.
+
+    Returns (converted, names of secret options). Unknown names, bad values and
+    missing required options raise BackendConfigError naming the option. Options
+    a driver registers only at run time (not in get_driver_options) are accepted
+    when oslo.config knows them globally.
+    """
+    known = options_for(cls)
+    converted, secret = {}, set()
+    for name, value in values.items():
+        entry = known.get(name)
+        opt = entry[0] if entry else _cinder.find_option(name)
+        if opt is None:
+            near = difflib.get_close_matches(name, list(known), 3)
+            raise BackendConfigError(
+                f'Unknown option {name!r} for {cls.__name__}' +
+                (f'; did you mean {", ".join(map(repr, near))}?' if near else
+                 '; see cinder_nb.catalog.driver_option_infos() for its options.'), option=name)
+        try:
+            converted[name] = value if value is None else _convert(opt, value)
+        except (ValueError, TypeError) as exc:
+            raise BackendConfigError(f'Option {name}={"***" if opt.secret else repr(value)} is invalid for '
+                                     f'{type_name(opt)} option: {exc}', option=name) from None
+        if opt.secret:
+            secret.add(name)
+    for name, (opt, common) in known.items():
+        if opt.required and not common and converted.get(name) in (None, ''):
+            raise BackendConfigError(f'{cls.__name__} needs option {name!r}: {opt.help or ""}'.strip(),
+                                     option=name)
+    return converted, secret
+
+
+def _convert(opt: cfg.Opt, value: Any) -> Any:
+    if isinstance(opt, cfg.MultiOpt) and isinstance(value, (list, tuple)):
+        return [opt.type(v) for v in value]
+    if isinstance(opt.type, types.Boolean) and not isinstance(value, (bool, str)):
+        raise ValueError(f'expected True/False, got {type(value).__name__}')
+    if isinstance(opt.type, (types.Integer, types.Float)) and isinstance(value, bool):
+        raise ValueError('expected a number, got a bool')
+    return opt.type(value)
+
+
+def secret_option_names(cls: type) -> set[str]:
+    return {name for name, (opt, _) in options_for(cls).items() if opt.secret}

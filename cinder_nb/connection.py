@@ -1,0 +1,214 @@
+"""Connection: a volume exported to a connector; optionally attached here through os-brick."""
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from typing import Any, Callable
+
+from cinder_nb import _cinder, runtime
+from cinder_nb.errors import DriverError, InvalidState
+from cinder_nb.resource import Resource, new_id, now
+
+CONNECTION_STATUSES = ('attaching', 'attached', 'detaching', 'error')
+
+#: protocol -> function(connection_info) -> os-brick connector; replaceable for protocols
+#: whose kernel path is missing here (see cinder_nb.attachers)
+CONNECTOR_FACTORIES: dict[str, Callable[[dict], Any]] = {}
+
+
+def root_helper() -> str:
+    return '' if os.geteuid() == 0 else 'sudo'
+
+
+def local_connector() -> dict:
+    """This host's connector dict, as os-brick reports it."""
+    from os_brick.initiator import connector as brick_connector
+    props = brick_connector.get_connector_properties(root_helper(), _my_ip(), False, False,
+                                                     host=socket.gethostname())
+    props.setdefault('host', socket.gethostname())
+    return props
+
+
+def _my_ip() -> str:
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return '127.0.0.1'
+
+
+def brick_connector_for(connection_info: dict) -> Any:
+    protocol = connection_info['driver_volume_type']
+    factory = CONNECTOR_FACTORIES.get(protocol.lower())
+    if factory is not None:
+        return factory(connection_info)
+    from os_brick.initiator import connector as brick_connector
+    return brick_connector.InitiatorConnector.factory(protocol, root_helper(), use_multipath=False,
+                                                      device_scan_attempts=3)
+
+
+class Connection(Resource):
+    """A volume's export to one connector. Attribute names follow cinderlib's Connection."""
+
+    KIND = 'connection'
+    SUMMARY = ('id', 'volume_id', 'status', 'protocol', 'path', 'attach_mode', 'host', 'backend',
+               'error', 'created_at')
+
+    @classmethod
+    def _connect(cls, volume, connector: dict, attach_mode: str) -> 'Connection':
+        ts = now()
+        conn = cls({'id': new_id(), 'backend': volume.backend_name, 'volume_id': volume.id,
+                    'connector': connector, 'attach_mode': attach_mode, 'connection_info': {},
+                    'device': None, 'status': 'attaching', 'error': None,
+                    'created_at': ts, 'updated_at': ts})
+        backend = volume.backend
+        old = volume._transition('connect', {'available', 'in-use'}, volume.status,
+                                 check=lambda: _check_multiattach(volume))
+        runtime.get().save(conn)
+        ovo = volume.ovo()
+        ctxt = _cinder.context()
+        try:
+            model = backend.driver.create_export(ctxt, ovo, connector)
+            volume._absorb(ovo, model)
+            info = backend.driver.initialize_connection(ovo, connector)
+        except Exception as exc:
+            err = DriverError('connect', 'volume', volume.id, exc)
+            conn._set(status='error', error=err.message)
+            volume._set(status=old)
+            raise err from exc
+        conn._set(connection_info=info, status='attached', error=None)
+        volume._set(status='in-use')
+        return conn
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def volume_id(self) -> str:
+        return self._rec['volume_id']
+
+    @property
+    def volume(self):
+        return runtime.get().get('volume', self.volume_id)
+
+    @property
+    def connector(self) -> dict:
+        return self._rec['connector']
+
+    @property
+    def connector_info(self) -> dict:
+        return self._rec['connector']
+
+    @property
+    def connection_info(self) -> dict:
+        return self._rec['connection_info']
+
+    conn_info = connection_info
+
+    @property
+    def protocol(self) -> str | None:
+        return (self._rec.get('connection_info') or {}).get('driver_volume_type')
+
+    @property
+    def attach_mode(self) -> str:
+        return self._rec['attach_mode']
+
+    @property
+    def device(self) -> dict | None:
+        """os-brick's device info of a local attach, or None."""
+        return self._rec.get('device')
+
+    @property
+    def path(self) -> str | None:
+        """The local device (or file) path of a local attach, or None."""
+        return (self._rec.get('device') or {}).get('path')
+
+    @property
+    def attached(self) -> bool:
+        """True when attached locally through os-brick."""
+        return bool(self._rec.get('device'))
+
+    @property
+    def connected(self) -> bool:
+        return self.status == 'attached'
+
+    def _summary(self) -> dict:
+        pub = self.public_record()
+        out = {k: pub.get(k) for k in ('id', 'volume_id', 'status', 'attach_mode', 'backend', 'error',
+                                        'created_at')}
+        out['protocol'] = self.protocol
+        out['path'] = self.path
+        out['host'] = (pub.get('connector') or {}).get('host')
+        return {k: out.get(k) for k in self.SUMMARY}
+
+    # ------------------------------------------------------------------ os-brick
+    def _brick(self) -> Any:
+        return brick_connector_for(self.connection_info)
+
+    def _attach_local(self) -> None:
+        try:
+            device = self._brick().connect_volume(self.connection_info['data'])
+        except Exception as exc:
+            err = DriverError('attach', 'volume', self.volume_id, exc)
+            try:
+                self.disconnect()
+            except Exception:
+                pass
+            raise err from exc
+        self._set(device=dict(device))
+
+    def extend(self) -> int:
+        """Make the attached device see the volume's new size; returns it in bytes."""
+        if not self.attached:
+            raise InvalidState('connection', self.id, self.status, 'extend', 'It is not attached locally.')
+        path = self.path
+        if path and os.path.exists(path) and stat.S_ISREG(os.stat(path).st_mode):
+            # os-brick's LOCAL connector sizes block devices with blockdev(8); a file-mode
+            # attach is a regular file whose size already is the volume's.
+            return os.path.getsize(path)
+        return self._brick().extend_volume(self.connection_info['data'])
+
+    def detach(self, force: bool = False) -> None:
+        """Detach the local device through os-brick, then disconnect."""
+        if not self.attached:
+            raise InvalidState('connection', self.id, self.status, 'detach', 'It is not attached locally.')
+        try:
+            self._brick().disconnect_volume(self.connection_info['data'], self.device, force=force,
+                                            ignore_errors=force)
+        except Exception as exc:
+            err = DriverError('detach', 'connection', self.id, exc)
+            self._set(status='error', error=err.message)
+            raise err from exc
+        self._set(device=None)
+        self.disconnect(force=force)
+
+    def disconnect(self, force: bool = False) -> None:
+        """Terminate the export (and remove it when it was the volume's last connection)."""
+        if self.status == 'deleted':
+            raise InvalidState('connection', self.id, 'deleted', 'disconnect')
+        if self.attached and not force:
+            raise InvalidState('connection', self.id, self.status, 'disconnect',
+                               'It is attached locally: call detach() first.')
+        self._transition('disconnect', {'attached', 'error', 'attaching'}, 'detaching')
+        volume = self.volume
+        backend = volume.backend
+        ovo = volume.ovo()
+        others = [c for c in volume.connections if c.id != self.id]
+
+        def call():
+            backend.driver.terminate_connection(ovo, self.connector, force=force)
+            if not others:
+                backend.driver.remove_export(_cinder.context(), ovo)
+        self._driver('disconnect', call)
+        runtime.get().forget(self)
+        self._rec['status'] = 'deleted'
+        self._rec['updated_at'] = now()
+        if not others and volume.status == 'in-use':
+            volume._set(status='available')
+
+
+def _check_multiattach(volume) -> None:
+    existing = [c for c in volume.connections if c.status in ('attached', 'attaching')]
+    if existing and not volume.multiattach:
+        hosts = {(c.connector or {}).get('host') for c in existing}
+        raise InvalidState('volume', volume.id, volume.status, 'connect',
+                           f'It is already connected ({len(existing)} connection(s), hosts {sorted(map(str, hosts))}) '
+                           'and is not multiattach: disconnect first or create it with multiattach=True.')

@@ -1,0 +1,63 @@
+"""Persistence back-ends: memory, sqlite, postgresql, and plugins by entry point."""
+from __future__ import annotations
+
+import os
+from importlib.metadata import entry_points
+from typing import Any
+
+from cinder_nb.errors import InvalidArgument, PersistenceError
+from cinder_nb.persistence.base import KINDS, Persistence
+
+ENTRY_POINT_GROUP = 'cinder_nb.persistence'
+
+__all__ = ['KINDS', 'Persistence', 'create', 'ENTRY_POINT_GROUP']
+
+
+def create(config: Any, state_dir: str) -> Persistence:
+    """Build the persistence back-end a ``setup(persistence_config=...)`` value names.
+
+    Accepted: None (SQLite file ``cinder_nb.db`` in the state dir), ``'memory'``, a URL
+    (``sqlite:///path``, ``postgresql://...``), a dict with ``storage`` set to
+    ``memory``/``sqlite`` (``path``)/``postgresql`` (``url``) or an entry-point plugin
+    name (other keys are passed to it), or a ready Persistence instance.
+    """
+    if isinstance(config, Persistence):
+        return config
+    if config is None:
+        config = {'storage': 'sqlite', 'path': os.path.join(state_dir, 'cinder_nb.db')}
+    if isinstance(config, str):
+        if config == 'memory':
+            config = {'storage': 'memory'}
+        elif '://' in config:
+            config = {'storage': config.split(':', 1)[0].split('+', 1)[0], 'url': config}
+        else:
+            config = {'storage': config}
+    if not isinstance(config, dict):
+        raise InvalidArgument('persistence_config', config, "None, 'memory', a URL or a dict with 'storage'")
+    config = dict(config)
+    storage = config.pop('storage', 'sqlite' if 'path' in config else None)
+    if storage == 'memory':
+        from cinder_nb.persistence.memory import MemoryPersistence
+        return MemoryPersistence()
+    if storage == 'sqlite':
+        from cinder_nb.persistence.sql import SQLPersistence
+        url = config.get('url') or 'sqlite:///' + os.path.abspath(config.get('path') or
+                                                                  os.path.join(state_dir, 'cinder_nb.db'))
+        return SQLPersistence(url)
+    if storage in ('postgresql', 'postgres'):
+        from cinder_nb.persistence.sql import SQLPersistence
+        if not config.get('url'):
+            raise InvalidArgument('persistence_config', {'storage': storage}, "a 'url' for postgresql")
+        return SQLPersistence(config['url'])
+    plugins = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    if storage in plugins:
+        try:
+            plugin = plugins[storage].load()
+            backend = plugin(**config)
+        except Exception as exc:
+            raise PersistenceError(f'Persistence plugin {storage!r} failed to start: {exc}') from exc
+        if not isinstance(backend, Persistence):
+            raise PersistenceError(f'Persistence plugin {storage!r} did not return a Persistence instance')
+        return backend
+    known = ['memory', 'sqlite', 'postgresql'] + sorted(plugins)
+    raise InvalidArgument('persistence_config.storage', storage, 'one of ' + ', '.join(known))

@@ -1,0 +1,154 @@
+"""What volumes, snapshots and connections share: a record, a status, guarded driver calls."""
+from __future__ import annotations
+
+import copy
+import html
+import logging
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+
+from cinder_nb import runtime
+from cinder_nb.errors import DriverError, InvalidState, NotFound
+from cinder_nb.secrets import REDACTED, redact, secret_values
+
+LOG = logging.getLogger('cinder_nb')
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec='microseconds')
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Resource:
+    """Base of Volume, Snapshot and Connection: wraps one record (a JSON-able dict)."""
+
+    KIND = 'resource'
+    #: fields shown by repr / the HTML repr, in order
+    SUMMARY: tuple[str, ...] = ('id', 'status')
+
+    def __init__(self, record: dict) -> None:
+        self._rec = record
+
+    # ------------------------------------------------------------- record access
+    @property
+    def record(self) -> dict:
+        """The full record (secrets included): stays in this process."""
+        return self._rec
+
+    def public_record(self) -> dict:
+        """A deep copy with every secret replaced: what may leave the process."""
+        return redact(self._rec)
+
+    def secret_values(self) -> set[str]:
+        return secret_values(self._rec)
+
+    @property
+    def id(self) -> str:
+        return self._rec['id']
+
+    @property
+    def status(self) -> str:
+        return self._rec['status']
+
+    @property
+    def backend_name(self) -> str:
+        return self._rec['backend']
+
+    @property
+    def backend(self):
+        """The Backend this resource lives on (must be loaded in this process)."""
+        rt = runtime.get()
+        try:
+            return rt.backends[self._rec['backend']]
+        except KeyError:
+            raise NotFound('backend', self._rec['backend'],
+                           'Create it with cinder_nb.Backend(...) or load a state that holds its '
+                           'configuration.') from None
+
+    @property
+    def created_at(self) -> str | None:
+        return self._rec.get('created_at')
+
+    @property
+    def updated_at(self) -> str | None:
+        return self._rec.get('updated_at')
+
+    @property
+    def error(self) -> str | None:
+        """The driver's message from the last failed operation, if any."""
+        return self._rec.get('error')
+
+    def _set(self, **values: Any) -> None:
+        rt = runtime.get()
+        with rt.lock:
+            self._rec.update(values)
+            self._rec['updated_at'] = now()
+            rt.save(self)
+
+    def _transition(self, operation: str, allowed: Iterable[str], new_status: str,
+                    check: Callable[[], None] | None = None) -> str:
+        """Atomically check the status (and check()) and move to new_status; returns the old one."""
+        rt = runtime.get()
+        with rt.lock:
+            old = self.status
+            if old not in allowed:
+                raise InvalidState(self.KIND, self.id, old, operation,
+                                   f"Allowed from: {', '.join(sorted(allowed))}.")
+            if check is not None:
+                check()
+            self._set(status=new_status)
+            return old
+
+    def _driver(self, operation: str, call: Callable[[], Any], fail_status: str = 'error',
+                on_fail: Callable[[], None] | None = None) -> Any:
+        """Run a driver call; on failure record fail_status and the message, raise DriverError."""
+        try:
+            return call()
+        except Exception as exc:
+            err = DriverError(operation, self.KIND, self.id, exc)
+            LOG.warning('%s', err.message)
+            self._set(status=fail_status, error=err.message)
+            if on_fail is not None:
+                on_fail()
+            raise err from exc
+
+    def _require_not_deleted(self, operation: str) -> None:
+        if self.status == 'deleted':
+            raise InvalidState(self.KIND, self.id, 'deleted', operation)
+
+    # ------------------------------------------------------------- repr
+    def _summary(self) -> dict:
+        pub = self.public_record()
+        return {k: pub.get(k) for k in self.SUMMARY}
+
+    def __repr__(self) -> str:
+        fields = ', '.join(f'{k}={v!r}' for k, v in self._summary().items() if k != 'id')
+        return f'<cinder_nb.{type(self).__name__} {self.id} {fields}>'
+
+    def _repr_html_(self) -> str:
+        rows = ''.join(f'<tr><th style="text-align:left">{html.escape(k)}</th>'
+                       f'<td style="text-align:left">{html.escape(str(v))}</td></tr>'
+                       for k, v in self._summary().items())
+        return (f'<table class="cinder-nb-{self.KIND}"><caption style="text-align:left">'
+                f'<b>{type(self).__name__}</b></caption>{rows}</table>')
+
+    # ------------------------------------------------------------- serialization
+    def to_dict(self) -> dict:
+        """The public (redacted) record."""
+        return self.public_record()
+
+    def dumps(self) -> str:
+        """This resource (and what hangs from it) as versioned JSON, secrets redacted."""
+        from cinder_nb import serialization
+        return serialization.dumps_resource(self)
+
+
+def copy_record(record: dict) -> dict:
+    return copy.deepcopy(record)
+
+
+__all__ = ['Resource', 'now', 'new_id', 'REDACTED']

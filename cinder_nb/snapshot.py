@@ -1,0 +1,116 @@
+"""Snapshot: delete, and create a volume from it."""
+from __future__ import annotations
+
+from typing import Any
+
+from cinder_nb import _cinder, runtime, validation
+from cinder_nb.errors import InvalidArgument, InvalidState
+from cinder_nb.resource import Resource, new_id, now
+
+SNAPSHOT_STATUSES = ('creating', 'available', 'deleting', 'deleted', 'error', 'error_deleting')
+
+
+class Snapshot(Resource):
+    """A snapshot of a volume. Attribute names follow cinderlib's Snapshot."""
+
+    KIND = 'snapshot'
+    SUMMARY = ('id', 'name', 'volume_id', 'volume_size', 'status', 'backend', 'error', 'created_at')
+
+    @classmethod
+    def _new(cls, volume, name: str | None = None, description: str | None = None,
+             metadata: dict | None = None) -> 'Snapshot':
+        validation.text('name', name)
+        validation.text('description', description, max_len=4096)
+        ts = now()
+        return cls({'id': new_id(), 'backend': volume.backend_name, 'volume_id': volume.id,
+                    'volume_size': volume.size, 'name': name or '', 'description': description or '',
+                    'status': 'creating', 'metadata': validation.str_mapping('metadata', metadata),
+                    'driver_data': {}, 'error': None, 'created_at': ts, 'updated_at': ts})
+
+    def _create(self) -> 'Snapshot':
+        runtime.get().save(self)
+        ovo = self.ovo()
+        model = self._driver('create', lambda: self.backend.driver.create_snapshot(ovo))
+        self._absorb(ovo, model)
+        self._set(status='available', error=None)
+        return self
+
+    @property
+    def name(self) -> str:
+        return self._rec['name']
+
+    display_name = name
+
+    @property
+    def description(self) -> str:
+        return self._rec['description']
+
+    @property
+    def volume_id(self) -> str:
+        return self._rec['volume_id']
+
+    @property
+    def volume_size(self) -> int:
+        return self._rec['volume_size']
+
+    @property
+    def volume(self):
+        """The source Volume."""
+        return runtime.get().get('volume', self.volume_id)
+
+    def ovo(self) -> Any:
+        vol_ovo = self.volume.ovo()
+        for snap in vol_ovo.snapshots:
+            if snap.id == self.id:
+                return snap
+        return _cinder.snapshot_ovo(self._rec, vol_ovo)
+
+    def _absorb(self, ovo: Any, model_update: dict | None) -> None:
+        values = _cinder.changed_fields(ovo, _cinder.SNAPSHOT_DRIVER_FIELDS)
+        values.update(model_update or {})
+        if values:
+            self.apply_driver_update(values)
+
+    def apply_driver_update(self, values: dict) -> None:
+        driver_data = dict(self._rec.get('driver_data') or {})
+        updates: dict[str, Any] = {}
+        for key, value in values.items():
+            if key == 'metadata':
+                updates['metadata'] = dict(value or {})
+            elif key in _cinder.SNAPSHOT_DRIVER_FIELDS:
+                driver_data[key] = value
+        updates['driver_data'] = driver_data
+        self._set(**updates)
+
+    def delete(self) -> None:
+        """Delete the snapshot (a driver that reports it busy leaves it available)."""
+        self._require_not_deleted('delete')
+        old = self._transition('delete', {'available', 'error', 'error_deleting'}, 'deleting')
+        ovo = self.ovo()
+        backend = self.backend
+        backend._busy_aware(self, 'delete', old, lambda: backend.driver.delete_snapshot(ovo),
+                            fail_status='error_deleting')
+        runtime.get().forget(self)
+        self._rec['status'] = 'deleted'
+        self._rec['updated_at'] = now()
+
+    def create_volume(self, name: str | None = None, description: str | None = None,
+                      size: int | None = None, **kwargs: Any):
+        """A new volume holding this snapshot's data (size defaults to the snapshot's)."""
+        from cinder_nb.volume import Volume
+        self._require_not_deleted('create a volume from')
+        if self.status != 'available':
+            raise InvalidState('snapshot', self.id, self.status, 'create a volume from')
+        size = self.volume_size if size is None else size
+        validation.size('size', size)
+        if size < self.volume_size:
+            raise InvalidArgument('size', size, f'at least the snapshot size {self.volume_size} GiB')
+        source = self.volume
+        kwargs.setdefault('extra_specs', source.extra_specs)
+        kwargs.setdefault('qos_specs', source.qos_specs)
+        kwargs.setdefault('pool_name', source.pool_name)
+        new = Volume._new(self.backend, size, name=name, description=description,
+                          snapshot_id=self.id, **kwargs)
+        snap_ovo = self.ovo()
+        return new._create_with('create from snapshot', lambda ovo: self.backend.driver
+                                .create_volume_from_snapshot(ovo, snap_ovo))

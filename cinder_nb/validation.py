@@ -1,0 +1,81 @@
+"""Argument checks run before any driver is touched."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from cinder_nb.errors import InvalidArgument
+
+MAX_NAME = 255
+MAX_SIZE_GIB = 1 << 20  # 1 PiB: past this a typo is likelier than a wish
+BACKEND_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
+
+
+def size(name: str, value: Any, minimum: int = 1) -> int:
+    """A whole number of GiB, at least minimum (bool, float and str are refused)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(name, value, f'a whole number of GiB (int) >= {minimum}, e.g. {max(minimum, 1)}')
+    if value < minimum:
+        raise InvalidArgument(name, value, f'a whole number of GiB >= {minimum}')
+    if value > MAX_SIZE_GIB:
+        raise InvalidArgument(name, value, f'at most {MAX_SIZE_GIB} GiB')
+    return value
+
+
+def text(name: str, value: Any, allow_none: bool = True, max_len: int = MAX_NAME) -> str | None:
+    """An optional printable string of sane length."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str):
+        raise InvalidArgument(name, value, f'a string of at most {max_len} characters')
+    if len(value) > max_len:
+        raise InvalidArgument(name, value[:40] + '...', f'at most {max_len} characters (got {len(value)})')
+    if any(ord(c) < 32 and c not in '\t\n' for c in value):
+        raise InvalidArgument(name, value, 'printable text (no control characters)')
+    return value
+
+
+def backend_name(value: Any) -> str:
+    if not isinstance(value, str) or not BACKEND_NAME.match(value) or value.upper() == 'DEFAULT':
+        raise InvalidArgument('volume_backend_name', value,
+                              "1-64 letters, digits, '_', '.' or '-' starting with a letter or digit "
+                              "(and not 'DEFAULT')")
+    return value
+
+
+def mapping(name: str, value: Any, allow_none: bool = True) -> dict:
+    """A JSON-able dict with string keys."""
+    if value is None and allow_none:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise InvalidArgument(name, value, 'a dict with string keys')
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        raise InvalidArgument(name, value, 'a dict of JSON-able values (str, int, float, bool, list, dict)')
+    return dict(value)
+
+
+def str_mapping(name: str, value: Any) -> dict:
+    """A dict of string keys and string values (extra specs, metadata)."""
+    value = mapping(name, value)
+    for k, v in value.items():
+        if not isinstance(v, str):
+            raise InvalidArgument(f'{name}[{k!r}]', v, 'a string value')
+    return value
+
+
+def connector(value: Any) -> dict:
+    """An os-brick connector dict (what get_connector_properties returns)."""
+    value = mapping('connector', value, allow_none=False)
+    for key in ('host', 'initiator', 'ip'):
+        if key in value and not isinstance(value[key], str):
+            raise InvalidArgument(f'connector[{key!r}]', value[key], 'a string')
+    return value
+
+
+def choice(name: str, value: Any, options: tuple) -> Any:
+    if value not in options:
+        raise InvalidArgument(name, value, 'one of ' + ', '.join(map(repr, options)))
+    return value

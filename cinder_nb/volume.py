@@ -1,0 +1,266 @@
+"""Volume: create, delete, extend, clone, snapshot, connect and attach."""
+from __future__ import annotations
+
+from typing import Any
+
+from cinder_nb import _cinder, runtime, validation
+from cinder_nb.errors import InvalidArgument, InvalidState
+from cinder_nb.resource import Resource, new_id, now
+
+VOLUME_STATUSES = ('creating', 'available', 'in-use', 'extending', 'deleting', 'deleted',
+                   'error', 'error_deleting')
+USABLE = frozenset({'available', 'in-use'})
+
+
+class Volume(Resource):
+    """A volume on a backend. Attribute names follow cinderlib's Volume."""
+
+    KIND = 'volume'
+    SUMMARY = ('id', 'name', 'size', 'status', 'backend', 'pool_name', 'source_volid',
+               'snapshot_id', 'error', 'created_at')
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def _new(cls, backend, size: int, name: str | None = None, description: str | None = None,
+             pool_name: str | None = None, extra_specs: dict | None = None,
+             qos_specs: dict | None = None, metadata: dict | None = None,
+             multiattach: bool = False, bootable: bool = False, source_volid: str | None = None,
+             snapshot_id: str | None = None, id: str | None = None) -> 'Volume':
+        validation.size('size', size)
+        validation.text('name', name)
+        validation.text('description', description, max_len=4096)
+        pool_name = backend._check_pool(pool_name)
+        for flag, value in (('multiattach', multiattach), ('bootable', bootable)):
+            if not isinstance(value, bool):
+                raise InvalidArgument(flag, value, 'True or False')
+        if id is not None:
+            validation.text('id', id, allow_none=False, max_len=36)
+        ts = now()
+        rec = {
+            'id': id or new_id(), 'backend': backend.id, 'pool_name': pool_name,
+            'name': name or '', 'description': description or '', 'size': size,
+            'status': 'creating', 'source_volid': source_volid, 'snapshot_id': snapshot_id,
+            'extra_specs': validation.str_mapping('extra_specs', extra_specs),
+            'qos_specs': validation.str_mapping('qos_specs', qos_specs),
+            'metadata': validation.str_mapping('metadata', metadata), 'admin_metadata': {},
+            'multiattach': multiattach, 'bootable': bootable, 'driver_data': {}, 'error': None,
+            'created_at': ts, 'updated_at': ts,
+        }
+        return cls(rec)
+
+    def _create_with(self, operation: str, call) -> 'Volume':
+        """Record the new volume as creating, run the driver call, record the outcome."""
+        rt = runtime.get()
+        with rt.lock:
+            if self.id in rt.live['volume'] or rt.persistence.get('volume', self.id):
+                raise InvalidArgument('id', self.id, 'an id no other volume has')
+            rt.save(self)
+        ovo = self.ovo()
+        model = self._driver(operation, lambda: call(ovo))
+        self._absorb(ovo, model)
+        self._set(status='available', error=None)
+        return self
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def name(self) -> str:
+        return self._rec['name']
+
+    display_name = name
+
+    @property
+    def description(self) -> str:
+        return self._rec['description']
+
+    @property
+    def size(self) -> int:
+        return self._rec['size']
+
+    @property
+    def pool_name(self) -> str:
+        return self._rec['pool_name']
+
+    @property
+    def source_volid(self) -> str | None:
+        return self._rec.get('source_volid')
+
+    @property
+    def snapshot_id(self) -> str | None:
+        return self._rec.get('snapshot_id')
+
+    @property
+    def extra_specs(self) -> dict:
+        return dict(self._rec.get('extra_specs') or {})
+
+    @property
+    def qos_specs(self) -> dict:
+        return dict(self._rec.get('qos_specs') or {})
+
+    @property
+    def metadata(self) -> dict:
+        return dict(self._rec.get('metadata') or {})
+
+    @property
+    def multiattach(self) -> bool:
+        return bool(self._rec.get('multiattach'))
+
+    @property
+    def provider_location(self) -> str | None:
+        return (self._rec.get('driver_data') or {}).get('provider_location')
+
+    @property
+    def name_in_storage(self) -> str:
+        return f'volume-{self.id}'
+
+    @property
+    def snapshots(self) -> list:
+        """This volume's snapshots (from the state store)."""
+        return runtime.get().find('snapshot', volume_id=self.id)
+
+    @property
+    def connections(self) -> list:
+        """This volume's connections (from the state store)."""
+        return runtime.get().find('connection', volume_id=self.id)
+
+    @property
+    def local_attach(self):
+        """The Connection of a local attach (attach()), or None."""
+        for conn in self.connections:
+            if conn.attached:
+                return conn
+        return None
+
+    # ------------------------------------------------------------------ Cinder objects
+    def ovo(self) -> Any:
+        """A fresh cinder.objects.Volume for a driver call."""
+        snaps = [s.record for s in self.snapshots if s.status != 'deleted']
+        conns = [c.record for c in self.connections if c.status != 'deleted']
+        return _cinder.volume_ovo(self._rec, snapshots=snaps, connections=conns)
+
+    def _absorb(self, ovo: Any, model_update: dict | None) -> None:
+        values = _cinder.changed_fields(ovo, _cinder.VOLUME_DRIVER_FIELDS)
+        values.update(model_update or {})
+        if values:
+            self.apply_driver_update(values)
+
+    def apply_driver_update(self, values: dict) -> None:
+        """Merge what a driver reported (model update or OVO save) into the record."""
+        driver_data = dict(self._rec.get('driver_data') or {})
+        updates: dict[str, Any] = {}
+        for key, value in values.items():
+            if key in ('metadata', 'admin_metadata'):
+                updates[key] = dict(value or {})
+            elif key in _cinder.VOLUME_DRIVER_FIELDS:
+                driver_data[key] = value
+        updates['driver_data'] = driver_data
+        self._set(**updates)
+
+    # ------------------------------------------------------------------ operations
+    def delete(self) -> None:
+        """Delete the volume (it must have no snapshots and no connections)."""
+        def check():
+            snaps = [s.id for s in self.snapshots]
+            if snaps:
+                raise InvalidState('volume', self.id, self.status, 'delete',
+                                   f'It still has snapshots {snaps}: delete them first.')
+            conns = [c.id for c in self.connections]
+            if conns:
+                raise InvalidState('volume', self.id, self.status, 'delete',
+                                   f'It has connections {conns}: detach/disconnect them first.')
+        self._require_not_deleted('delete')
+        old = self._transition('delete', {'available', 'error', 'error_deleting'}, 'deleting', check)
+        ovo = self.ovo()
+        self.backend._busy_aware(self, 'delete', old, lambda: self.backend.driver.delete_volume(ovo),
+                                 fail_status='error_deleting')
+        runtime.get().forget(self)
+        self._rec['status'] = 'deleted'
+        self._rec['updated_at'] = now()
+
+    def extend(self, new_size: int) -> None:
+        """Grow the volume to new_size GiB; an attached device sees the new size."""
+        self._require_not_deleted('extend')
+        validation.size('new_size', new_size)
+        if new_size <= self.size:
+            raise InvalidArgument('new_size', new_size, f'more than the current size {self.size} GiB')
+        old = self._transition('extend', USABLE, 'extending')
+        ovo = self.ovo()
+        self._driver('extend', lambda: self.backend.driver.extend_volume(ovo, new_size))
+        self._set(size=new_size, status=old, error=None)
+        local = self.local_attach
+        if local is not None:
+            local.extend()
+
+    def clone(self, name: str | None = None, description: str | None = None, size: int | None = None,
+              **kwargs: Any) -> 'Volume':
+        """A new volume with this one's data (size defaults to this volume's)."""
+        self._require_not_deleted('clone')
+        size = self.size if size is None else size
+        validation.size('size', size)
+        if size < self.size:
+            raise InvalidArgument('size', size, f'at least the source size {self.size} GiB')
+        if self.status not in USABLE:
+            raise InvalidState('volume', self.id, self.status, 'clone')
+        kwargs.setdefault('extra_specs', self.extra_specs)
+        kwargs.setdefault('qos_specs', self.qos_specs)
+        kwargs.setdefault('pool_name', self.pool_name)
+        new = Volume._new(self.backend, size, name=name, description=description,
+                          source_volid=self.id, **kwargs)
+        src = self.ovo()
+        return new._create_with('clone', lambda ovo: self.backend.driver.create_cloned_volume(ovo, src))
+
+    def create_snapshot(self, name: str | None = None, description: str | None = None,
+                        metadata: dict | None = None):
+        """Snapshot this volume."""
+        from cinder_nb.snapshot import Snapshot
+        self._require_not_deleted('snapshot')
+        if self.status not in USABLE:
+            raise InvalidState('volume', self.id, self.status, 'snapshot')
+        snap = Snapshot._new(self, name=name, description=description, metadata=metadata)
+        return snap._create()
+
+    def revert_to_snapshot(self, snapshot) -> None:
+        """Roll the volume's data back to one of its snapshots (volume must be available)."""
+        if snapshot.volume_id != self.id:
+            raise InvalidArgument('snapshot', snapshot.id, f'a snapshot of volume {self.id}')
+        old = self._transition('revert', {'available'}, 'reverting')
+        ovo, snap_ovo = self.ovo(), snapshot.ovo()
+        self._driver('revert', lambda: self.backend.driver.revert_to_snapshot(
+            _cinder.context(), ovo, snap_ovo))
+        self._set(status=old, error=None)
+
+    def connect(self, connector_dict: dict, attach_mode: str = 'rw'):
+        """Export the volume to a host described by an os-brick connector dict."""
+        from cinder_nb.connection import Connection
+        self._require_not_deleted('connect')
+        validation.choice('attach_mode', attach_mode, ('rw', 'ro'))
+        connector = validation.connector(connector_dict)
+        self.backend.validate_connector(connector)
+        return Connection._connect(self, connector, attach_mode)
+
+    def attach(self):
+        """Connect to this host and attach locally through os-brick; returns the Connection."""
+        from cinder_nb.connection import Connection, local_connector
+        self._require_not_deleted('attach')
+        if self.local_attach is not None:
+            raise InvalidState('volume', self.id, self.status, 'attach', 'It is already attached here.')
+        conn = Connection._connect(self, local_connector(), 'rw')
+        conn._attach_local()
+        return conn
+
+    def detach(self, force: bool = False) -> None:
+        """Detach the local attach and disconnect it."""
+        conn = self.local_attach
+        if conn is None:
+            raise InvalidState('volume', self.id, self.status, 'detach', 'It is not attached here.')
+        conn.detach(force=force)
+
+    def refresh(self) -> 'Volume':
+        """Reload this volume's record from the state store."""
+        rec = runtime.get().persistence.get('volume', self.id)
+        if rec is not None:
+            secrets = {k: v for k, v in self._rec.get('driver_data', {}).items()}
+            self._rec = rec
+            for key, value in secrets.items():
+                if rec.get('driver_data', {}).get(key) == '***':
+                    rec['driver_data'][key] = value
+        return self
