@@ -36,6 +36,10 @@ with warnings.catch_warnings():
     from oslo_config import cfg
     from oslo_utils import timeutils
 
+# eventlet (imported by Cinder, never monkey-patched here) warns on every fork(); each
+# losetup/mkfs subprocess would print it into the user's notebook.
+warnings.filterwarnings('ignore', message=r'Using fork\(\) is a bad idea', category=DeprecationWarning)
+
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 SHARED_GROUP = cinder_configuration.SHARED_CONF_GROUP

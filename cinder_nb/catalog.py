@@ -65,7 +65,11 @@ def type_name(opt: cfg.Opt) -> str:
     return 'string'
 
 
-def option_info(opt: cfg.Opt, common: bool = False) -> OptionInfo:
+def _required(cls: type | None, opt: cfg.Opt) -> bool:
+    return bool(opt.required) or opt.dest in getattr(cls, 'REQUIRED_OPTIONS', ())
+
+
+def option_info(opt: cfg.Opt, common: bool = False, cls: type | None = None) -> OptionInfo:
     t = opt.type
     choices = getattr(t, 'choices', None)
     if isinstance(choices, dict):
@@ -75,7 +79,7 @@ def option_info(opt: cfg.Opt, common: bool = False) -> OptionInfo:
         default = list(default)
     return OptionInfo(
         name=opt.dest, type=type_name(opt), default=None if opt.secret else default,
-        help=(opt.help or '').strip(), secret=bool(opt.secret), required=bool(opt.required),
+        help=(opt.help or '').strip(), secret=bool(opt.secret), required=_required(cls, opt),
         choices=list(choices) if choices else None,
         min=getattr(t, 'min', None), max=getattr(t, 'max', None),
         deprecated=bool(opt.deprecated_for_removal), common=common)
@@ -97,7 +101,7 @@ def describe_driver(cls: type) -> DriverInfo:
     for opt in _own_options(cls):
         if opt.dest not in seen:
             seen.add(opt.dest)
-            opts.append(option_info(opt))
+            opts.append(option_info(opt, cls=cls))
     return DriverInfo(
         class_name=cls.__name__, volume_driver=_class_fqn(cls),
         version=str(getattr(cls, 'VERSION', '') or '') or None,
@@ -150,7 +154,7 @@ def driver_option_infos(path: str) -> list[OptionInfo]:
     """Typed options for one driver: its own first, then the common ones."""
     cls = resolve_driver(path)
     opts = options_for(cls)
-    own = [option_info(o) for o, common in opts.values() if not common]
+    own = [option_info(o, cls=cls) for o, common in opts.values() if not common]
     common = [option_info(o, common=True) for o, c in opts.values() if c]
     return own + sorted(common, key=lambda o: o.name)
 
@@ -182,7 +186,7 @@ def validate_options(cls: type, values: dict) -> tuple[dict, set[str]]:
         if opt.secret:
             secret.add(name)
     for name, (opt, common) in known.items():
-        if opt.required and not common and converted.get(name) in (None, ''):
+        if _required(cls, opt) and not common and converted.get(name) in (None, ''):
             raise BackendConfigError(f'{cls.__name__} needs option {name!r}: {opt.help or ""}'.strip(),
                                      option=name)
     return converted, secret

@@ -168,6 +168,9 @@ class Volume(Resource):
                 raise InvalidState('volume', self.id, self.status, 'delete',
                                    f'It has connections {conns}: detach/disconnect them first.')
         self._require_not_deleted('delete')
+        if self.status == 'in-use':
+            raise InvalidState('volume', self.id, 'in-use', 'delete',
+                               'It is attached or connected: detach() / disconnect() it first.')
         old = self._transition('delete', {'available', 'error', 'error_deleting'}, 'deleting', check)
         ovo = self.ovo()
         self.backend._busy_aware(self, 'delete', old, lambda: self.backend.driver.delete_volume(ovo),
@@ -253,14 +256,3 @@ class Volume(Resource):
         if conn is None:
             raise InvalidState('volume', self.id, self.status, 'detach', 'It is not attached here.')
         conn.detach(force=force)
-
-    def refresh(self) -> 'Volume':
-        """Reload this volume's record from the state store."""
-        rec = runtime.get().persistence.get('volume', self.id)
-        if rec is not None:
-            secrets = {k: v for k, v in self._rec.get('driver_data', {}).items()}
-            self._rec = rec
-            for key, value in secrets.items():
-                if rec.get('driver_data', {}).get(key) == '***':
-                    rec['driver_data'][key] = value
-        return self

@@ -24,7 +24,7 @@ LOG = logging.getLogger(__name__)
 GiB = 1 << 30
 
 local_file_opts = [
-    cfg.StrOpt('local_file_path', required=True,
+    cfg.StrOpt('local_file_path',
                help='Directory that holds the volume and snapshot files (created if missing).'),
     cfg.StrOpt('local_file_attach_mode', default='auto', choices=['auto', 'loop', 'file'],
                help="How connections expose a volume: 'loop' binds a /dev/loopN (needs root), "
@@ -38,6 +38,9 @@ class LocalFileDriver(_cinder.BaseVolumeDriver):
     """Volumes as sparse files on a local filesystem; LOCAL protocol connections."""
 
     VERSION = '1.0.0'
+    #: options a backend must set (not oslo's required=True: oslo would then demand a
+    #: value in the shared group as soon as the global configuration is parsed)
+    REQUIRED_OPTIONS = ('local_file_path',)
     CI_WIKI_NAME = 'cinder_nb'
     SUPPORTED = True
 

@@ -1,0 +1,203 @@
+"""Every operation through the embedded driver, each followed by a data check via attach()."""
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+import cinder_nb as cnb
+from tests.conftest import read_at, write_at
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+def test_create_attach_write_read(lab):
+    vol = lab.create_volume(1, name='data', description='first')
+    assert (vol.status, vol.size, vol.name, vol.description) == ('available', 1, 'data', 'first')
+    conn = vol.attach()
+    assert vol.status == 'in-use' and vol.local_attach is conn and conn.attached
+    assert conn.protocol == 'local'
+    write_at(conn.path, 5 * MiB, b'hello cinder')
+    assert read_at(conn.path, 5 * MiB, 12) == b'hello cinder'
+    vol.detach()
+    assert vol.status == 'available' and vol.local_attach is None and vol.connections == []
+    conn2 = vol.attach()
+    assert read_at(conn2.path, 5 * MiB, 12) == b'hello cinder'
+    vol.detach()
+
+
+def test_snapshot_overwrite_restore_from_snapshot(lab):
+    vol = lab.create_volume(1, name='src')
+    conn = vol.attach()
+    write_at(conn.path, 0, b'ORIGINAL' * 512)
+    vol.detach()
+    snap = vol.create_snapshot(name='before')
+    assert snap.status == 'available' and snap.volume_id == vol.id and snap.volume_size == 1
+    assert [s.id for s in vol.snapshots] == [snap.id]
+    conn = vol.attach()
+    write_at(conn.path, 0, b'OVERWRITTEN!' * 100)
+    vol.detach()
+    restored = snap.create_volume(name='restored')
+    assert restored.snapshot_id == snap.id and restored.size == 1
+    rconn = restored.attach()
+    assert read_at(rconn.path, 0, 8 * 512) == b'ORIGINAL' * 512
+    restored.detach()
+    conn = vol.attach()
+    assert read_at(conn.path, 0, 12) == b'OVERWRITTEN!'
+    vol.detach()
+
+
+def test_clone_keeps_data_and_is_independent(lab):
+    vol = lab.create_volume(1)
+    conn = vol.attach()
+    write_at(conn.path, 100 * MiB, b'clone me')
+    vol.detach()
+    clone = vol.clone(name='copy')
+    assert clone.source_volid == vol.id and clone.size == 1 and clone.id != vol.id
+    cconn = clone.attach()
+    assert read_at(cconn.path, 100 * MiB, 8) == b'clone me'
+    write_at(cconn.path, 100 * MiB, b'changed!')
+    clone.detach()
+    conn = vol.attach()
+    assert read_at(conn.path, 100 * MiB, 8) == b'clone me'
+    vol.detach()
+
+
+def test_clone_bigger(lab):
+    vol = lab.create_volume(1)
+    clone = vol.clone(size=3)
+    conn = clone.attach()
+    assert conn.extend() == 3 * GiB
+    clone.detach()
+
+
+def test_extend_visible_on_attached_device(lab):
+    vol = lab.create_volume(1)
+    conn = vol.attach()
+    write_at(conn.path, 0, b'keep')
+    vol.extend(2)
+    assert vol.size == 2 and vol.status == 'in-use'
+    assert _device_size(conn.path) == 2 * GiB
+    write_at(conn.path, 2 * GiB - 4, b'tail')
+    assert read_at(conn.path, 0, 4) == b'keep'
+    vol.detach()
+    vol.extend(3)
+    assert vol.status == 'available'
+    conn = vol.attach()
+    assert _device_size(conn.path) == 3 * GiB
+    assert read_at(conn.path, 2 * GiB - 4, 4) == b'tail'
+    vol.detach()
+
+
+def _device_size(path: str) -> int:
+    if stat.S_ISBLK(os.stat(path).st_mode):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            return os.lseek(fd, 0, os.SEEK_END)
+        finally:
+            os.close(fd)
+    return os.path.getsize(path)
+
+
+def test_snapshot_delete_and_volume_delete(lab):
+    vol = lab.create_volume(1)
+    snap = vol.create_snapshot()
+    snap.delete()
+    assert snap.status == 'deleted' and vol.snapshots == []
+    vol.delete()
+    assert vol.status == 'deleted' and lab.volumes == []
+    root = lab.driver.root
+    assert os.listdir(os.path.join(root, 'volumes')) == []
+    assert os.listdir(os.path.join(root, 'snapshots')) == []
+
+
+def test_revert_to_snapshot(filelab):
+    vol = filelab.create_volume(1)
+    conn = vol.attach()
+    write_at(conn.path, 0, b'v1')
+    vol.detach()
+    snap = vol.create_snapshot()
+    conn = vol.attach()
+    write_at(conn.path, 0, b'v2')
+    vol.detach()
+    vol.revert_to_snapshot(snap)
+    conn = vol.attach()
+    assert read_at(conn.path, 0, 2) == b'v1'
+    vol.detach()
+
+
+def test_connect_disconnect_with_connector(lab):
+    vol = lab.create_volume(1)
+    connector = {'host': 'compute-1', 'initiator': 'iqn.1993-08.org.debian:01:abc', 'ip': '127.0.0.1',
+                 'multipath': False, 'platform': 'x86_64', 'os_type': 'linux'}
+    lab.validate_connector(connector)
+    conn = vol.connect(connector)
+    assert conn.status == 'attached' and not conn.attached and conn.connector == connector
+    assert conn.connection_info['driver_volume_type'] == 'local'
+    assert os.path.exists(conn.connection_info['data']['device_path'])
+    assert vol.status == 'in-use' and [c.id for c in vol.connections] == [conn.id]
+    with pytest.raises(cnb.InvalidState, match='not multiattach'):
+        vol.connect(dict(connector, host='compute-2'))
+    conn.disconnect()
+    assert vol.status == 'available' and vol.connections == [] and conn.status == 'deleted'
+
+
+def test_multiattach_volume_takes_two_connections(filelab):
+    vol = filelab.create_volume(1, multiattach=True)
+    c1 = vol.connect({'host': 'a'})
+    c2 = vol.connect({'host': 'b'})
+    assert {c.id for c in vol.connections} == {c1.id, c2.id}
+    c1.disconnect()
+    assert vol.status == 'in-use'
+    c2.disconnect()
+    assert vol.status == 'available'
+
+
+def test_sparse_copies_follow_data_not_size(filelab):
+    vol = filelab.create_volume(8)
+    conn = vol.attach()
+    for i in range(4):
+        write_at(conn.path, i * GiB, os.urandom(MiB))
+    vol.detach()
+    snap = vol.create_snapshot()
+    clone = vol.clone()
+    for path in (snap.record['driver_data']['provider_location'], clone.provider_location):
+        st = os.stat(path)
+        assert st.st_size == 8 * GiB
+        assert st.st_blocks * 512 < 16 * MiB, 'copy allocated far more than the 4 MiB of data'
+
+
+def test_stats_report_real_capacity(filelab):
+    st = os.statvfs(filelab.driver.root)
+    pool = filelab.stats(refresh=True)['pools'][0]
+    assert pool['pool_name'] == filelab.pool_names[0] == 'embedded'
+    assert abs(pool['total_capacity_gb'] - st.f_blocks * st.f_frsize / GiB) < 0.1
+    assert pool['provisioned_capacity_gb'] == 0
+    vol = filelab.create_volume(2)
+    conn = vol.attach()
+    write_at(conn.path, 0, os.urandom(4 * MiB))
+    vol.detach()
+    pool = filelab.stats(refresh=True)['pools'][0]
+    assert pool['provisioned_capacity_gb'] == 2
+    assert 0.003 <= pool['allocated_capacity_gb'] < 0.1
+    assert filelab.stats()['storage_protocol'] == 'local'
+
+
+def test_volume_type_extra_specs_reach_the_driver(filelab):
+    from cinder.volume import volume_types
+    vol = filelab.create_volume(1, extra_specs={'thin': 'true'}, qos_specs={'read_iops_sec': '100'},
+                                metadata={'owner': 'qa'})
+    ovo = vol.ovo()
+    assert ovo.volume_type.extra_specs == {'thin': 'true'}
+    assert volume_types.get_volume_type_extra_specs(ovo.volume_type_id) == {'thin': 'true'}
+    assert ovo.metadata == {'owner': 'qa'}
+    clone = vol.clone()
+    assert clone.extra_specs == {'thin': 'true'}
+
+
+def test_pool_name_checked(filelab):
+    with pytest.raises(cnb.InvalidArgument, match='pool_name'):
+        filelab.create_volume(1, pool_name='nope')
+    assert filelab.create_volume(1, pool_name='embedded').pool_name == 'embedded'
