@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import platform
 import socket
+import sys
 import stat
 from typing import Any, Callable
 
@@ -22,10 +24,19 @@ def root_helper() -> str:
 
 
 def local_connector() -> dict:
-    """This host's connector dict, as os-brick reports it."""
-    from os_brick.initiator import connector as brick_connector
-    props = brick_connector.get_connector_properties(root_helper(), _my_ip(), False, False,
-                                                     host=socket.gethostname())
+    """This host's connector dict, as os-brick reports it.
+
+    Without root, os-brick's per-protocol probes (NVMe-oF host NQN, iSCSI initiator
+    name) would start a privsep daemon through sudo and fail; then only the
+    protocol-independent part is returned, which is all the LOCAL protocol needs.
+    """
+    if os.geteuid() == 0:
+        from os_brick.initiator import connector as brick_connector
+        props = brick_connector.get_connector_properties(root_helper(), _my_ip(), False, False,
+                                                         host=socket.gethostname())
+    else:
+        props = {'platform': platform.machine(), 'os_type': sys.platform, 'ip': _my_ip(),
+                 'host': socket.gethostname(), 'multipath': False, 'enforce_multipath': False}
     props.setdefault('host', socket.gethostname())
     return props
 
