@@ -34,7 +34,6 @@ with warnings.catch_warnings():
     from cinder.volume import driver as cinder_driver
     from cinder.volume import manager as cinder_manager  # noqa: F401 (registers opts)
     from oslo_config import cfg
-    from oslo_utils import timeutils
 
 # eventlet (imported by Cinder, never monkey-patched here) warns on every fork(); each
 # losetup/mkfs subprocess would print it into the user's notebook.
@@ -502,10 +501,6 @@ def registered_volume_drivers() -> list[type]:
                 seen.add(cls)
                 result.append(cls)
         return result
-
-
-def utcnow():
-    return timeutils.utcnow()
 
 
 def volumedriver(cls):

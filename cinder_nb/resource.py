@@ -1,7 +1,6 @@
 """What volumes, snapshots and connections share: a record, a status, guarded driver calls."""
 from __future__ import annotations
 
-import copy
 import html
 import logging
 import uuid
@@ -145,10 +144,6 @@ class Resource:
         """This resource (and what hangs from it) as versioned JSON, secrets redacted."""
         from cinder_nb import serialization
         return serialization.dumps_resource(self)
-
-
-def copy_record(record: dict) -> dict:
-    return copy.deepcopy(record)
 
 
 __all__ = ['Resource', 'now', 'new_id', 'REDACTED']
