@@ -196,6 +196,12 @@ class Backend:
         from cinder_nb import serialization
         return serialization.dumps(backends=[self._name])
 
+    @classmethod
+    def load(cls, text: str | bytes | dict, save: bool = False, secrets: dict | None = None) -> 'Backend':
+        """Load a document written by Backend.dumps() (the backend and its resources); returns it."""
+        from cinder_nb import serialization
+        return serialization.load_one('backend', text, save=save, secrets=secrets)
+
     def __repr__(self) -> str:
         return f'<cinder_nb.Backend {self._name} driver={self._driver_path.rsplit(".", 1)[-1]}>'
 

@@ -145,5 +145,11 @@ class Resource:
         from cinder_nb import serialization
         return serialization.dumps_resource(self)
 
+    @classmethod
+    def load(cls, text: str | bytes | dict, save: bool = False, secrets: dict | None = None):
+        """Load a document written by .dumps() (with its backend and volume); returns this resource."""
+        from cinder_nb import serialization
+        return serialization.load_one(cls.KIND, text, save=save, secrets=secrets)
+
 
 __all__ = ['Resource', 'now', 'new_id', 'REDACTED']

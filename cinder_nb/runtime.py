@@ -12,7 +12,7 @@ from typing import Any
 from cinder_nb import _cinder, persistence as persistence_mod
 from cinder_nb.errors import NotFound
 from cinder_nb.persistence.base import Persistence
-from cinder_nb.secrets import SCRUBBER
+from cinder_nb.secrets import SCRUBBER, unredact
 
 _lock = threading.RLock()
 _runtime: 'Runtime | None' = None
@@ -27,6 +27,9 @@ class Runtime:
         self.lock = threading.RLock()
         self.backends: dict[str, Any] = {}
         self.live: dict[str, dict[str, Any]] = {'volume': {}, 'snapshot': {}, 'connection': {}}
+        #: ids of live objects that exist only in this process (loaded with save=False)
+        #: (insertion-ordered dicts used as sets)
+        self.unsaved: dict[str, dict[str, None]] = {'volume': {}, 'snapshot': {}, 'connection': {}}
 
     # ----------------------------------------------------------- records <-> objects
     def _classes(self):
@@ -35,25 +38,55 @@ class Runtime:
         from cinder_nb.volume import Volume
         return {'volume': Volume, 'snapshot': Snapshot, 'connection': Connection}
 
-    def register(self, obj: Any) -> None:
+    def register(self, obj: Any, saved: bool = False) -> None:
+        """Make obj live in this process; saved=False marks it as held here only (load(save=False))."""
         with self.lock:
             self.live[obj.KIND][obj.id] = obj
+            if saved:
+                self.unsaved[obj.KIND].pop(obj.id, None)
+            else:
+                self.unsaved[obj.KIND][obj.id] = None
 
     def save(self, obj: Any) -> None:
-        """Write the object's redacted record; keep the full one in the live registry."""
+        """Write the object's redacted record; keep the full one in the live registry.
+
+        An object this process knows to be stored is only updated, never re-inserted:
+        if another process deleted it meanwhile, it is dropped here and NotFound raised.
+        """
         with self.lock:
-            self.live[obj.KIND][obj.id] = obj
-            self.persistence.put(obj.KIND, obj.public_record())
+            kind, ident = obj.KIND, obj.id
+            known = ident in self.live[kind] and ident not in self.unsaved[kind]
             SCRUBBER.add(obj.secret_values())
+            record = obj.public_record()
+            if known:
+                if not self.persistence.update(kind, record):
+                    self._gone(kind, ident)
+                    raise NotFound(kind, ident, 'Another process sharing this state deleted it.')
+            else:
+                self.persistence.put(kind, record)
+            self.live[kind][ident] = obj
+            self.unsaved[kind].pop(ident, None)
 
     def forget(self, obj: Any) -> None:
         with self.lock:
             self.live[obj.KIND].pop(obj.id, None)
+            self.unsaved[obj.KIND].pop(obj.id, None)
             self.persistence.delete(obj.KIND, obj.id)
 
+    def _gone(self, kind: str, ident: str) -> None:
+        """A live object whose record another process deleted: drop it, mark it deleted."""
+        obj = self.live[kind].pop(ident, None)
+        if obj is not None:
+            obj.record['status'] = 'deleted'
+
     def _wrap(self, kind: str, record: dict) -> Any:
+        """The live object for a stored record (refreshed if another process changed it)."""
         live = self.live[kind].get(record['id'])
         if live is not None:
+            if record['id'] not in self.unsaved[kind] and live.record.get('updated_at') != record.get('updated_at'):
+                merged = unredact(record, live.record)
+                live.record.clear()
+                live.record.update(merged)
             return live
         obj = self._classes()[kind](record)
         self.live[kind][obj.id] = obj
@@ -62,18 +95,39 @@ class Runtime:
     def get(self, kind: str, ident: str) -> Any:
         with self.lock:
             obj = self.live[kind].get(ident)
-            if obj is not None:
+            if obj is not None and (ident in self.unsaved[kind] or not self.persistence.shared):
                 return obj
             record = self.persistence.get(kind, ident)
             if record is None:
+                if obj is not None:
+                    self._gone(kind, ident)
+                    raise NotFound(kind, ident, 'Another process sharing this state deleted it.')
                 raise NotFound(kind, ident)
             return self._wrap(kind, record)
 
     def find(self, kind: str, backend: str | None = None, volume_id: str | None = None) -> list:
-        """Objects of a kind from persistence, as the live objects where this process has them."""
+        """Objects of a kind: stored records (as this process's live objects where it has them)
+        plus objects loaded with save=False; live objects another process deleted are dropped."""
         with self.lock:
             records = self.persistence.list(kind, backend=backend, volume_id=volume_id)
-            return [self._wrap(kind, r) for r in records]
+            found = [self._wrap(kind, r) for r in records]
+            listed = {r['id'] for r in records}
+            if self.persistence.shared:
+                for ident, obj in list(self.live[kind].items()):
+                    rec = obj.record
+                    if (ident not in listed and ident not in self.unsaved[kind] and
+                            (backend is None or rec.get('backend') == backend) and
+                            (volume_id is None or rec.get('volume_id') == volume_id)):
+                        self._gone(kind, ident)
+            for ident in list(self.unsaved[kind]):
+                obj = self.live[kind].get(ident)
+                if ident in listed or obj is None or obj.record.get('status') == 'deleted':
+                    continue
+                rec = obj.record
+                if ((backend is None or rec.get('backend') == backend) and
+                        (volume_id is None or rec.get('volume_id') == volume_id)):
+                    found.append(obj)
+            return found
 
     # ----------------------------------------------------------- _cinder.StateProvider
     def volume_ovo(self, volume_id: str) -> Any:

@@ -48,6 +48,34 @@ def _redact(value: Any, extra: frozenset) -> Any:
     return value
 
 
+def redacted_paths(public: Any, prefix: str = '') -> list[str]:
+    """Dotted paths of every field a redacted record holds REDACTED for a secret-looking key."""
+    paths: list[str] = []
+    if isinstance(public, dict):
+        for k, v in public.items():
+            path = f'{prefix}{k}'
+            if v == REDACTED and isinstance(k, str) and is_secret_key(k):
+                paths.append(path)
+            elif isinstance(v, dict):
+                paths.extend(redacted_paths(v, path + '.'))
+    return paths
+
+
+def unredact(public: Any, full: Any) -> Any:
+    """public with each REDACTED secret field taken back from full (the in-process record)."""
+    if not isinstance(public, dict) or not isinstance(full, dict):
+        return public
+    out = {}
+    for k, v in public.items():
+        if v == REDACTED and isinstance(k, str) and is_secret_key(k) and k in full:
+            out[k] = full[k]
+        elif isinstance(v, dict):
+            out[k] = unredact(v, full.get(k))
+        else:
+            out[k] = v
+    return out
+
+
 def secret_values(value: Any, extra: frozenset = frozenset()) -> set[str]:
     """Every secret string inside value (used to scrub log lines)."""
     found: set[str] = set()
@@ -55,8 +83,8 @@ def secret_values(value: Any, extra: frozenset = frozenset()) -> set[str]:
         for k, v in value.items():
             if isinstance(k, str) and (k in extra or is_secret_key(k)) and isinstance(v, str) and v:
                 found.add(v)
-                if v.startswith('CHAP '):
-                    found.update(p for p in v.split()[1:] if len(p) > 3)
+                if v.startswith('CHAP ') and len(v.split()) == 3:
+                    found.add(v.split()[2])      # the secret, not the user name
             else:
                 found |= secret_values(v, extra)
     elif isinstance(value, (list, tuple)):
@@ -65,11 +93,37 @@ def secret_values(value: Any, extra: frozenset = frozenset()) -> set[str]:
     return found
 
 
+#: credentials a driver may log before cinder_nb has seen them (e.g. a CHAP secret it
+#: just generated): masked by shape as well as by known value
+_CHAP = re.compile(r'\b(CHAP\s+\S+\s+)(\S+)')
+_QUOTED = re.compile(r"""(['"]?\w*(?:pass(?:word|wd)?|secret|keyring|token|private_key|auth_key)\w*['"]?"""
+                     r"""\s*[:=]\s*)(['"])(.*?)(?<!\\)\2""", re.IGNORECASE | re.DOTALL)
+_BARE = re.compile(r"""(\b\w*(?:password|passwd|secret|token)\w*\s*=\s*)(?!['"])([^\s,;)}\]]+)""",
+                   re.IGNORECASE)
+_CEPH_KEY = re.compile(r'(key\s*=\s*)([A-Za-z0-9+/]{20,}={0,2})')
+
+
+def mask_patterns(text: str) -> str:
+    """text with credential-shaped substrings (CHAP secrets, password=..., Ceph keys) masked."""
+    text = _CHAP.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _QUOTED.sub(lambda m: m.group(1) + m.group(2) + REDACTED + m.group(2)
+                       if not is_not_secret_key(m.group(1)) else m.group(0), text)
+    text = _BARE.sub(lambda m: m.group(1) + REDACTED, text)
+    return _CEPH_KEY.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def is_not_secret_key(prefix: str) -> bool:
+    key = re.sub(r'[^\w]', '', prefix.split(':')[0].split('=')[0])
+    return key in NOT_SECRET
+
+
 class LogScrubber:
-    """Replaces known secret values in every log record created in this process.
+    """Masks secrets in every log record created in this process.
 
     It wraps the logging record factory, so records from any logger (Cinder's driver
-    modules, os-brick, ours) are scrubbed whatever handlers the user configured.
+    modules, os-brick, ours) are scrubbed whatever handlers the user configured. It
+    replaces every secret value cinder_nb has seen (secret options, secret resource
+    fields) and masks credential-shaped text it has not seen (see mask_patterns).
     """
 
     def __init__(self) -> None:
@@ -80,10 +134,9 @@ class LogScrubber:
         self.values.update(v for v in values if isinstance(v, str) and len(v) >= 4)
 
     def scrub(self, text: str) -> str:
-        for value in self.values:
-            if value in text:
-                text = text.replace(value, REDACTED)
-        return text
+        for value in sorted((v for v in self.values if v in text), key=len, reverse=True):
+            text = text.replace(value, REDACTED)
+        return mask_patterns(text)
 
     def install(self) -> None:
         if self._installed:
@@ -92,14 +145,13 @@ class LogScrubber:
 
         def factory(*args, **kwargs):
             record = previous(*args, **kwargs)
-            if self.values:
-                try:
-                    message = record.getMessage()
-                except Exception:
-                    return record
-                scrubbed = self.scrub(message)
-                if scrubbed != message:
-                    record.msg, record.args = scrubbed, None
+            try:
+                message = record.getMessage()
+            except Exception:
+                return record
+            scrubbed = self.scrub(message)
+            if scrubbed != message:
+                record.msg, record.args = scrubbed, None
             return record
 
         logging.setLogRecordFactory(factory)

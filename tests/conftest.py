@@ -68,3 +68,4 @@ def read_at(path: str, offset: int, length: int) -> bytes:
         return os.pread(fd, length, offset)
     finally:
         os.close(fd)
+from tests.pg.server import postgresql_url  # noqa: F401,E402  (PostgreSQL started by the tests)

@@ -44,7 +44,7 @@ def create(config: Any, state_dir: str) -> Persistence:
         url = config.get('url') or 'sqlite:///' + os.path.abspath(config.get('path') or
                                                                   os.path.join(state_dir, 'cinder_nb.db'))
         return SQLPersistence(url)
-    if storage in ('postgresql', 'postgres'):
+    if storage in ('postgresql', 'postgres'):  # postgresql+psycopg:// too
         from cinder_nb.persistence.sql import SQLPersistence
         if not config.get('url'):
             raise InvalidArgument('persistence_config', {'storage': storage}, "a 'url' for postgresql")

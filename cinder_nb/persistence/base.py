@@ -11,10 +11,18 @@ class Persistence(abc.ABC):
     """Stores records (dicts) of kinds in KINDS, keyed by their 'id'.
 
     Records arrive already redacted: secrets never reach a persistence back-end.
-    Every method is atomic on its own; ``replace_all`` swaps the whole state at once.
+    Every method is atomic on its own; ``put_many`` and ``replace_all`` write
+    several records in one transaction.
+
+    A third-party back-end (entry point group ``cinder_nb.persistence``) must
+    implement the abstract methods; the others have correct but non-atomic
+    defaults it should override when its store can do better.
     """
 
     name = 'base'
+    #: True when other processes may change the records behind this process's back
+    #: (a database file or server); the runtime then re-reads records it has live.
+    shared = False
 
     @abc.abstractmethod
     def put(self, kind: str, record: dict) -> None:
@@ -36,6 +44,22 @@ class Persistence(abc.ABC):
     def replace_all(self, records: dict[str, Iterable[dict]]) -> None:
         """Atomically replace every record with the given ones."""
 
+    def update(self, kind: str, record: dict) -> bool:
+        """Replace an existing record; False (and nothing written) when it does not exist.
+
+        The runtime uses it for resources it knows were stored, so a resource another
+        process deleted is not brought back by a stale object in this one.
+        """
+        if self.get(kind, record['id']) is None:
+            return False
+        self.put(kind, record)
+        return True
+
+    def put_many(self, items: Iterable[tuple[str, dict]]) -> None:
+        """Insert or replace several (kind, record) pairs, all or none."""
+        for kind, record in items:
+            self.put(kind, record)
+
     def close(self) -> None:
         """Release connections and files."""
 
@@ -51,3 +75,9 @@ def matches(record: dict, backend: str | None, volume_id: str | None) -> bool:
 def check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise ValueError(f'unknown record kind {kind!r}; expected one of {KINDS}')
+
+
+def check_record(record: dict) -> None:
+    """Every stored record is a dict with a string 'id'."""
+    if not isinstance(record, dict) or not isinstance(record.get('id'), str) or not record['id']:
+        raise ValueError(f'a record must be a dict with a non-empty string id, got {record!r:.80}')

@@ -1,23 +1,36 @@
 """SQL persistence (SQLite file with WAL, or PostgreSQL) through SQLAlchemy Core.
 
-One row per record; each write is its own transaction, so a crash leaves either
-the old or the new row, and processes sharing one database never overwrite each
-other's records (they only ever upsert or delete the rows they changed).
+One row per record. Every write is one transaction, so a crash (even kill -9)
+leaves either the old or the new row; processes sharing one database never
+overwrite each other's records: they upsert or delete only the rows they
+changed, and ``update`` refuses to bring back a row another process deleted.
+
+SQLite: WAL journal, ``synchronous=FULL``, writers take the lock at ``BEGIN
+IMMEDIATE`` (so two writers queue instead of failing to upgrade a read lock),
+readers use a plain deferred ``BEGIN`` and never block. PostgreSQL: the insertion
+order comes from a sequence and inserts are ``INSERT ... ON CONFLICT DO UPDATE``,
+so concurrent writers of the same new id cannot collide.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from cinder_nb.errors import PersistenceError
-from cinder_nb.persistence.base import KINDS, Persistence, check_kind
+from cinder_nb.errors import InvalidArgument, PersistenceError
+from cinder_nb.persistence.base import KINDS, Persistence, check_kind, check_record
 
 SCHEMA_VERSION = 1
+_WRITE = 'cinder_nb_write'
+_PG_INIT_LOCK = 0x63696e6465726e62  # pg_advisory_xact_lock key ("cindernb")
 
 _metadata = sa.MetaData()
+order_seq = sa.Sequence('cinder_nb_resources_seq', metadata=_metadata)
 resources = sa.Table(
     'cinder_nb_resources', _metadata,
     sa.Column('kind', sa.String(16), primary_key=True),
@@ -35,68 +48,124 @@ meta = sa.Table(
 
 
 class SQLPersistence(Persistence):
-    """Records in one table of a SQLite file or PostgreSQL database."""
+    """Records in one table of a SQLite file or a PostgreSQL database."""
+
+    shared = True
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.name = url.split(':', 1)[0].split('+', 1)[0]
+        if self.name == 'sqlite':
+            path = url.split('///', 1)[-1]
+            if not path or path == ':memory:':
+                raise InvalidArgument('persistence_config', url, "a SQLite file path: an in-memory SQLite "
+                                      "database is neither kept nor shared (use 'memory')")
         try:
             if self.name == 'sqlite':
-                path = url.split('///', 1)[-1]
-                if path and path != ':memory:':
-                    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
                 self.engine = sa.create_engine(url, connect_args={'timeout': 60, 'check_same_thread': False})
                 sa.event.listen(self.engine, 'connect', _sqlite_pragmas)
-                sa.event.listen(self.engine, 'begin', _sqlite_begin_immediate)
+                sa.event.listen(self.engine, 'begin', _sqlite_begin)
             else:
-                if url.startswith('postgresql://'):
-                    url = 'postgresql+psycopg://' + url[len('postgresql://'):]
+                if url.startswith(('postgresql://', 'postgres://')):
+                    url = 'postgresql+psycopg://' + url.split('://', 1)[1]
+                self.name = 'postgresql'
                 self.engine = sa.create_engine(url, pool_pre_ping=True)
-            with self.engine.begin() as conn:
+            self.dialect = self.engine.dialect.name
+            with self._write() as conn:
+                if self.dialect == 'postgresql':
+                    # two processes opening a fresh database at once must not both CREATE TABLE
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_INIT_LOCK)))
                 _metadata.create_all(conn)
                 row = conn.execute(sa.select(meta.c.value).where(meta.c.key == 'schema')).first()
                 if row is None:
                     conn.execute(meta.insert().values(key='schema', value=str(SCHEMA_VERSION)))
-                elif int(row[0]) > SCHEMA_VERSION:
-                    raise PersistenceError(
-                        f'{_safe_url(url)} holds cinder_nb schema {row[0]}, newer than this '
-                        f'cinder_nb ({SCHEMA_VERSION}); upgrade cinder_nb to use it.')
-        except PersistenceError:
-            raise
+                stored = int(row[0]) if row is not None else SCHEMA_VERSION
         except Exception as exc:
-            raise PersistenceError(f'Cannot open persistence {_safe_url(url)}: {exc}') from exc
+            cause = exc.__cause__ if isinstance(exc, PersistenceError) and exc.__cause__ else exc
+            raise PersistenceError(f'Cannot open persistence {_safe_url(url)}: {cause}') from cause
+        if stored > SCHEMA_VERSION:
+            self.engine.dispose()
+            raise PersistenceError(f'{_safe_url(url)} holds cinder_nb schema {stored}, newer than this '
+                                   f'cinder_nb ({SCHEMA_VERSION}); upgrade cinder_nb to use it.')
 
     def describe(self) -> str:
         return _safe_url(self.url)
 
-    def _row(self, kind: str, record: dict) -> dict:
-        return {'kind': kind, 'id': record['id'], 'backend': record.get('backend'),
-                'volume_id': record.get('volume_id'),
+    # ------------------------------------------------------------------ transactions
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE); errors become PersistenceError."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{_WRITE: True})
+                with conn.begin():
+                    yield conn
+        except (PersistenceError, ValueError):
+            raise
+        except sa.exc.SQLAlchemyError as exc:
+            raise PersistenceError(f'Writing to {self.describe()} failed: {exc}') from exc
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except sa.exc.SQLAlchemyError as exc:
+            raise PersistenceError(f'Reading from {self.describe()} failed: {exc}') from exc
+
+    # ------------------------------------------------------------------ rows
+    @staticmethod
+    def _row(kind: str, record: dict) -> dict:
+        check_kind(kind)
+        check_record(record)
+        return {'kind': kind, 'id': record['id'], 'backend': _opt_str(record.get('backend')),
+                'volume_id': _opt_str(record.get('volume_id')),
                 'data': json.dumps(record, sort_keys=True, default=str)}
 
+    def _upsert(self, conn: sa.Connection, rows: list[dict]) -> None:
+        if not rows:
+            return
+        if self.dialect == 'postgresql':
+            stmt = pg_dialect.insert(resources).values(seq=order_seq.next_value())
+        else:
+            # the write lock is held since BEGIN IMMEDIATE: max(seq) cannot move under us
+            top = conn.execute(sa.select(sa.func.coalesce(sa.func.max(resources.c.seq), 0))).scalar()
+            for i, row in enumerate(rows, 1):
+                row['seq'] = int(top) + i
+            stmt = sqlite_dialect.insert(resources)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[resources.c.kind, resources.c.id],
+            set_={'data': stmt.excluded.data, 'backend': stmt.excluded.backend,
+                  'volume_id': stmt.excluded.volume_id})
+        conn.execute(stmt, rows)
+
     def put(self, kind: str, record: dict) -> None:
-        check_kind(kind)
         row = self._row(kind, record)
-        with self.engine.begin() as conn:
-            seq = self._next_seq(conn)
-            updated = conn.execute(
+        with self._write() as conn:
+            self._upsert(conn, [row])
+
+    def put_many(self, items: Iterable[tuple[str, dict]]) -> None:
+        rows = [self._row(kind, rec) for kind, rec in items]
+        with self._write() as conn:
+            self._upsert(conn, rows)
+
+    def update(self, kind: str, record: dict) -> bool:
+        row = self._row(kind, record)
+        with self._write() as conn:
+            done = conn.execute(
                 resources.update().where(resources.c.kind == kind, resources.c.id == row['id'])
                 .values(data=row['data'], backend=row['backend'], volume_id=row['volume_id'])).rowcount
-            if not updated:
-                conn.execute(resources.insert().values(seq=seq, **row))
-
-    def _next_seq(self, conn) -> int:
-        value = conn.execute(sa.select(sa.func.coalesce(sa.func.max(resources.c.seq), 0))).scalar()
-        return int(value) + 1
+        return bool(done)
 
     def delete(self, kind: str, ident: str) -> None:
         check_kind(kind)
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(resources.delete().where(resources.c.kind == kind, resources.c.id == ident))
 
     def get(self, kind: str, ident: str) -> dict | None:
         check_kind(kind)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(resources.c.data).where(
                 resources.c.kind == kind, resources.c.id == ident)).first()
         return json.loads(row[0]) if row else None
@@ -108,24 +177,22 @@ class SQLPersistence(Persistence):
             query = query.where(resources.c.backend == backend)
         if volume_id is not None:
             query = query.where(resources.c.volume_id == volume_id)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(query.order_by(resources.c.seq)).all()
         return [json.loads(r[0]) for r in rows]
 
     def replace_all(self, records: dict[str, Iterable[dict]]) -> None:
-        rows = []
-        for kind, recs in records.items():
-            check_kind(kind)
-            rows.extend(self._row(kind, r) for r in recs)
-        with self.engine.begin() as conn:
+        rows = [self._row(kind, r) for kind, recs in records.items() for r in recs]
+        with self._write() as conn:
             conn.execute(resources.delete())
-            for i, row in enumerate(rows, 1):
-                row['seq'] = i
-            if rows:
-                conn.execute(resources.insert(), rows)
+            self._upsert(conn, rows)
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -138,9 +205,13 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def _sqlite_begin_immediate(conn) -> None:
-    # Take the write lock at BEGIN so two processes never deadlock upgrading read locks.
-    conn.exec_driver_sql('BEGIN IMMEDIATE')
+def _sqlite_begin(conn) -> None:
+    # Writers take the write lock at BEGIN so two processes never deadlock upgrading
+    # read locks; readers stay deferred and, with WAL, never wait for a writer.
+    if conn.get_execution_options().get(_WRITE):
+        conn.exec_driver_sql('BEGIN IMMEDIATE')
+    else:
+        conn.exec_driver_sql('BEGIN')
 
 
 def _safe_url(url: str) -> str:
