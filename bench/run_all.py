@@ -1,0 +1,381 @@
+"""Run every benchmark workload, print Markdown tables, write results and a plot.
+
+Normally started by ``bench/run.sh`` (which creates the venvs). Runs in the
+cinder_nb bench venv; other interpreters come from the environment:
+
+* ``BENCH_CINDERLIB_PYTHON``: python of the cinderlib 5.2.0 venv (baseline rows);
+* ``BENCH_DEV_PYTHON``: optional second cinder_nb interpreter (e.g. the repo's
+  development venv with the Jupyter stack) for an extra cold-start row.
+
+Writes ``bench/results/results.json``, ``results.md`` and ``benchmarks.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import BENCH_DIR, GiB, REPO, RESULTS_DIR, machine_info, md_table, median  # noqa: E402
+
+OPS = ('create', 'snapshot', 'clone', 'delete_snapshot', 'delete_volume')
+NB = 'cinder_nb'
+CL = 'cinderlib 5.2.0'
+
+
+class Runner:
+    """Starts child benchmark processes with the right interpreter; keeps their stderr in logs/."""
+
+    def __init__(self, work: str, cl_python: str | None, dev_python: str | None) -> None:
+        self.work = work
+        self.py = {'nb': sys.executable, 'cinderlib': cl_python, 'dev': dev_python}
+        self.logs = os.path.join(RESULTS_DIR, 'logs')
+        os.makedirs(self.logs, exist_ok=True)
+        self.env = dict(os.environ, PYTHONPATH=REPO, PYTHONWARNINGS='ignore')
+
+    def has(self, which: str) -> bool:
+        return bool(self.py.get(which))
+
+    def json(self, which: str, script: str, *args: str, log: str) -> dict:
+        cmd = [self.py[which], os.path.join(BENCH_DIR, script), *args]
+        with open(os.path.join(self.logs, log + '.log'), 'a') as err:
+            out = subprocess.run(cmd, env=self.env, stdout=subprocess.PIPE, stderr=err, text=True,
+                                 cwd=self.work)
+        if out.returncode != 0:
+            raise RuntimeError(f'{" ".join(cmd)} failed ({out.returncode}); see {err.name}')
+        return json.loads(out.stdout)
+
+    def wall(self, which: str, script: str, *args: str, log: str) -> tuple[float, dict]:
+        t0 = time.perf_counter()
+        result = self.json(which, script, *args, log=log)
+        return time.perf_counter() - t0, result
+
+    def tmp(self, prefix: str) -> str:
+        return tempfile.mkdtemp(prefix=prefix, dir=self.work)
+
+
+def say(msg: str) -> None:
+    print(f'[bench] {msg}', file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- workload 1
+def overhead(r: Runner, n: int, rounds: int, n_sqlite: int) -> dict:
+    libs = ['nb'] + (['cinderlib'] if r.has('cinderlib') else [])
+    runs: dict[str, list[dict]] = {lib: [] for lib in libs}
+    for i in range(rounds):
+        for lib in (libs if i % 2 == 0 else libs[::-1]):
+            say(f'overhead: {lib} round {i + 1}/{rounds}, n={n}')
+            runs[lib].append(r.json(lib, 'overhead.py', '--lib', lib, '--n', str(n),
+                                    '--work-dir', r.tmp('overhead-'), log=f'overhead-{lib}'))
+    sqlite = None
+    if n_sqlite:
+        say(f'overhead: nb with sqlite persistence, n={n_sqlite}')
+        sqlite = r.json('nb', 'overhead.py', '--lib', 'nb', '--n', str(n_sqlite), '--persistence', 'sqlite',
+                        '--work-dir', r.tmp('overhead-'), log='overhead-nb-sqlite')
+
+    def agg(results: list[dict], op: str, key: str) -> float:
+        return median(res['ops'][op][key] for res in results)
+
+    table = {}
+    for op in OPS:
+        row = {lib: {k: agg(runs[lib], op, k) for k in ('lib_median_s', 'raw_median_s', 'raw_call_median_s')}
+               for lib in libs}
+        if sqlite:
+            row['nb_sqlite'] = {k: sqlite['ops'][op][k] for k in ('lib_median_s', 'raw_median_s',
+                                                                  'raw_call_median_s')}
+        table[op] = row
+    return {'n': n, 'rounds': rounds, 'n_sqlite': n_sqlite, 'ops': table, 'runs': runs, 'sqlite': sqlite}
+
+
+def overhead_md(res: dict) -> str:
+    has_cl = any('cinderlib' in v for v in res['ops'].values())
+    headers = ['operation', 'cinder_nb ms', 'raw driver ms (incl. OVO)', 'raw driver call only ms',
+               'cinder_nb / raw']
+    if has_cl:
+        headers += ['cinderlib ms', 'cinderlib / raw (its venv)', 'cinder_nb / cinderlib']
+    if res.get('sqlite'):
+        headers += ['cinder_nb sqlite ms', 'sqlite / raw']
+    rows = []
+    for op, row in res['ops'].items():
+        nb = row['nb']
+        line = [op, nb['lib_median_s'] * 1e3, nb['raw_median_s'] * 1e3, nb['raw_call_median_s'] * 1e3,
+                nb['lib_median_s'] / nb['raw_median_s']]
+        if has_cl:
+            cl = row['cinderlib']
+            line += [cl['lib_median_s'] * 1e3, cl['lib_median_s'] / cl['raw_median_s'],
+                     nb['lib_median_s'] / cl['lib_median_s']]
+        if res.get('sqlite'):
+            sq = row['nb_sqlite']
+            line += [sq['lib_median_s'] * 1e3, sq['lib_median_s'] / sq['raw_median_s']]
+        rows.append(line)
+    return md_table(headers, rows)
+
+
+# --------------------------------------------------------------------------- workload 2
+def coldstart(r: Runner, reps: int) -> dict:
+    variants = [('nb', 'nb', f'{NB} (memory)'), ('nb', 'nb-sqlite', f'{NB} (default sqlite)')]
+    if r.has('dev'):
+        variants.append(('dev', 'nb', f'{NB} (memory), dev venv with Jupyter stack'))
+    if r.has('cinderlib'):
+        variants.append(('cinderlib', 'cinderlib', CL))
+    samples: dict[str, list[dict]] = {label: [] for _, _, label in variants}
+    for i in range(reps):
+        for py, lib, label in (variants if i % 2 == 0 else variants[::-1]):
+            wall, res = r.wall(py, 'coldstart.py', '--lib', lib, '--work-dir', r.tmp('cold-'),
+                               log=f'coldstart-{lib}')
+            res['process_s'] = wall
+            samples[label].append(res)
+    say(f'coldstart: {reps} repetitions of {len(variants)} variants done')
+    table = {label: {k: median(s[k] for s in ss) for k in ('import_s', 'first_volume_s', 'process_s',
+                                                            'maxrss_mib')}
+             for label, ss in samples.items()}
+    return {'reps': reps, 'rows': table}
+
+
+def coldstart_md(res: dict) -> str:
+    rows = []
+    cl = res['rows'].get(CL)
+    for label, row in res['rows'].items():
+        line = [label, row['import_s'], row['first_volume_s'], row['process_s'], row['maxrss_mib']]
+        if cl:
+            line.append(row['first_volume_s'] / cl['first_volume_s'])
+        rows.append(line)
+    headers = ['library', 'import s', 'import → first available volume s', 'whole process s',
+               'peak RSS MiB']
+    if cl:
+        headers.append('first volume vs cinderlib')
+    return md_table(headers, rows)
+
+
+# --------------------------------------------------------------------------- workload 3
+def state(r: Runner, sizes: list[int], reps_small: int, sqlite_sizes: list[int]) -> dict:
+    libs = ['nb'] + (['cinderlib'] if r.has('cinderlib') else [])
+    rows = []
+    for n in sizes:
+        work = r.tmp(f'state-{n}-')
+        files = {}
+        for lib in libs:
+            say(f'state: generating {n} volumes for {lib}')
+            files[lib] = os.path.join(work, f'{lib}.json')
+            r.json(lib, 'state_scale.py', 'gen', '--lib', lib, '--n', str(n), '--work-dir', work,
+                   '--out', files[lib], log=f'state-{lib}')
+        reps = reps_small if n <= 10000 else 1
+        variants = [(lib, 'memory') for lib in libs] + ([('nb', 'sqlite')] if n in sqlite_sizes else [])
+        results: dict[tuple, list[dict]] = {v: [] for v in variants}
+        for i in range(reps):
+            for lib, pers in (variants if i % 2 == 0 else variants[::-1]):
+                say(f'state: {lib}/{pers} n={n} measure {i + 1}/{reps}')
+                results[(lib, pers)].append(r.json(lib, 'state_scale.py', 'measure', '--lib', lib, '--state',
+                                                   files[lib], '--work-dir', work, '--persistence', pers,
+                                                   log=f'state-{lib}'))
+        for (lib, pers), rs in results.items():
+            dfs = [x['df_s'] for x in rs if x.get('df_s') is not None]
+            rows.append({'lib': lib, 'persistence': pers, 'n': n, 'reps': len(rs),
+                         'load_s': median(x['load_s'] for x in rs), 'dumps_s': median(x['dumps_s'] for x in rs),
+                         'df_s': median(dfs) if dfs else None, 'df_note': rs[0].get('df_note'),
+                         'state_mib': rs[0]['state_bytes'] / 2**20, 'maxrss_mib': median(x['maxrss_mib'] for x in rs),
+                         'loaded': rs[0]['n'], 'dumped': rs[0]['dumps_n']})
+        shutil.rmtree(work, ignore_errors=True)
+    return {'sizes': sizes, 'rows': rows}
+
+
+def state_md(res: dict) -> str:
+    by = {(x['lib'], x['persistence'], x['n']): x for x in res['rows']}
+    headers = ['volumes', 'library', 'load(save=True) s', 'dumps() s', 'dumps+load s', 'volumes_df s',
+               'JSON MiB', 'peak RSS MiB', 'vs cinderlib (dumps+load)']
+    rows = []
+    for x in res['rows']:
+        label = NB if x['lib'] == 'nb' else CL
+        if x['persistence'] != 'memory':
+            label += f" ({x['persistence']})"
+        total = x['load_s'] + x['dumps_s']
+        cl = by.get(('cinderlib', 'memory', x['n']))
+        ratio = total / (cl['load_s'] + cl['dumps_s']) if cl and x['lib'] == 'nb' else ''
+        df = x['df_s'] if x['df_s'] is not None else f"n/a ({x['df_note']})"
+        rows.append([f"{x['n']:,}", label, x['load_s'], x['dumps_s'], total, df, x['state_mib'],
+                     x['maxrss_mib'], ratio])
+    return md_table(headers, rows)
+
+
+# --------------------------------------------------------------------------- workload 4
+def datapath(r: Runner, sizes: str, repeats: int, data_gib: int) -> dict:
+    say(f'datapath: volume sizes {sizes} GiB, {data_gib} GiB data, {repeats} repeats')
+    return r.json('nb', 'datapath.py', '--sizes', sizes, '--repeats', str(repeats), '--data-gib', str(data_gib),
+                  '--work-dir', r.work, log='datapath')
+
+
+def datapath_md(res: dict) -> str:
+    rows = []
+    for row in res['rows']:
+        for key, label in (('snapshot', 'cinder_nb create_snapshot'), ('clone', 'cinder_nb clone'),
+                           ('cp_sparse', 'cp --sparse=always (+fsync)'),
+                           ('cp_reflink', 'cp --reflink=auto (+fsync)')):
+            if key in row:
+                m = row[key]
+                rows.append([f"{row['volume_gib']} GiB", f"{row['data_bytes'] / GiB:.2f} GiB", label, m['s'],
+                             m['written'] / GiB, m['allocated'] / GiB,
+                             (m['written'] / 2**20) / m['s'] if m['s'] else ''])
+    return md_table(['volume', 'data in it', 'operation', 'time s', 'bytes written GiB',
+                     'result allocated GiB', 'MiB/s'], rows)
+
+
+# --------------------------------------------------------------------------- plot
+def plot(results: dict, path: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    ax = axes[0][0]
+    if 'overhead' in results:
+        ops = [o for o in OPS if o in results['overhead']['ops']]
+        x = range(len(ops))
+        nb = [results['overhead']['ops'][o]['nb']['lib_median_s'] * 1e3 for o in ops]
+        raw = [results['overhead']['ops'][o]['nb']['raw_median_s'] * 1e3 for o in ops]
+        width = 0.27
+        ax.bar([i - width for i in x], raw, width, label='raw driver (incl. OVO)')
+        ax.bar(list(x), nb, width, label='cinder_nb')
+        if all('cinderlib' in results['overhead']['ops'][o] for o in ops):
+            cl = [results['overhead']['ops'][o]['cinderlib']['lib_median_s'] * 1e3 for o in ops]
+            ax.bar([i + width for i in x], cl, width, label='cinderlib 5.2.0')
+        ax.set_xticks(list(x), [o.replace('_', '\n') for o in ops])
+        ax.set_ylabel('median ms per operation')
+        ax.set_title('1. Per-operation cost, embedded driver (memory state)')
+        ax.legend(fontsize=8)
+    ax = axes[0][1]
+    if 'coldstart' in results:
+        rows = results['coldstart']['rows']
+        labels = list(rows)
+        y = range(len(labels))
+        ax.barh(list(y), [rows[k]['import_s'] for k in labels], label='import')
+        ax.barh(list(y), [rows[k]['first_volume_s'] - rows[k]['import_s'] for k in labels],
+                left=[rows[k]['import_s'] for k in labels], label='set-up → first volume')
+        ax.set_yticks(list(y), [lab.replace(', ', ',\n') for lab in labels], fontsize=8)
+        for i, k in enumerate(labels):
+            ax.text(rows[k]['first_volume_s'], i, f" {rows[k]['maxrss_mib']:.0f} MiB RSS", va='center', fontsize=8)
+        ax.set_xlabel('seconds (median of fresh processes)')
+        ax.set_title('2. Cold start')
+        ax.legend(fontsize=8, loc='lower right')
+    ax = axes[1][0]
+    if 'state' in results:
+        for lib, pers, style in (('nb', 'memory', 'C1'), ('cinderlib', 'memory', 'C2'), ('nb', 'sqlite', 'C4')):
+            pts = [x for x in results['state']['rows'] if x['lib'] == lib and x['persistence'] == pers]
+            if not pts:
+                continue
+            name = (NB if lib == 'nb' else CL) + ('' if pers == 'memory' else f' ({pers})')
+            ax.loglog([p['n'] for p in pts], [p['load_s'] for p in pts], 'o-', color=style, label=f'{name} load')
+            ax.loglog([p['n'] for p in pts], [p['dumps_s'] for p in pts], 's--', color=style,
+                      label=f'{name} dumps')
+            dfp = [p for p in pts if p['df_s']]
+            if dfp:
+                ax.loglog([p['n'] for p in dfp], [p['df_s'] for p in dfp], '^:', color=style,
+                          label=f'{name} volumes_df')
+        ax.axhline(1.0, color='grey', lw=0.8, ls=':')
+        ax.set_xlabel('volumes in state')
+        ax.set_ylabel('seconds')
+        ax.set_title('3. State operations vs state size')
+        ax.legend(fontsize=7)
+    ax = axes[1][1]
+    if 'datapath' in results:
+        rows = results['datapath']['rows']
+        sizes = [r['volume_gib'] for r in rows]
+        for key, label, color in (('snapshot', 'create_snapshot', 'C1'), ('clone', 'clone', 'C3')):
+            ax.plot(sizes, [r[key]['s'] for r in rows], 'o-', color=color, label=f'{label} time (s)')
+            ax.plot(sizes, [r[key]['written'] / GiB for r in rows], 'x--', color=color,
+                    label=f'{label} GiB written')
+        for r_ in rows:
+            for key, marker in (('cp_sparse', 'v'), ('cp_reflink', '^')):
+                if key in r_:
+                    ax.plot([r_['volume_gib']], [r_[key]['s']], marker, color='k', label=f'{key} time (s)')
+        ax.set_xscale('log')
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel('volume size GiB (same 1 GiB of data in each)')
+        ax.set_title('4. Snapshot/clone cost follows the data')
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- main
+def versions(r: Runner) -> dict:
+    code = ('import json, importlib.metadata as m\n'
+            'out = {}\n'
+            'for p in ("cinder", "os-brick", "oslo.versionedobjects", "eventlet", "cinderlib", "pandas"):\n'
+            '    try: out[p] = m.version(p)\n'
+            '    except Exception: pass\n'
+            'print(json.dumps(out))')
+    res = {}
+    for which in ('nb', 'cinderlib', 'dev'):
+        if r.has(which):
+            out = subprocess.run([r.py[which], '-c', code], capture_output=True, text=True, env=r.env)
+            res[which] = json.loads(out.stdout or '{}')
+    try:
+        res['git_commit'] = subprocess.run(['git', '-C', REPO, 'rev-parse', '--short', 'HEAD'],
+                                           capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    return res
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--quick', action='store_true', help='small sizes: a smoke run of every workload')
+    parser.add_argument('--only', default='overhead,coldstart,state,datapath')
+    parser.add_argument('--work-dir', default=os.environ.get('BENCH_WORK_DIR', '/var/tmp'))
+    parser.add_argument('--replot', action='store_true', help='only redraw the PNG from results.json')
+    args = parser.parse_args()
+    if args.replot:
+        with open(os.path.join(RESULTS_DIR, 'results.json')) as f:
+            plot(json.load(f), os.path.join(RESULTS_DIR, 'benchmarks.png'))
+        return
+    q = args.quick
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    shutil.rmtree(os.path.join(RESULTS_DIR, 'logs'), ignore_errors=True)
+    os.makedirs(args.work_dir, exist_ok=True)
+    work = tempfile.mkdtemp(prefix='cinder_nb-bench-', dir=args.work_dir)
+    r = Runner(work, os.environ.get('BENCH_CINDERLIB_PYTHON'), os.environ.get('BENCH_DEV_PYTHON'))
+    only = set(args.only.split(','))
+    started = time.time()
+    results: dict = {'machine': machine_info(work), 'versions': versions(r), 'quick': q}
+    sections = []
+    try:
+        if 'overhead' in only:
+            results['overhead'] = overhead(r, n=50 if q else 300, rounds=2, n_sqlite=20 if q else 100)
+            sections.append(('1. Library overhead per operation', overhead_md(results['overhead'])))
+        if 'coldstart' in only:
+            results['coldstart'] = coldstart(r, reps=2 if q else 5)
+            sections.append(('2. Cold start', coldstart_md(results['coldstart'])))
+        if 'state' in only:
+            results['state'] = state(r, sizes=[1000, 5000] if q else [1000, 10000, 100000],
+                                     reps_small=1 if q else 3, sqlite_sizes=[1000] if q else [1000, 10000])
+            sections.append(('3. State: load / dumps / DataFrame', state_md(results['state'])))
+        if 'datapath' in only:
+            results['datapath'] = datapath(r, sizes='1,4' if q else '1,10,100', repeats=1 if q else 3,
+                                           data_gib=1)
+            sections.append(('4. Data path: 1 GiB of data in sparse volumes', datapath_md(results['datapath'])))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results['elapsed_s'] = time.time() - started
+    m = results['machine']
+    header = (f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB RAM, {m['os']}, kernel "
+              f"{m['kernel']}, Python {m['python']}, work dir filesystem {m['filesystem']}, "
+              f"{'root' if m['root'] else 'non-root'}.\nVersions: {json.dumps(results['versions'])}.\n"
+              f"Total benchmark time {results['elapsed_s']:.0f} s.")
+    md = header + '\n\n' + '\n\n'.join(f'### {title}\n\n{table}' for title, table in sections) + '\n'
+    with open(os.path.join(RESULTS_DIR, 'results.json'), 'w') as f:
+        json.dump(results, f, indent=1, sort_keys=True)
+    with open(os.path.join(RESULTS_DIR, 'results.md'), 'w') as f:
+        f.write(md)
+    plot(results, os.path.join(RESULTS_DIR, 'benchmarks.png'))
+    print(md)
+    say(f'wrote {RESULTS_DIR}/results.md, results.json and benchmarks.png')
+
+
+if __name__ == '__main__':
+    main()
