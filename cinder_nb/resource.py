@@ -26,6 +26,10 @@ class Resource:
     """Base of Volume, Snapshot and Connection: wraps one record (a JSON-able dict)."""
 
     KIND = 'resource'
+    #: Cinder object fields a driver may set that the record keeps in 'driver_data'
+    DRIVER_FIELDS: frozenset = frozenset()
+    #: dict fields a driver may replace wholesale (metadata)
+    METADATA_FIELDS: tuple = ()
     #: fields shown by repr / the HTML repr, in order
     SUMMARY: tuple[str, ...] = ('id', 'status')
 
@@ -114,6 +118,33 @@ class Resource:
             if on_fail is not None:
                 on_fail()
             raise err from exc
+
+    def _driver_updates(self, ovo: Any, model_update: dict | None) -> dict:
+        """Record changes from what a driver returned or set on the OVO in place."""
+        from cinder_nb import _cinder
+        values = _cinder.changed_fields(ovo, self.DRIVER_FIELDS)
+        values.update(model_update or {})
+        return self._merge_driver_values(values) if values else {}
+
+    def _absorb(self, ovo: Any, model_update: dict | None) -> None:
+        updates = self._driver_updates(ovo, model_update)
+        if updates:
+            self._set(**updates)
+
+    def apply_driver_update(self, values: dict) -> None:
+        """Merge what a driver reported (model update or OVO save) into the record."""
+        self._set(**self._merge_driver_values(values))
+
+    def _merge_driver_values(self, values: dict) -> dict:
+        driver_data = dict(self._rec.get('driver_data') or {})
+        updates: dict[str, Any] = {}
+        for key, value in values.items():
+            if key in self.METADATA_FIELDS:
+                updates[key] = dict(value or {})
+            elif key in self.DRIVER_FIELDS:
+                driver_data[key] = value
+        updates['driver_data'] = driver_data
+        return updates
 
     def _require_not_deleted(self, operation: str) -> None:
         if self.status == 'deleted':

@@ -9,6 +9,7 @@ DataFrames, reprs and logs get ``REDACTED`` instead.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import Any, Iterable
@@ -22,6 +23,7 @@ SECRET_KEY = re.compile(r'(pass(word|wd)?$|password|secret$|secret_key|keyring|t
 NOT_SECRET = frozenset({'secret_type', 'auth_method', 'auth_enabled', 'discovery_auth_method'})
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     return key not in NOT_SECRET and bool(SECRET_KEY.search(key))
 

@@ -14,6 +14,8 @@ class Snapshot(Resource):
     """A snapshot of a volume. Attribute names follow cinderlib's Snapshot."""
 
     KIND = 'snapshot'
+    DRIVER_FIELDS = _cinder.SNAPSHOT_DRIVER_FIELDS
+    METADATA_FIELDS = ('metadata',)
     SUMMARY = ('id', 'name', 'volume_id', 'volume_size', 'status', 'backend', 'error', 'created_at')
 
     @classmethod
@@ -31,8 +33,7 @@ class Snapshot(Resource):
         runtime.get().save(self)
         ovo = self.ovo()
         model = self._driver('create', lambda: self.backend.driver.create_snapshot(ovo))
-        self._absorb(ovo, model)
-        self._set(status='available', error=None)
+        self._set(status='available', error=None, **self._driver_updates(ovo, model))
         return self
 
     @property
@@ -64,23 +65,6 @@ class Snapshot(Resource):
             if snap.id == self.id:
                 return snap
         return _cinder.snapshot_ovo(self._rec, vol_ovo)
-
-    def _absorb(self, ovo: Any, model_update: dict | None) -> None:
-        values = _cinder.changed_fields(ovo, _cinder.SNAPSHOT_DRIVER_FIELDS)
-        values.update(model_update or {})
-        if values:
-            self.apply_driver_update(values)
-
-    def apply_driver_update(self, values: dict) -> None:
-        driver_data = dict(self._rec.get('driver_data') or {})
-        updates: dict[str, Any] = {}
-        for key, value in values.items():
-            if key == 'metadata':
-                updates['metadata'] = dict(value or {})
-            elif key in _cinder.SNAPSHOT_DRIVER_FIELDS:
-                driver_data[key] = value
-        updates['driver_data'] = driver_data
-        self._set(**updates)
 
     def delete(self) -> None:
         """Delete the snapshot (a driver that reports it busy leaves it available)."""

@@ -16,6 +16,8 @@ class Volume(Resource):
     """A volume on a backend. Attribute names follow cinderlib's Volume."""
 
     KIND = 'volume'
+    DRIVER_FIELDS = _cinder.VOLUME_DRIVER_FIELDS
+    METADATA_FIELDS = ('metadata', 'admin_metadata')
     SUMMARY = ('id', 'name', 'size', 'status', 'backend', 'pool_name', 'source_volid',
                'snapshot_id', 'error', 'created_at')
 
@@ -57,8 +59,7 @@ class Volume(Resource):
             rt.save(self)
         ovo = self.ovo()
         model = self._driver(operation, lambda: call(ovo))
-        self._absorb(ovo, model)
-        self._set(status='available', error=None)
+        self._set(status='available', error=None, **self._driver_updates(ovo, model))
         return self
 
     # ------------------------------------------------------------------ attributes
@@ -138,22 +139,9 @@ class Volume(Resource):
         return _cinder.volume_ovo(self._rec, snapshots=snaps, connections=conns)
 
     def _absorb(self, ovo: Any, model_update: dict | None) -> None:
-        values = _cinder.changed_fields(ovo, _cinder.VOLUME_DRIVER_FIELDS)
-        values.update(model_update or {})
-        if values:
-            self.apply_driver_update(values)
-
-    def apply_driver_update(self, values: dict) -> None:
-        """Merge what a driver reported (model update or OVO save) into the record."""
-        driver_data = dict(self._rec.get('driver_data') or {})
-        updates: dict[str, Any] = {}
-        for key, value in values.items():
-            if key in ('metadata', 'admin_metadata'):
-                updates[key] = dict(value or {})
-            elif key in _cinder.VOLUME_DRIVER_FIELDS:
-                driver_data[key] = value
-        updates['driver_data'] = driver_data
-        self._set(**updates)
+        updates = self._driver_updates(ovo, model_update)
+        if updates:
+            self._set(**updates)
 
     # ------------------------------------------------------------------ operations
     def delete(self) -> None:
