@@ -1,0 +1,23 @@
+"""The notebook layer: widgets, DataFrames and checkpoint cells on top of the cinder_nb core.
+
+    import cinder_nb.notebook as nb
+    nb.Console()                 # backend form, operation tabs, live tables
+    nb.volumes_df()              # typed DataFrames (snapshots_df, connections_df)
+    %load_ext cinder_nb.notebook # %cinder_checkpoint / %%cinder_restore
+
+The core never imports this package.
+"""
+from __future__ import annotations
+
+from cinder_nb.notebook.browser import ResourceBrowser
+from cinder_nb.notebook.checkpoint import (checkpoint, checkpoint_cell, load_ipython_extension, restore,
+                                           unload_ipython_extension)
+from cinder_nb.notebook.console import Console
+from cinder_nb.notebook.forms import BackendForm, OptionField
+from cinder_nb.notebook.frames import connections_df, snapshots_df, volumes_df
+from cinder_nb.notebook.jobs import Job, JobRunner
+from cinder_nb.notebook.operations import OperationsPanel
+
+__all__ = ['Console', 'BackendForm', 'OptionField', 'OperationsPanel', 'ResourceBrowser', 'Job', 'JobRunner',
+           'volumes_df', 'snapshots_df', 'connections_df', 'checkpoint', 'checkpoint_cell', 'restore',
+           'load_ipython_extension', 'unload_ipython_extension']

@@ -1,0 +1,84 @@
+"""The console: backend form, operation tabs and resource browser in one widget."""
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import ipywidgets as widgets
+
+from cinder_nb import runtime
+from cinder_nb.notebook.browser import ResourceBrowser
+from cinder_nb.notebook.forms import BackendForm
+from cinder_nb.notebook.jobs import Job
+from cinder_nb.notebook.operations import OperationsPanel
+
+_live: 'weakref.WeakSet[Console]' = weakref.WeakSet()
+_hooked: 'weakref.WeakSet[Any]' = weakref.WeakSet()   # shells whose cells refresh consoles
+
+
+class Console(widgets.VBox):
+    """Everything in one place: ``display(Console())`` in a notebook.
+
+    backend: a Backend (or name) to show only its resources; None shows all.
+    load_drivers: list every Cinder driver for the backend form (in a worker thread).
+    The tables refresh after each operation and after every notebook cell that runs.
+    """
+
+    def __init__(self, backend: Any = None, load_drivers: bool = True, prefill: dict | None = None) -> None:
+        self.browser = ResourceBrowser(backend)
+        self.operations = OperationsPanel(self.browser)
+        self.backend_form = BackendForm(name=_free_name(), prefill=prefill, load_drivers=load_drivers)
+        self.backend_form.on_created(self._backend_created)
+        self.add_backend = widgets.Accordion(children=[self.backend_form],
+                                             selected_index=None if runtime.get().backends else 0)
+        self.add_backend.set_title(0, 'Add a backend (any Cinder driver)')
+        title = widgets.HTML('<h3 style="margin:4px 0">cinder_nb console</h3>'
+                             '<div style="color:#555">Operations run in a worker thread: the notebook stays '
+                             'usable while a driver works.</div>')
+        super().__init__([title, self.add_backend, self.operations, self.browser])
+        self.add_class('cinder-nb-console')
+        _live.add(self)
+        _hook_cells()
+
+    def _backend_created(self, backend: Any) -> None:
+        self.operations.refresh_backends()
+        self.operations.backend.value = backend.name
+        self.backend_form.name.value = _free_name()
+        self.browser.refresh()
+
+    def refresh(self) -> None:
+        """Re-read backends and resources (runs by itself after each cell and operation)."""
+        self.operations.refresh_backends()
+        self.browser.refresh()
+
+    def wait(self, timeout: float | None = 120) -> Job | None:
+        """Wait for the last operation to finish (for scripts and tests)."""
+        return self.operations.runner.wait(timeout)
+
+
+def _free_name() -> str:
+    taken = set(runtime.get().backends)
+    n = 1
+    while f'lab{n}' in taken:
+        n += 1
+    return f'lab{n}'
+
+
+def _refresh_all(*_args: Any) -> None:
+    for console in list(_live):
+        try:
+            console.refresh()
+        except Exception:  # the state may be mid-reset (setup() called again); next cell refreshes
+            pass
+
+
+def _hook_cells() -> None:
+    """Refresh every console after each notebook cell (when running under IPython)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is not None and ip not in _hooked:
+        ip.events.register('post_run_cell', _refresh_all)
+        _hooked.add(ip)

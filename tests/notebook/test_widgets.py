@@ -1,0 +1,288 @@
+"""Widget logic in-process: set values, click buttons, wait for the worker thread, check state and tables."""
+from __future__ import annotations
+
+import re
+import threading
+
+import ipywidgets as widgets
+import pytest
+
+import cinder_nb as cnb
+import cinder_nb.notebook as nb
+from cinder_nb import catalog, runtime
+from cinder_nb.catalog import EMBEDDED_DRIVER, OptionInfo
+from cinder_nb.notebook.forms import FieldError, OptionField, driver_choices
+from cinder_nb.notebook.jobs import JobRunner
+
+
+def click(console: nb.Console, key: str):
+    """Click an operation button as a person would and wait for its worker thread."""
+    console.operations.buttons[key].click()
+    job = console.wait(60)
+    assert job.done.is_set()
+    return job
+
+
+@pytest.fixture
+def console(session):
+    """A console with one embedded backend made through the backend form."""
+    c = nb.Console(load_drivers=False)
+    form = c.backend_form
+    form.name.value = 'lab'
+    form.set_values(local_file_path=str(session / 'vols'), local_file_attach_mode='file')
+    job = form.submit().wait(60)
+    assert job.ok, form.status.value
+    return c
+
+
+def _status(c: nb.Console) -> str:
+    return c.operations.runner.status.value
+
+
+def test_backend_form_builds_one_widget_per_option_of_the_embedded_driver(session):
+    form = nb.BackendForm(load_drivers=False)
+    infos = catalog.driver_option_infos(EMBEDDED_DRIVER)
+    assert list(form.fields) == [i.name for i in infos]
+    own = [f for f in form.fields.values() if not f.info.common]
+    assert {f.info.name for f in own} == {'local_file_path', 'local_file_attach_mode'}
+    # own options are shown first, the common ones in a collapsed accordion
+    assert all(f.box in form.own_box.children for f in own)
+    assert form.common.selected_index is None
+    assert len(form.common_box.children) == len(infos) - len(own) > 50
+    path = form.fields['local_file_path']
+    assert path.widget.description.endswith('*') and 'Required' in path.widget.tooltip
+    mode = form.fields['local_file_attach_mode']
+    assert isinstance(mode.widget, widgets.Dropdown) and mode.widget.value == 'auto'
+    assert set(mode.widget.options) >= {('auto', 'auto'), ('loop', 'loop'), ('file', 'file')}
+    assert mode.widget.tooltip == mode.info.help
+    assert isinstance(form.fields['chap_password'].widget, widgets.Password)
+    assert isinstance(form.fields['reserved_percentage'].widget, widgets.BoundedIntText)
+    assert form.fields['reserved_percentage'].widget.max == 100
+    assert isinstance(form.fields['backup_use_temp_snapshot'].widget, widgets.Checkbox)
+    assert isinstance(form.fields['target_secondary_ip_addresses'].widget, widgets.Text)
+    # defaults are filled in and unchanged defaults are not passed on
+    assert form.fields['target_port'].widget.value == 3260
+    assert set(form.values()) == {'local_file_path'}
+
+
+def test_driver_list_loads_in_a_worker_thread_with_the_embedded_driver_first(session):
+    form = nb.BackendForm(load_drivers=False)
+    main = threading.get_ident()
+    seen = []
+    real = catalog.list_supported_drivers
+
+    def spy():
+        seen.append(threading.get_ident())
+        return real()
+    form.loader.submit('Loading', spy, on_success=lambda d: None).wait(120)
+    assert seen and seen[0] != main
+    job = form.load_drivers()
+    assert 'Loading' in form.loading.value        # shown while the thread works
+    job.wait(120)
+    assert job.ok and len(form.drivers) > 50
+    values = [v for _label, v in form.driver.options]
+    assert values[0] == EMBEDDED_DRIVER and len(values) == len(set(values)) == len(form.drivers)
+    assert 'cinder.volume.drivers.rbd.RBDDriver' in values
+    assert 'drivers' in form.loading.value
+
+
+def test_picking_another_driver_rebuilds_the_form_from_its_options(session):
+    form = nb.BackendForm(load_drivers=False)
+    form.load_drivers().wait(120)
+    path = 'cinder.volume.drivers.hpe.hpe_3par_iscsi.HPE3PARISCSIDriver'
+    form.driver.value = path
+    own = {i.name for i in catalog.driver_option_infos(path) if not i.common}
+    assert {n for n, f in form.fields.items() if not f.info.common} == own
+    assert isinstance(form.fields['hpe3par_password'].widget, widgets.Password)
+    assert 'local_file_path' not in form.fields
+    # a driver that cannot start: the typed message is shown, the password is not
+    form.name.value = 'array'
+    form.set_values(hpe3par_password='pa55-word-xyz', hpe3par_api_url='https://127.0.0.1:1/api/v1')
+    job = form.submit().wait(120)
+    assert not job.ok and isinstance(job.error, cnb.CinderNBError)
+    assert 'failed' in form.status.value and 'Traceback' not in form.status.value
+    assert 'pa55-word-xyz' not in form.status.value
+    assert 'array' not in runtime.get().backends
+
+
+def test_create_backend_errors_show_next_to_the_field(session):
+    form = nb.BackendForm(load_drivers=False)
+    form.set_values(local_file_path='')
+    job = form.submit().wait(60)
+    assert isinstance(job.error, cnb.BackendConfigError) and job.error.option == 'local_file_path'
+    assert 'local_file_path' in form.fields['local_file_path'].error.value
+    assert form.fields['local_file_attach_mode'].error.value == ''
+    # a bad value of a common option opens the collapsed section to show its error
+    form.set_values(local_file_path=str(session / 'v'), volume_clear_size=5000)
+    job = form.submit().wait(60)
+    assert job.error.option == 'volume_clear_size'
+    assert 'volume_clear_size' in form.fields['volume_clear_size'].error.value
+    assert form.fields['local_file_path'].error.value == ''
+    assert form.common.selected_index == 0
+    form.name.value = 'bad name!'
+    form.set_values(volume_clear_size=0)
+    job = form.submit().wait(60)
+    assert isinstance(job.error, cnb.InvalidArgument) and 'bad name!' in form.name_error.value
+    assert runtime.get().backends == {}
+
+
+def test_option_field_types_and_client_side_errors():
+    num = OptionField(OptionInfo('n', 'integer', None, 'a number', False, False))
+    assert isinstance(num.widget, widgets.Text) and num.value() == (False, None)
+    num.widget.value = '12'
+    assert num.value() == (True, 12)
+    num.widget.value = 'twelve'
+    with pytest.raises(FieldError, match='integer'):
+        num.value()
+    lst = OptionField(OptionInfo('l', 'list', ['a', 'b'], '', False, False))
+    assert lst.widget.value == 'a, b' and lst.value() == (False, ['a', 'b'])
+    lst.widget.value = 'a, c,'
+    assert lst.value() == (True, ['a', 'c'])
+    dct = OptionField(OptionInfo('d', 'dict', {'k': 'v'}, '', False, False))
+    assert dct.widget.value == 'k:v' and dct.value() == (False, 'k:v')
+    flt = OptionField(OptionInfo('f', 'float', 1.5, '', False, False, min=0, max=2))
+    assert isinstance(flt.widget, widgets.BoundedFloatText) and flt.widget.max == 2
+    choice = OptionField(OptionInfo('c', 'string', 'x', '', False, False, choices=[None, 'x', 'y']))
+    assert choice.widget.options[0] == ('(unset)', None)
+    choice.widget.value = None
+    assert choice.value() == (True, None)
+    secret = OptionField(OptionInfo('p', 'string', None, '', True, True))
+    assert isinstance(secret.widget, widgets.Password) and secret.value() == (False, '')
+    assert driver_choices({})[0][1] == EMBEDDED_DRIVER
+
+
+def test_every_operation_through_the_buttons(console, session):
+    ops, browser = console.operations, console.browser
+    assert ops.backend.value == 'lab'
+    ops.new_name.value, ops.new_size.value = 'data', 1
+    job = click(console, 'create_volume')
+    assert job.ok, _status(console)
+    vol = job.result
+    assert (vol.name, vol.size, vol.status) == ('data', 1, 'available')
+    assert browser.volumes.picker.value == vol.id            # the new volume is the next target
+    assert 'data' in browser.volumes.table.value and 'cinder-nb-selected' in browser.volumes.table.value
+
+    ops.extend_size.value = 3
+    assert click(console, 'extend').ok and vol.size == 3
+    assert '<td>3</td>' in browser.volumes.table.value
+
+    ops.snap_name.value = 'before'
+    job = click(console, 'create_snapshot')
+    _vol, snap = job.result
+    assert snap.name == 'before' and browser.snapshots.picker.value == snap.id
+    assert 'before' in browser.snapshots.table.value
+
+    ops.from_snap_name.value = 'restored'
+    job = click(console, 'volume_from_snapshot')
+    restored = job.result[1]
+    assert restored.snapshot_id == snap.id and browser.volumes.picker.value == restored.id
+
+    browser.select('volume', vol.id)
+    ops.clone_name.value = 'copy'
+    clone = click(console, 'clone').result[1]
+    assert clone.source_volid == vol.id and clone.size == 3
+
+    browser.select('volume', vol.id)
+    conn = click(console, 'attach').result[1]
+    assert conn.attached and conn.path and vol.status == 'in-use'
+    assert browser.connections.picker.value == conn.id and 'yes' in browser.connections.table.value
+    assert click(console, 'detach').ok and vol.status == 'available'
+    assert '<i>no connections</i>' in browser.connections.table.value
+
+    ops.host.value = 'compute-7'
+    assert click(console, 'validate_connector').ok
+    assert 'accepts' in _status(console)
+    conn = click(console, 'connect').result[1]
+    assert conn.connector['host'] == 'compute-7' and conn.protocol == 'local'
+    assert 'compute-7' in browser.connections.table.value
+    assert click(console, 'disconnect').ok and vol.status == 'available'
+
+    browser.select('snapshot', snap.id)
+    assert click(console, 'delete_snapshot').ok and snap.status == 'deleted'
+    for v in (restored, clone, vol):
+        browser.select('volume', v.id)
+        assert click(console, 'delete_volume').ok, _status(console)
+        assert v.status == 'deleted'
+    df = nb.volumes_df()
+    assert df.empty and '<i>no volumes</i>' in browser.volumes.table.value
+
+
+def test_failures_show_the_typed_message_without_a_traceback(console):
+    ops, browser = console.operations, console.browser
+    browser.select('volume', None)
+    job = click(console, 'delete_volume')
+    assert not job.ok and 'No volume is picked' in _status(console)
+    ops.new_name.value = 'x' * 300
+    job = click(console, 'create_volume')
+    assert isinstance(job.error, cnb.InvalidArgument)
+    assert job.error.message in _status(console).replace('&#x27;', "'")
+    assert 'Traceback' not in _status(console)
+    ops.new_name.value = 'a'
+    vol = click(console, 'create_volume').result
+    ops.extend_size.value = 1
+    job = click(console, 'extend')
+    assert isinstance(job.error, cnb.InvalidArgument) and 'more than the current size' in _status(console)
+    click(console, 'create_snapshot')
+    browser.select('volume', vol.id)
+    job = click(console, 'delete_volume')
+    assert isinstance(job.error, cnb.InvalidState) and 'snapshots' in _status(console)
+    ops.connector_extra.value = '{not json'
+    job = click(console, 'connect')
+    assert isinstance(job.error, cnb.InvalidArgument) and 'JSON' in _status(console)
+    assert vol.status == 'available'
+    assert not any(b.disabled for b in ops.buttons.values())
+
+
+def test_a_running_operation_leaves_the_kernel_free_and_shows_elapsed_time(session):
+    status = widgets.HTML()
+    runner = JobRunner(status)
+    gate = threading.Event()
+    button = widgets.Button()
+    job = runner.submit('Slow call', lambda: gate.wait(30) and 42, buttons=(button,))
+    # the caller got the job back at once, while the call still runs in another thread
+    assert not job.done.is_set() and button.disabled
+    elapsed = re.compile(r'Slow call <span class="cinder-nb-elapsed">(\d+\.\d) s')
+    seen = []
+    for _ in range(50):
+        match = elapsed.search(status.value)
+        seen.append(float(match.group(1)) if match else None)
+        if seen[-1] and seen[-1] >= 0.4:
+            break
+        threading.Event().wait(0.1)
+    assert seen[-1] and seen[-1] >= 0.4 and not job.done.is_set(), seen   # the ticker advanced
+    gate.set()
+    job.wait(10)
+    assert job.result == 42 and job.elapsed >= 0.4 and not button.disabled and 'cinder-nb-ok' in status.value
+
+
+def test_tables_follow_the_state_and_one_backend_filter(session):
+    a = cnb.embedded(str(session / 'a'), name='a', local_file_attach_mode='file')
+    b = cnb.embedded(str(session / 'b'), name='b', local_file_attach_mode='file')
+    only_a = nb.ResourceBrowser('a')
+    both = nb.ResourceBrowser()
+    va = a.create_volume(1, name='on-a')
+    b.create_volume(1, name='on-b')
+    only_a.refresh()
+    both.refresh()
+    assert 'on-a' in only_a.volumes.table.value and 'on-b' not in only_a.volumes.table.value
+    assert 'on-a' in both.volumes.table.value and 'on-b' in both.volumes.table.value
+    assert only_a.selected_volume is va
+    va.delete()
+    only_a.refresh()
+    assert only_a.selected_volume is None and 'no volumes' in only_a.volumes.table.value
+
+
+def test_console_tables_refresh_after_each_notebook_cell(session):
+    from IPython.core.interactiveshell import InteractiveShell
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_cell(f"import cinder_nb as cnb, cinder_nb.notebook as nb\n"
+                       f"lab = cnb.embedded({str(session / 'v')!r}, local_file_attach_mode='file')\n"
+                       f"console = nb.Console(load_drivers=False)").raise_error()
+        console = shell.user_ns['console']
+        assert 'no volumes' in console.browser.volumes.table.value
+        shell.run_cell("lab.create_volume(1, name='typed-in-a-cell')").raise_error()
+        assert 'typed-in-a-cell' in console.browser.volumes.table.value
+        assert console.operations.backend.options == ('embedded',)
+    finally:
+        InteractiveShell.clear_instance()
