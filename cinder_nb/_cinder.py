@@ -32,7 +32,6 @@ with warnings.catch_warnings():
     from cinder.db import api as db_api
     from cinder.volume import configuration as cinder_configuration
     from cinder.volume import driver as cinder_driver
-    from cinder.volume import manager as cinder_manager  # noqa: F401 (registers opts)
     from oslo_config import cfg
 
 # eventlet (imported by Cinder, never monkey-patched here) warns on every fork(); each
@@ -415,12 +414,32 @@ def changed_fields(ovo: Any, allowed: frozenset) -> dict:
 
 
 # --------------------------------------------------------------------------- drivers
-def make_backend_config(backend: str, options: dict) -> Any:
+def volume_manager() -> Any:
+    """cinder.volume.manager, imported on first need.
+
+    Importing it pulls in taskflow and jsonschema (over a second with the Jupyter
+    stack installed) only to register its option lists; cinder_nb's own drivers do
+    not read those options, so they are loaded for Cinder-shipped drivers only.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        from cinder.volume import manager
+    return manager
+
+
+def needs_manager_options(cls: type) -> bool:
+    """Whether a driver class may read the volume manager's options (Cinder's drivers may)."""
+    return not cls.__module__.startswith('cinder_nb.')
+
+
+def make_backend_config(backend: str, options: dict, with_manager: bool = True) -> Any:
     """Register an oslo.config group for a backend, set its options, return a Configuration."""
     CONF.register_group(cfg.OptGroup(backend))
-    config = cinder_configuration.Configuration(cinder_manager.volume_manager_opts +
-                                                cinder_manager.volume_backend_opts,
-                                                config_group=backend)
+    base = []
+    if with_manager:
+        manager = volume_manager()
+        base = manager.volume_manager_opts + manager.volume_backend_opts
+    config = cinder_configuration.Configuration(base, config_group=backend)
     for name, value in options.items():
         opt = find_option(name)
         if opt is not None:
@@ -446,14 +465,14 @@ def find_option(name: str) -> Any | None:
     return None
 
 
-def common_driver_options() -> list:
-    """Options every driver accepts (VolumeDriver's and the volume manager's)."""
-    opts = []
-    for group in (cinder_driver.volume_opts, cinder_driver.iser_opts, cinder_driver.nvmet_opts,
-                  cinder_driver.scst_opts, cinder_driver.image_opts, cinder_driver.fqdn_opts,
-                  cinder_driver.backup_opts, cinder_manager.volume_backend_opts):
-        opts.extend(group)
-    return opts
+def common_driver_options(with_manager: bool = True) -> list:
+    """Options every driver accepts (VolumeDriver's and, by default, the volume manager's)."""
+    groups = [cinder_driver.volume_opts, cinder_driver.iser_opts, cinder_driver.nvmet_opts,
+              cinder_driver.scst_opts, cinder_driver.image_opts, cinder_driver.fqdn_opts,
+              cinder_driver.backup_opts]
+    if with_manager:
+        groups.append(volume_manager().volume_backend_opts)
+    return [opt for group in groups for opt in group]
 
 
 def instantiate_driver(cls: type, backend: str, config: Any) -> Any:

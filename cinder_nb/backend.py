@@ -59,7 +59,8 @@ class Backend:
         SCRUBBER.add(str(options[k]) for k in self._secret_names if options.get(k))
         rt = runtime.get()
         with _init_lock:
-            config = _cinder.make_backend_config(volume_backend_name, options)
+            config = _cinder.make_backend_config(volume_backend_name, options,
+                                                 with_manager=_cinder.needs_manager_options(cls))
             try:
                 self.driver = _cinder.instantiate_driver(cls, volume_backend_name, config)
                 _cinder.start_driver(self.driver)

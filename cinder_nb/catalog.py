@@ -140,10 +140,10 @@ def resolve_driver(path: Any) -> type:
     return cls
 
 
-def options_for(cls: type) -> dict[str, tuple[cfg.Opt, bool]]:
+def options_for(cls: type, with_manager: bool = True) -> dict[str, tuple[cfg.Opt, bool]]:
     """All options a driver class accepts: name -> (opt, is_common)."""
     result: dict[str, tuple[cfg.Opt, bool]] = {}
-    for opt in _cinder.common_driver_options():
+    for opt in _cinder.common_driver_options(with_manager):
         result[opt.dest] = (opt, True)
     for opt in _own_options(cls):
         result[opt.dest] = (opt, False)
@@ -167,10 +167,13 @@ def validate_options(cls: type, values: dict) -> tuple[dict, set[str]]:
     a driver registers only at run time (not in get_driver_options) are accepted
     when oslo.config knows them globally.
     """
-    known = options_for(cls)
+    known = options_for(cls, with_manager=_cinder.needs_manager_options(cls))
     converted, secret = {}, set()
     for name, value in values.items():
         entry = known.get(name)
+        if entry is None and name not in known:   # maybe one of the volume manager's options
+            known = options_for(cls)
+            entry = known.get(name)
         opt = entry[0] if entry else _cinder.find_option(name)
         if opt is None:
             near = difflib.get_close_matches(name, list(known), 3)
@@ -203,4 +206,4 @@ def _convert(opt: cfg.Opt, value: Any) -> Any:
 
 
 def secret_option_names(cls: type) -> set[str]:
-    return {name for name, (opt, _) in options_for(cls).items() if opt.secret}
+    return {name for name, (opt, _) in options_for(cls, _cinder.needs_manager_options(cls)).items() if opt.secret}
