@@ -172,9 +172,10 @@ class Backend:
         try:
             return call()
         except (_cinder.cinder_exception.SnapshotIsBusy, _cinder.cinder_exception.VolumeIsBusy) as exc:
-            resource._set(status=old_status, error=str(exc))
+            said = SCRUBBER.scrub(str(exc))
+            resource._set(status=old_status, error=said)
             raise InvalidState(resource.KIND, resource.id, 'busy', operation,
-                               f'The driver says: {exc}') from exc
+                               f'The driver says: {said}') from exc
         except Exception as exc:
             err = DriverError(operation, resource.KIND, resource.id, exc)
             resource._set(status=fail_status, error=err.message)

@@ -66,7 +66,8 @@ class DriverError(CinderNBError):
     """The driver raised during an operation; the resource records the message."""
 
     def __init__(self, operation: str, kind: str, ident, cause: BaseException):
-        msg = _exc_text(cause)
+        from cinder_nb.secrets import SCRUBBER   # a driver's message may quote a password
+        msg = SCRUBBER.scrub(_exc_text(cause))
         super().__init__(f'Driver failed to {operation} {kind} {ident}: {type(cause).__name__}: {msg}',
                          operation=operation, kind=kind, id=ident)
         self.operation, self.kind, self.id, self.cause = operation, kind, ident, cause

@@ -14,6 +14,8 @@ import sqlite3
 
 import pytest
 
+from cinder_nb.drivers.localfile import LocalFileDriver
+
 import cinder_nb as cnb
 from cinder_nb import runtime, serialization
 from cinder_nb.secrets import REDACTED
@@ -171,3 +173,24 @@ def test_log_scrubber_masks_unseen_credentials_by_shape(caplog):
     for value in ('s3cr3tv4lue', 'p4ssw0rdXYZ', 'AQBSdFhgAAAAABAAk7KkyB4U', 'hunter2222'):
         assert value not in caplog.text
     assert "'secret_type': 'ceph'" in caplog.text and 'user=admin' in caplog.text
+
+
+class LeakyDriver(LocalFileDriver):
+    """Fails create_volume with a message quoting credentials, as some array drivers do."""
+
+    def create_volume(self, volume):
+        raise RuntimeError('login failed for admin with password=hunter2-secret CHAP admin s3cr3tchap')
+
+
+def test_driver_error_quoting_a_secret_is_scrubbed(tmp_path):
+    """A driver whose exception text quotes a password: the record, JSON and error are clean."""
+    import cinder_nb as cnb
+    cnb.setup('memory', state_dir=str(tmp_path))
+    lab = cnb.Backend('leaky', volume_driver='tests.state.test_secrets.LeakyDriver',
+                      local_file_path=str(tmp_path / 'v'))
+    with pytest.raises(cnb.DriverError) as err:
+        lab.create_volume(1)
+    [vol] = lab.volumes
+    for text in (str(err.value), vol.error, cnb.dumps()):
+        assert 'hunter2-secret' not in text and 's3cr3tchap' not in text
+    assert vol.status == 'error' and 'login failed' in vol.error
