@@ -320,11 +320,17 @@ def volume_ovo(rec: dict, snapshots: Iterable[dict] = (), connections: Iterable[
     vol = _plain_volume_ovo(rec, conns)
     snap_ovos = []
     if snapshots:   # the shallow copy costs a second build: only when there are snapshots
-        shallow = _plain_volume_ovo(rec, conns)
-        shallow.snapshots = cinder_objects.SnapshotList(context=vol._context, objects=[])
-        shallow.obj_reset_changes()
+        shallow = shallow_volume_ovo(rec, conns)
         snap_ovos = [snapshot_ovo(s, shallow) for s in snapshots]
     vol.snapshots = cinder_objects.SnapshotList(context=vol._context, objects=snap_ovos)
+    vol.obj_reset_changes()
+    return vol
+
+
+def shallow_volume_ovo(rec: dict, connections: Iterable[dict] = ()) -> Any:
+    """A volume OVO with an empty snapshot list: what a snapshot's .volume points to."""
+    vol = _plain_volume_ovo(rec, list(connections))
+    vol.snapshots = cinder_objects.SnapshotList(context=vol._context, objects=[])
     vol.obj_reset_changes()
     return vol
 

@@ -60,11 +60,11 @@ class Snapshot(Resource):
         return runtime.get().get('volume', self.volume_id)
 
     def ovo(self) -> Any:
-        vol_ovo = self.volume.ovo()
-        for snap in vol_ovo.snapshots:
-            if snap.id == self.id:
-                return snap
-        return _cinder.snapshot_ovo(self._rec, vol_ovo)
+        """A fresh cinder.objects.Snapshot whose .volume is its volume without a snapshot list
+        (the same shape a snapshot has inside a volume's list; see _cinder.volume_ovo)."""
+        volume = self.volume
+        conns = [c.record for c in volume.connections if c.status != 'deleted']
+        return _cinder.snapshot_ovo(self._rec, _cinder.shallow_volume_ovo(volume.record, conns))
 
     def delete(self) -> None:
         """Delete the snapshot (a driver that reports it busy leaves it available)."""
