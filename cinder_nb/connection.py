@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from cinder_nb import _cinder, runtime
 from cinder_nb.errors import DriverError, InvalidState
-from cinder_nb.resource import Resource, new_id, now
+from cinder_nb.resource import Resource, field, new_id, now
 
 CONNECTION_STATUSES = ('attaching', 'attached', 'detaching', 'error')
 
@@ -92,25 +92,15 @@ class Connection(Resource):
         return conn
 
     # ------------------------------------------------------------------ attributes
-    @property
-    def volume_id(self) -> str:
-        return self._rec['volume_id']
+    volume_id = field('volume_id')
 
     @property
     def volume(self):
         return runtime.get().get('volume', self.volume_id)
 
-    @property
-    def connector(self) -> dict:
-        return self._rec['connector']
-
-    @property
-    def connector_info(self) -> dict:
-        return self._rec['connector']
-
-    @property
-    def connection_info(self) -> dict:
-        return self._rec['connection_info']
+    connector = field('connector')
+    connector_info = field('connector')
+    connection_info = field('connection_info')
 
     conn_info = connection_info
 
@@ -118,14 +108,8 @@ class Connection(Resource):
     def protocol(self) -> str | None:
         return (self._rec.get('connection_info') or {}).get('driver_volume_type')
 
-    @property
-    def attach_mode(self) -> str:
-        return self._rec['attach_mode']
-
-    @property
-    def device(self) -> dict | None:
-        """os-brick's device info of a local attach, or None."""
-        return self._rec.get('device')
+    attach_mode = field('attach_mode')
+    device = field('device', "os-brick's device info of a local attach, or None.")
 
     @property
     def path(self) -> str | None:

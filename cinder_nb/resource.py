@@ -22,6 +22,11 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def field(key: str, doc: str = '') -> property:
+    """A read-only attribute that reads key from the resource's record."""
+    return property(lambda self: self._rec.get(key), doc=doc or f'The record\'s {key!r}.')
+
+
 class Resource:
     """Base of Volume, Snapshot and Connection: wraps one record (a JSON-able dict)."""
 
@@ -49,17 +54,9 @@ class Resource:
     def secret_values(self) -> set[str]:
         return secret_values(self._rec)
 
-    @property
-    def id(self) -> str:
-        return self._rec['id']
-
-    @property
-    def status(self) -> str:
-        return self._rec['status']
-
-    @property
-    def backend_name(self) -> str:
-        return self._rec['backend']
+    id = field('id')
+    status = field('status')
+    backend_name = field('backend')
 
     @property
     def backend(self):
@@ -72,18 +69,9 @@ class Resource:
                            'Create it with cinder_nb.Backend(...) or load a state that holds its '
                            'configuration.') from None
 
-    @property
-    def created_at(self) -> str | None:
-        return self._rec.get('created_at')
-
-    @property
-    def updated_at(self) -> str | None:
-        return self._rec.get('updated_at')
-
-    @property
-    def error(self) -> str | None:
-        """The driver's message from the last failed operation, if any."""
-        return self._rec.get('error')
+    created_at = field('created_at')
+    updated_at = field('updated_at')
+    error = field('error', "The driver's message from the last failed operation, if any.")
 
     def _set(self, **values: Any) -> None:
         rt = runtime.get()

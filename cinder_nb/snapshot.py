@@ -5,7 +5,7 @@ from typing import Any
 
 from cinder_nb import _cinder, runtime, validation
 from cinder_nb.errors import InvalidArgument, InvalidState
-from cinder_nb.resource import Resource, new_id, now
+from cinder_nb.resource import Resource, field, new_id, now
 
 SNAPSHOT_STATUSES = ('creating', 'available', 'deleting', 'deleted', 'error', 'error_deleting')
 
@@ -36,23 +36,11 @@ class Snapshot(Resource):
         self._set(status='available', error=None, **self._driver_updates(ovo, model))
         return self
 
-    @property
-    def name(self) -> str:
-        return self._rec['name']
-
+    name = field('name')
     display_name = name
-
-    @property
-    def description(self) -> str:
-        return self._rec['description']
-
-    @property
-    def volume_id(self) -> str:
-        return self._rec['volume_id']
-
-    @property
-    def volume_size(self) -> int:
-        return self._rec['volume_size']
+    description = field('description')
+    volume_id = field('volume_id')
+    volume_size = field('volume_size')
 
     @property
     def volume(self):

@@ -5,7 +5,7 @@ from typing import Any
 
 from cinder_nb import _cinder, runtime, validation
 from cinder_nb.errors import InvalidArgument, InvalidState
-from cinder_nb.resource import Resource, new_id, now
+from cinder_nb.resource import Resource, field, new_id, now
 
 VOLUME_STATUSES = ('creating', 'available', 'in-use', 'extending', 'deleting', 'deleted',
                    'error', 'error_deleting')
@@ -63,31 +63,13 @@ class Volume(Resource):
         return self
 
     # ------------------------------------------------------------------ attributes
-    @property
-    def name(self) -> str:
-        return self._rec['name']
-
+    name = field('name')
     display_name = name
-
-    @property
-    def description(self) -> str:
-        return self._rec['description']
-
-    @property
-    def size(self) -> int:
-        return self._rec['size']
-
-    @property
-    def pool_name(self) -> str:
-        return self._rec['pool_name']
-
-    @property
-    def source_volid(self) -> str | None:
-        return self._rec.get('source_volid')
-
-    @property
-    def snapshot_id(self) -> str | None:
-        return self._rec.get('snapshot_id')
+    description = field('description')
+    size = field('size')
+    pool_name = field('pool_name')
+    source_volid = field('source_volid')
+    snapshot_id = field('snapshot_id')
 
     @property
     def extra_specs(self) -> dict:
