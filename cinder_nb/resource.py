@@ -22,6 +22,10 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+#: statuses an operation holds while it runs; a crash mid-operation leaves them behind
+TRANSITIONAL = frozenset({'creating', 'deleting', 'extending', 'attaching', 'detaching', 'reverting'})
+
+
 def field(key: str, doc: str = '') -> property:
     """A read-only attribute that reads key from the resource's record."""
     return property(lambda self: self._rec.get(key), doc=doc or f'The record\'s {key!r}.')
@@ -31,6 +35,8 @@ class Resource:
     """Base of Volume, Snapshot and Connection: wraps one record (a JSON-able dict)."""
 
     KIND = 'resource'
+    #: statuses reset_status() may set
+    RESETTABLE: tuple[str, ...] = ('available', 'error')
     #: Cinder object fields a driver may set that the record keeps in 'driver_data'
     DRIVER_FIELDS: frozenset = frozenset()
     #: dict fields a driver may replace wholesale (metadata)
@@ -87,12 +93,27 @@ class Resource:
         with rt.lock:
             old = self.status
             if old not in allowed:
-                raise InvalidState(self.KIND, self.id, old, operation,
-                                   f"Allowed from: {', '.join(sorted(allowed))}.")
+                hint = f"Allowed from: {', '.join(sorted(allowed))}."
+                if old in TRANSITIONAL:
+                    hint += (f' If the process doing it died, mark it with reset_status() '
+                             f"(like 'cinder reset-state') and retry.")
+                raise InvalidState(self.KIND, self.id, old, operation, hint)
             if check is not None:
                 check()
             self._set(status=new_status)
             return old
+
+    def reset_status(self, status: str = 'error') -> None:
+        """Force the recorded status, as 'cinder reset-state' does (no driver call).
+
+        For resources left in a transitional status (creating, deleting, ...) by a
+        process that died mid-operation. 'error' is the safe choice: from there the
+        resource can be deleted, which lets the driver clean up what exists.
+        """
+        from cinder_nb import validation
+        self._require_not_deleted('reset the status of')
+        validation.choice('status', status, self.RESETTABLE)
+        self._set(status=status)
 
     def _driver(self, operation: str, call: Callable[[], Any], fail_status: str = 'error',
                 on_fail: Callable[[], None] | None = None) -> Any:

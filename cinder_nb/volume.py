@@ -16,6 +16,7 @@ class Volume(Resource):
     """A volume on a backend. Attribute names follow cinderlib's Volume."""
 
     KIND = 'volume'
+    RESETTABLE = ('available', 'error', 'in-use')
     DRIVER_FIELDS = _cinder.VOLUME_DRIVER_FIELDS
     METADATA_FIELDS = ('metadata', 'admin_metadata')
     SUMMARY = ('id', 'name', 'size', 'status', 'backend', 'pool_name', 'source_volid',

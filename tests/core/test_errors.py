@@ -247,3 +247,19 @@ def test_unsupported_db_call_is_clear(session):
     from cinder_nb._cinder import UnsupportedDBCall, context
     with pytest.raises(UnsupportedDBCall, match='cinder.db.backup_get'):
         db_api.backup_get(context(), 'x')
+
+
+def test_stuck_transitional_status_can_be_reset(filelab):
+    """A process killed mid-create leaves 'creating' behind; reset_status recovers it."""
+    vol = filelab.create_volume(1)
+    snap = vol.create_snapshot()
+    snap._set(status='creating')          # what a crash mid-snapshot leaves in the state
+    with pytest.raises(cnb.InvalidState, match='reset_status'):
+        snap.delete()
+    with pytest.raises(cnb.InvalidArgument, match='status'):
+        snap.reset_status('in-use')
+    snap.reset_status('error')
+    snap.delete()
+    vol.reset_status('error')
+    vol.delete()
+    assert filelab.volumes == []

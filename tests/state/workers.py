@@ -75,12 +75,15 @@ def api_loop(db: str, directory: str) -> None:
             vol.create_snapshot()
         else:
             vol = rng.choice(vols)
-            if vol.status != 'available':
+            if vol.status not in ('available', 'error'):   # left mid-operation by a killed run
+                vol.reset_status('error')
                 continue
-            if rng.random() < 0.5:
+            if rng.random() < 0.5 and vol.status == 'available':
                 vol.extend(vol.size + 1)
             else:
                 for snap in vol.snapshots:
+                    if snap.status not in ('available', 'error'):
+                        snap.reset_status('error')   # what a user does after a crash
                     snap.delete()
                 vol.delete()
         print('A', flush=True)
