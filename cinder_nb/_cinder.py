@@ -495,6 +495,29 @@ def start_driver(driver: Any) -> None:
     driver.set_initialized()
 
 
+def prepare_driver_module(module_name: str) -> None:
+    """Fix-ups a Cinder driver module needs before cinder_nb loads a driver from it."""
+    if module_name != 'cinder.volume.drivers.rbd':
+        return
+    from cinder_nb import ceph
+    ceph.ensure_bindings()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        module = importlib.import_module(module_name)
+    if getattr(module, 'rados', None) is None and ceph.ensure_bindings():
+        import rados
+        import rbd
+        # rbd.py binds rados/rbd once at import (None if they were missing then, e.g. when
+        # the driver catalog imported it first); bindings made importable since must reach it.
+        module.rados, module.rbd = rados, rbd
+    if find_option('rbd_keyring_conf') is None:
+        # Cinder 29 still reads rbd_keyring_conf (getattr, for cinderlib users) but no longer
+        # registers it; registering it lets a backend name its keyring file like cinderlib did.
+        CONF.register_opt(cfg.StrOpt('rbd_keyring_conf', default='',
+                                     help='Path to the Ceph keyring file of rbd_user (cinder_nb/cinderlib).'),
+                          group=SHARED_GROUP)
+
+
 def is_volume_driver_class(cls: Any) -> bool:
     return isinstance(cls, type) and issubclass(cls, cinder_driver.BaseVD)
 

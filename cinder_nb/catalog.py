@@ -126,6 +126,7 @@ def resolve_driver(path: Any) -> type:
                                  f"'{EMBEDDED_DRIVER}'", option='volume_driver')
     module_name, _, class_name = path.rpartition('.')
     try:
+        _cinder.prepare_driver_module(module_name)
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise NotFound('volume driver', path, f'(cannot import {module_name}: {exc}). '

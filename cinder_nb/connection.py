@@ -15,7 +15,7 @@ from cinder_nb.resource import Resource, field, new_id, now
 CONNECTION_STATUSES = ('attaching', 'attached', 'detaching', 'error')
 
 #: protocol -> function(connection_info) -> os-brick connector; replaceable for protocols
-#: whose kernel path is missing here (see cinder_nb.attachers)
+#: whose kernel path is missing here (see cinder_nb.ceph)
 CONNECTOR_FACTORIES: dict[str, Callable[[dict], Any]] = {}
 
 
@@ -50,6 +50,9 @@ def _my_ip() -> str:
 
 def brick_connector_for(connection_info: dict) -> Any:
     protocol = connection_info['driver_volume_type']
+    if protocol.lower() == 'rbd' and 'rbd' not in CONNECTOR_FACTORIES:
+        from cinder_nb import ceph   # no rbd/nbd kernel module here: attach through rbd-fuse
+        CONNECTOR_FACTORIES['rbd'] = ceph.connector_factory
     factory = CONNECTOR_FACTORIES.get(protocol.lower())
     if factory is not None:
         return factory(connection_info)

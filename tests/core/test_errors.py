@@ -263,3 +263,18 @@ def test_stuck_transitional_status_can_be_reset(filelab):
     vol.reset_status('error')
     vol.delete()
     assert filelab.volumes == []
+
+
+def test_driver_busy_answer_keeps_the_snapshot(session):
+    """A driver that answers SnapshotIsBusy (as Cinder's RBD driver does when it cannot
+    flatten the clones of a snapshot) leaves it 'available' and raises InvalidState 'busy'.
+    The driver is a real LocalFileDriver subclass; only its delete_snapshot is made busy."""
+    import tests.core.busy_driver  # noqa: F401  (the module defines BusySnapshotDriver)
+    lab = cnb.Backend('busy', volume_driver='tests.core.busy_driver.BusySnapshotDriver',
+                      local_file_path=str(session / 'busy'))
+    vol = lab.create_volume(1)
+    snap = vol.create_snapshot()
+    with pytest.raises(cnb.InvalidState, match='busy') as err:
+        snap.delete()
+    assert err.value.status == 'busy' and snap.status == 'available' and 'dependent volumes' in snap.error
+    assert [s.id for s in vol.snapshots] == [snap.id]

@@ -1,0 +1,199 @@
+"""Ceph client support: the rados/rbd bindings in a venv, and local attach of RBD volumes.
+
+Bindings. Ceph's Python bindings are not on PyPI; Debian ships them for its own
+python3 (python3-rados, python3-rbd). ``ensure_bindings()`` makes just those two
+extension modules importable from any venv of the same Python minor version
+(a directory of two symlinks put on sys.path), never the whole dist-packages.
+
+Local attach. This kernel has no rbd or nbd module, so os-brick's RBD connector
+cannot map a block device. ``RBDFuseConnector`` mounts the pool with rbd-fuse
+(FUSE works here), where each image is a file, and, as root with loop devices,
+binds a /dev/loopN over that file so lsblk, mkfs and mount work; without root it
+hands out the file itself. It is registered for the 'rbd' protocol in
+cinder_nb.connection.CONNECTOR_FACTORIES.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+SYSTEM_DIST_PACKAGES = '/usr/lib/python3/dist-packages'
+_lock = threading.Lock()
+
+
+def ensure_bindings(search: str = SYSTEM_DIST_PACKAGES) -> bool:
+    """Make ``import rados, rbd`` work; True if they import. Installs nothing."""
+    with _lock:
+        try:
+            import rados  # noqa: F401
+            import rbd  # noqa: F401
+            return True
+        except ImportError:
+            pass
+        tag = f'cpython-{sys.version_info[0]}{sys.version_info[1]}'
+        found = {name: glob.glob(os.path.join(search, f'{name}.{tag}-*.so')) for name in ('rados', 'rbd')}
+        if not all(found.values()):
+            return False
+        link_dir = os.path.join(tempfile.gettempdir(), f'cinder_nb-ceph-bindings-{tag}-{os.geteuid()}')
+        os.makedirs(link_dir, exist_ok=True)
+        for paths in found.values():
+            target = os.path.join(link_dir, os.path.basename(paths[0]))
+            if not os.path.lexists(target):
+                os.symlink(paths[0], target)
+        if link_dir not in sys.path:
+            sys.path.append(link_dir)
+        try:
+            import rados  # noqa: F401,F811
+            import rbd  # noqa: F401,F811
+            return True
+        except ImportError:
+            return False
+
+
+class RBDFuseConnector:
+    """os-brick-style connector for 'rbd' connection info, attaching through rbd-fuse."""
+
+    def __init__(self, connection_info: dict, mount_root: str | None = None) -> None:
+        self.connection_info = connection_info
+        self.mount_root = mount_root or os.path.join(tempfile.gettempdir(), 'cinder_nb-rbd-fuse')
+
+    # -- helpers
+    @staticmethod
+    def _split(data: dict) -> tuple[str, str]:
+        pool, _, image = data['name'].partition('/')
+        return pool, image
+
+    def _conf_and_id(self, data: dict) -> tuple[str, str, str | None]:
+        """ceph.conf path, client id, and a private keyring file if the data carries one."""
+        conf = data.get('ceph_conf') or data.get('conf') or ''
+        keyring_path = None
+        if data.get('keyring'):
+            digest = hashlib.sha256(data['keyring'].encode()).hexdigest()[:16]
+            keyring_path = os.path.join(self.mount_root, f'keyring-{digest}')
+            os.makedirs(self.mount_root, mode=0o700, exist_ok=True)
+            if not os.path.exists(keyring_path):
+                fd = os.open(keyring_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, 'w') as f:
+                    f.write(data['keyring'])
+        if not conf:
+            conf = self._write_conf(data, keyring_path)
+        return conf, data.get('auth_username') or 'admin', keyring_path
+
+    def _write_conf(self, data: dict, keyring_path: str | None) -> str:
+        hosts = [f'{h}:{p}' for h, p in zip(data.get('hosts') or [], data.get('ports') or [])]
+        body = '[global]\n' + (f"mon host = {','.join(hosts)}\n" if hosts else '')
+        if keyring_path:
+            body += f'keyring = {keyring_path}\n'
+        path = os.path.join(self.mount_root, 'conf-' + hashlib.sha256(body.encode()).hexdigest()[:16])
+        os.makedirs(self.mount_root, mode=0o700, exist_ok=True)
+        with open(path, 'w') as f:
+            f.write(body)
+        return path
+
+    def _mountpoint(self, pool: str, image: str) -> str:
+        return os.path.join(self.mount_root, f'{pool}--{image}')
+
+    def _ensure_mount(self, data: dict) -> str:
+        """Mount just this image (rbd-fuse --image): a pool-wide mount would hold every
+        image open, and Ceph refuses to delete an image that has a watcher."""
+        pool, image = self._split(data)
+        conf, user, keyring = self._conf_and_id(data)
+        mnt = self._mountpoint(pool, image)
+        if os.path.ismount(mnt):
+            return mnt
+        os.makedirs(mnt, exist_ok=True)
+        cmd = ['rbd-fuse', '-c', conf, '-p', pool, f'--image={image}', '--id', user, mnt]
+        if keyring:
+            cmd[1:1] = ['--keyring', keyring]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        deadline = time.monotonic() + 10
+        while not os.path.ismount(mnt) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not os.path.ismount(mnt):
+            raise RuntimeError(f'rbd-fuse could not mount {pool}/{image}: '
+                               f'{result.stderr.strip()[-500:] or result.returncode}')
+        return mnt
+
+    def _unmount(self, mnt: str) -> None:
+        if os.path.ismount(mnt):
+            cmd = ['fusermount', '-u', mnt] if _has('fusermount') else ['umount', mnt]
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            if result.returncode != 0 and os.path.ismount(mnt):
+                raise RuntimeError(f'cannot unmount {mnt}: {result.stderr.strip()}')
+        try:
+            os.rmdir(mnt)
+        except OSError:
+            pass
+
+    # -- the os-brick connector interface cinder_nb uses
+    def connect_volume(self, data: dict) -> dict:
+        """Mount the pool with rbd-fuse; return {'path': loop device or image file}."""
+        from cinder_nb.drivers.localfile import loop_devices_available
+        mnt = self._ensure_mount(data)
+        _, image = self._split(data)
+        image_file = os.path.join(mnt, image)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(image_file) and time.monotonic() < deadline:
+            time.sleep(0.1)   # rbd-fuse lists images it has seen; a new one may need a moment
+        if not os.path.exists(image_file):
+            raise RuntimeError(f'image {image} is not visible under the rbd-fuse mount {mnt}')
+        info = {'type': 'rbd', 'image_file': image_file, 'mountpoint': mnt, 'path': image_file}
+        if loop_devices_available():
+            dev = subprocess.run(['losetup', '-f', '--show', '--direct-io=off', image_file], check=True,
+                                 capture_output=True, text=True).stdout.strip()
+            info.update(path=dev, loop=dev)
+        return info
+
+    def disconnect_volume(self, data: dict, device_info: dict | None, force: bool = False,
+                          ignore_errors: bool = False) -> None:
+        """Detach the loop device (if any) and unmount the image's rbd-fuse mount."""
+        loop = (device_info or {}).get('loop')
+        try:
+            if loop:
+                subprocess.run(['losetup', '-d', loop], check=True, capture_output=True, text=True)
+            pool, image = self._split(data)
+            self._unmount(self._mountpoint(pool, image))
+        except (subprocess.CalledProcessError, RuntimeError) as exc:
+            if not (force or ignore_errors):
+                raise RuntimeError(f'detaching {data.get("name")}: '
+                                   f'{getattr(exc, "stderr", None) or exc}') from exc
+
+    def extend_volume(self, data: dict) -> int:
+        """Make the attached device see the image's new size; returns it in bytes."""
+        mnt = self._ensure_mount(data)
+        _, image = self._split(data)
+        image_file = os.path.join(mnt, image)
+        size = os.stat(image_file).st_size
+        out = subprocess.run(['losetup', '-j', image_file, '-O', 'NAME', '-n'], capture_output=True,
+                             text=True).stdout.split()
+        for dev in out:
+            subprocess.run(['losetup', '-c', dev], check=True, capture_output=True)
+        return size
+
+
+def unmount_all(mount_root: str | None = None) -> None:
+    """Unmount every rbd-fuse mount cinder_nb made (e.g. before stopping a cluster)."""
+    root = mount_root or os.path.join(tempfile.gettempdir(), 'cinder_nb-rbd-fuse')
+    for mnt in glob.glob(os.path.join(root, '*')):
+        if os.path.ismount(mnt):
+            for loop in subprocess.run(['losetup', '-j', os.path.join(mnt, os.path.basename(mnt).split('--', 1)[-1]),
+                                        '-O', 'NAME', '-n'], capture_output=True, text=True).stdout.split():
+                subprocess.run(['losetup', '-d', loop], capture_output=True)
+            subprocess.run(['fusermount', '-u', mnt] if _has('fusermount') else ['umount', '-l', mnt],
+                           capture_output=True)
+
+
+def _has(cmd: str) -> bool:
+    from shutil import which
+    return which(cmd) is not None
+
+
+def connector_factory(connection_info: dict) -> Any:
+    return RBDFuseConnector(connection_info)
