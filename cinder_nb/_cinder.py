@@ -495,9 +495,22 @@ def start_driver(driver: Any) -> None:
     driver.set_initialized()
 
 
+#: Cinder 29's RBD driver still reads rbd_keyring_conf (getattr, kept for cinderlib users) but
+#: no longer registers it: cinder_nb lists and registers it so a backend can name its keyring file.
+RBD_KEYRING_OPT = cfg.StrOpt('rbd_keyring_conf', default='',
+                             help='Path to the Ceph keyring file of rbd_user (read by the RBD driver, '
+                                  'as cinderlib did; needed when ceph.conf does not name it).')
+RBD_MODULE = 'cinder.volume.drivers.rbd'
+
+
+def extra_driver_options(cls: type) -> list:
+    """Options a driver reads that its get_driver_options() does not list."""
+    return [RBD_KEYRING_OPT] if cls.__module__ == RBD_MODULE else []
+
+
 def prepare_driver_module(module_name: str) -> None:
     """Fix-ups a Cinder driver module needs before cinder_nb loads a driver from it."""
-    if module_name != 'cinder.volume.drivers.rbd':
+    if module_name != RBD_MODULE:
         return
     from cinder_nb import ceph
     ceph.ensure_bindings()
@@ -510,12 +523,40 @@ def prepare_driver_module(module_name: str) -> None:
         # rbd.py binds rados/rbd once at import (None if they were missing then, e.g. when
         # the driver catalog imported it first); bindings made importable since must reach it.
         module.rados, module.rbd = rados, rbd
-    if find_option('rbd_keyring_conf') is None:
-        # Cinder 29 still reads rbd_keyring_conf (getattr, for cinderlib users) but no longer
-        # registers it; registering it lets a backend name its keyring file like cinderlib did.
-        CONF.register_opt(cfg.StrOpt('rbd_keyring_conf', default='',
-                                     help='Path to the Ceph keyring file of rbd_user (cinder_nb/cinderlib).'),
-                          group=SHARED_GROUP)
+    if find_option(RBD_KEYRING_OPT.dest) is None:
+        # make_backend_config finds a backend's options among the registered ones
+        CONF.register_opt(RBD_KEYRING_OPT, group=SHARED_GROUP)
+    if not getattr(module.RBDDriver._delete_volume, 'cinder_nb_patched', False):
+        # Cinder 29's _delete_volume returns after the fast-path remove() of a clone without
+        # removing the parent's '<clone>.clone_snap' snapshot (only its trash path does), so
+        # deleting the parent later only renames it '.deleted' and the image leaks in the pool.
+        module.RBDDriver._delete_volume = _rbd_delete_volume_dropping_clone_snap(module)
+
+
+def _rbd_delete_volume_dropping_clone_snap(module: Any) -> Callable:
+    original = module.RBDDriver._delete_volume
+
+    def _delete_volume(self: Any, volume: Any, client: Any) -> None:
+        parent = parent_snap = None
+        try:
+            with module.RBDVolumeProxy(self, volume.name, ioctx=client.ioctx) as image:
+                if self._find_clone_snap(image) is None:   # a volume with clones is only renamed
+                    _pool, parent, parent_snap = self._get_clone_info(image, volume.name)
+        except self.rbd.ImageNotFound:
+            pass
+        original(self, volume, client)
+        if parent is None:
+            return
+        try:
+            with module.RBDVolumeProxy(self, parent, ioctx=client.ioctx) as image:
+                left = parent_snap in {s['name'] for s in image.list_snaps()}
+        except self.rbd.ImageNotFound:
+            return
+        if left:   # the fast path skipped the clean-up; Cinder's own helper does it
+            self._delete_clone_parent_refs(client, parent, parent_snap)
+
+    _delete_volume.cinder_nb_patched = True
+    return _delete_volume
 
 
 def is_volume_driver_class(cls: Any) -> bool:

@@ -91,9 +91,10 @@ def _class_fqn(cls: type) -> str:
 
 def _own_options(cls: type) -> list[cfg.Opt]:
     try:
-        return list(cls.get_driver_options() or [])
+        opts = list(cls.get_driver_options() or [])
     except Exception:
-        return []
+        opts = []
+    return opts + _cinder.extra_driver_options(cls)
 
 
 def describe_driver(cls: type) -> DriverInfo:

@@ -69,3 +69,4 @@ def read_at(path: str, offset: int, length: int) -> bytes:
     finally:
         os.close(fd)
 from tests.pg.server import postgresql_url  # noqa: F401,E402  (PostgreSQL started by the tests)
+from tests.ceph.cluster import ceph_cluster, rbd_backend  # noqa: F401,E402  (Ceph started by the tests)

@@ -105,6 +105,15 @@ def test_picking_another_driver_rebuilds_the_form_from_its_options(session):
     assert 'array' not in runtime.get().backends
 
 
+def test_rbd_form_offers_the_keyring_file_option_cinder_reads_but_does_not_list(session):
+    """Cinder 29's RBDDriver reads rbd_keyring_conf without registering it (cinder_nb._cinder
+    lists it), so the Ceph lab's form can point at a keyring file."""
+    form = nb.BackendForm(driver='cinder.volume.drivers.rbd.RBDDriver', load_drivers=False)
+    field = form.fields['rbd_keyring_conf']
+    assert not field.info.common and field.kind == 'text' and 'keyring' in field.info.help
+    assert {'rbd_pool', 'rbd_user', 'rbd_ceph_conf', 'rbd_secret_uuid'} <= set(form.fields)
+
+
 def test_create_backend_errors_show_next_to_the_field(session):
     form = nb.BackendForm(load_drivers=False)
     form.set_values(local_file_path='')

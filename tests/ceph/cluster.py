@@ -1,7 +1,11 @@
-"""A real single-node Ceph cluster for the session (tests/ceph/micro-ceph.sh), started on first use."""
+"""A real single-node Ceph cluster for the session (tests/ceph/micro-ceph.sh), started on first use.
+
+Imported by tests/conftest.py so any test (the RBD tests, the Ceph lab notebook) can ask for it.
+"""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 
@@ -11,11 +15,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, 'micro-ceph.sh')
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
 def _start() -> tuple[dict | None, str]:
     if os.geteuid() != 0:
         return None, 'starting Ceph daemons and installing its packages needs root'
     t0 = time.monotonic()
-    env = dict(os.environ, CEPH_DIR=os.environ.get('CEPH_DIR', '/tmp/cinder_nb-ceph-tests'))
+    # free ports, so a lab cluster already on Ceph's default ports does not stop the tests
+    env = dict(os.environ, CEPH_DIR=os.environ.get('CEPH_DIR', '/tmp/cinder_nb-ceph-tests'),
+               CEPH_MON_PORT=str(_free_port()), CEPH_MON_V2_PORT=str(_free_port()))
     result = subprocess.run(['bash', SCRIPT, 'start'], capture_output=True, text=True, env=env, timeout=600)
     if result.returncode != 0:
         return None, f'the Ceph cluster did not start: {(result.stderr or result.stdout).strip()[-800:]}'
