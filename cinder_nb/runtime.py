@@ -12,7 +12,7 @@ from typing import Any
 from cinder_nb import _cinder, persistence as persistence_mod
 from cinder_nb.errors import NotFound
 from cinder_nb.persistence.base import Persistence
-from cinder_nb.secrets import SCRUBBER, unredact
+from cinder_nb.secrets import SCRUBBER, redact_collect, unredact
 
 _lock = threading.RLock()
 _runtime: 'Runtime | None' = None
@@ -56,8 +56,8 @@ class Runtime:
         with self.lock:
             kind, ident = obj.KIND, obj.id
             known = ident in self.live[kind] and ident not in self.unsaved[kind]
-            SCRUBBER.add(obj.secret_values())
-            record = obj.public_record()
+            record, secrets = redact_collect(obj.record)
+            SCRUBBER.add(secrets)
             if known:
                 if not self.persistence.update(kind, record):
                     self._gone(kind, ident)

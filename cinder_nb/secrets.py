@@ -30,23 +30,30 @@ def is_secret_key(key: str) -> bool:
 
 def redact(value: Any, extra_keys: Iterable[str] = ()) -> Any:
     """A deep copy of value with every secret-looking (or listed) key's value replaced."""
-    extra = frozenset(extra_keys)
-    return _redact(value, extra)
+    return _redact(value, frozenset(extra_keys), None)
 
 
-def _redact(value: Any, extra: frozenset) -> Any:
+def redact_collect(value: Any) -> tuple[Any, set[str]]:
+    """redact(value) and secret_values(value) in one walk: (redacted copy, secret strings)."""
+    found: set[str] = set()
+    return _redact(value, frozenset(), found), found
+
+
+def _redact(value: Any, extra: frozenset, found: set[str] | None) -> Any:
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             if isinstance(k, str) and (k in extra or is_secret_key(k)) and v not in (None, '', [], {}):
                 out[k] = REDACTED
+                if found is not None:
+                    found |= secret_values({k: v})
             else:
-                out[k] = _redact(v, extra)
+                out[k] = _redact(v, extra, found)
         return out
     if isinstance(value, list):
-        return [_redact(v, extra) for v in value]
+        return [_redact(v, extra, found) for v in value]
     if isinstance(value, tuple):
-        return tuple(_redact(v, extra) for v in value)
+        return tuple(_redact(v, extra, found) for v in value)
     return value
 
 

@@ -58,7 +58,7 @@ class Volume(Resource):
             if self.id in rt.live['volume'] or rt.persistence.get('volume', self.id):
                 raise InvalidArgument('id', self.id, 'an id no other volume has')
             rt.save(self)
-        ovo = self.ovo()
+        ovo = _cinder.volume_ovo(self._rec)   # a new volume: no snapshots or connections to look up
         model = self._driver(operation, lambda: call(ovo))
         self._set(status='available', error=None, **self._driver_updates(ovo, model))
         return self
@@ -143,7 +143,7 @@ class Volume(Resource):
             raise InvalidState('volume', self.id, 'in-use', 'delete',
                                'It is attached or connected: detach() / disconnect() it first.')
         old = self._transition('delete', {'available', 'error', 'error_deleting'}, 'deleting', check)
-        ovo = self.ovo()
+        ovo = _cinder.volume_ovo(self._rec)   # check() found no snapshots or connections
         self.backend._busy_aware(self, 'delete', old, lambda: self.backend.driver.delete_volume(ovo),
                                  fail_status='error_deleting')
         runtime.get().forget(self)

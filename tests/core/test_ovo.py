@@ -1,0 +1,81 @@
+"""The fast OVO builders in cinder_nb._cinder give the same objects as Cinder's constructors."""
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from cinder import objects
+from oslo_utils import timeutils
+
+from cinder_nb import _cinder
+
+VOL = {'id': '6b1d3c1e-1b0e-4d0c-9a54-0d5c1f0e7a11', 'backend': 'lab', 'pool_name': 'p1', 'size': 3,
+       'status': 'in-use', 'name': 'data', 'description': 'd', 'source_volid': None,
+       'snapshot_id': None, 'metadata': {'k': 'v'}, 'admin_metadata': {}, 'multiattach': True,
+       'created_at': '2026-11-25T13:27:44.915935+00:00', 'updated_at': '2026-11-25T14:00:00Z',
+       'driver_data': {'provider_location': '/x/volume-1', 'provider_id': 7}}
+SNAP = {'id': '0c5d0b9e-5bb7-4c8a-a3a4-93a0ad2dc1f4', 'volume_id': VOL['id'], 'volume_size': 3,
+        'status': 'available', 'name': 's', 'description': '', 'metadata': {},
+        'created_at': '2026-11-25T13:30:00', 'updated_at': None, 'driver_data': {'provider_location': 'loc'}}
+CONN = {'id': 'e0b7b5a6-3d5e-4e8c-8f6a-1f2e3d4c5b6a', 'volume_id': VOL['id'], 'attach_mode': 'rw',
+        'connector': {'host': 'h'}, 'connection_info': {'driver_volume_type': 'local'},
+        'created_at': '2026-11-25T13:31:00+00:00'}
+
+
+def _reference_volume(rec: dict, conns: list) -> objects.Volume:
+    values = dict(_cinder._VOLUME_DEFAULTS)
+    values.update(
+        id=rec['id'], size=rec['size'], status=rec['status'], host=_cinder.host_of(rec['backend'], rec['pool_name']),
+        display_name=rec['name'], display_description=rec['description'], source_volid=rec['source_volid'],
+        snapshot_id=rec['snapshot_id'], metadata=rec['metadata'], admin_metadata=rec['admin_metadata'],
+        created_at=timeutils.parse_isotime(rec['created_at']), updated_at=timeutils.parse_isotime(rec['updated_at']),
+        multiattach=rec['multiattach'], attach_status='attached' if conns else 'detached',
+        volume_type_id=rec['id'] if rec.get('extra_specs') else None, **rec['driver_data'])
+    return objects.Volume(context=None, **_cinder._fill_defaults(objects.Volume, values))
+
+
+def _fields_equal(built, ref, skip=()):
+    for name in type(ref).fields:
+        if name in skip:
+            continue
+        assert built.obj_attr_is_set(name) == ref.obj_attr_is_set(name), name
+        if ref.obj_attr_is_set(name):
+            a, b = getattr(built, name), getattr(ref, name)
+            assert a == b and type(a) is type(b), (name, a, b)
+
+
+@pytest.mark.parametrize('extra', [{}, {'metadata': {'a': 1}}, {'extra_specs': {'x': 'y'}, 'qos_specs': {'iops': '5'}}])
+def test_fast_volume_ovo_matches_cinders_constructor(extra):
+    rec = dict(VOL, **extra)
+    built = _cinder.volume_ovo(rec, snapshots=[SNAP], connections=[CONN])
+    ref = _reference_volume(rec, [CONN])
+    _fields_equal(built, ref, skip=('snapshots', 'volume_attachment', 'volume_type'))
+    assert built.metadata == {k: str(v) for k, v in rec['metadata'].items()}   # coerced to strings
+    assert built.created_at.tzinfo is not None and built.name == f"volume-{rec['id']}"
+    assert [s.id for s in built.snapshots] == [SNAP['id']] and built.snapshots[0].volume.id == rec['id']
+    assert built.volume_attachment[0].attached_host == 'h'
+    assert (built.volume_type is None) == (not extra.get('extra_specs'))
+    if extra.get('extra_specs'):
+        assert built.volume_type.extra_specs == {'x': 'y'} and built.volume_type.qos_specs.specs == {'iops': '5'}
+    # child lists and objects report themselves changed, as they did with Cinder's constructors
+    assert built.obj_what_changed() <= {'snapshots', 'volume_attachment', 'volume_type'}
+
+
+def test_fast_snapshot_ovo_matches_cinders_constructor():
+    vol = _cinder.shallow_volume_ovo(VOL)
+    built = _cinder.snapshot_ovo(SNAP, vol)
+    values = dict(_cinder._SNAPSHOT_DEFAULTS, id=SNAP['id'], volume_id=SNAP['volume_id'], volume_size=3,
+                  status='available', display_name='s', display_description='', metadata={},
+                  created_at=datetime.datetime(2026, 11, 25, 13, 30, tzinfo=datetime.timezone.utc),
+                  updated_at=None, volume_type_id=None, provider_location='loc')
+    ref = objects.Snapshot(context=None, **_cinder._fill_defaults(objects.Snapshot, values))
+    _fields_equal(built, ref, skip=('volume',))
+    assert built.volume is vol and built.volume_name == f"volume-{VOL['id']}"
+
+
+def test_built_objects_share_no_mutable_state():
+    a, b = _cinder.volume_ovo(VOL), _cinder.volume_ovo(dict(VOL, metadata={}))
+    a.metadata['new'] = '1'
+    a.glance_metadata['g'] = '1'
+    assert b.metadata == {} and b.glance_metadata == {}
+    assert _cinder.volume_ovo(dict(VOL, metadata={})).glance_metadata == {}
