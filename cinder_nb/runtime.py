@@ -108,9 +108,18 @@ class Runtime:
     def find(self, kind: str, backend: str | None = None, volume_id: str | None = None) -> list:
         """Objects of a kind: stored records (as this process's live objects where it has them)
         plus objects loaded with save=False; live objects another process deleted are dropped."""
+        return [obj for obj, _ in self.find_with_records(kind, backend, volume_id)]
+
+    def find_with_records(self, kind: str, backend: str | None = None,
+                          volume_id: str | None = None) -> list[tuple[Any, dict | None]]:
+        """find() with each object's stored (redacted) record, None for objects held here only.
+
+        Every change to a live record is saved, so a stored record is the redacted form of
+        its live object's record: callers that need public records can use it as it is.
+        """
         with self.lock:
             records = self.persistence.list(kind, backend=backend, volume_id=volume_id)
-            found = [self._wrap(kind, r) for r in records]
+            found: list[tuple[Any, dict | None]] = [(self._wrap(kind, r), r) for r in records]
             listed = {r['id'] for r in records}
             if self.persistence.shared:
                 for ident, obj in list(self.live[kind].items()):
@@ -126,7 +135,7 @@ class Runtime:
                 rec = obj.record
                 if ((backend is None or rec.get('backend') == backend) and
                         (volume_id is None or rec.get('volume_id') == volume_id)):
-                    found.append(obj)
+                    found.append((obj, None))
             return found
 
     # ----------------------------------------------------------- _cinder.StateProvider

@@ -69,8 +69,9 @@ def _backend_entry(backend) -> dict:
             'secret_options': secret}
 
 
-def _resource_entry(obj) -> dict:
-    rec = obj.public_record()
+def _resource_entry(obj, public: dict | None = None) -> dict:
+    """obj's public record (``public``, its stored record, when given) with the redacted paths."""
+    rec = obj.public_record() if public is None else public
     paths = redacted_paths(rec)
     if paths:
         rec[REDACTED_KEY] = paths
@@ -97,17 +98,17 @@ def state_dict(backends: Iterable[str] | None = None, volume_ids: Iterable[str] 
             doc['backends'].append(_backend_entry(backend))
             selected.add(name)
     for kind, key in _LISTS.items():
-        objs = []
+        found: list = []
         if wanted_vols is None:
-            objs = [o for o in rt.find(kind) if o.backend_name in selected]
+            found = rt.find_with_records(kind)
         else:
             for vol_id in sorted(wanted_vols):
                 if kind == 'volume':
-                    objs.append(_maybe_get(rt, vol_id))
+                    found.append((_maybe_get(rt, vol_id), None))
                 else:
-                    objs.extend(rt.find(kind, volume_id=vol_id))
-            objs = [o for o in objs if o is not None and o.backend_name in selected]
-        doc[key] = sorted((_resource_entry(o) for o in objs), key=_order)
+                    found.extend(rt.find_with_records(kind, volume_id=vol_id))
+        doc[key] = sorted((_resource_entry(o, public) for o, public in found
+                           if o is not None and o.backend_name in selected), key=_order)
     return doc
 
 
@@ -359,10 +360,11 @@ def _backend_plans(doc: dict, secrets: dict) -> list[tuple[str, str, dict, bool]
 
 def _restore(rec: dict, live_rec: dict | None) -> dict:
     """The record to hold in process: redacted paths filled from the live object when it has them."""
+    paths = rec.get(REDACTED_KEY, [])
+    if live_rec is None or not paths:   # nothing filled in below: sharing nested values is safe
+        return {k: v for k, v in rec.items() if k != REDACTED_KEY}
     rec = copy.deepcopy(rec)
-    paths = rec.pop(REDACTED_KEY, [])
-    if live_rec is None:
-        return rec
+    del rec[REDACTED_KEY]
     for path in paths:
         parent, leaf = _locate(rec, path)
         src, _ = _locate(live_rec, path)

@@ -194,3 +194,27 @@ def test_driver_error_quoting_a_secret_is_scrubbed(tmp_path):
     for text in (str(err.value), vol.error, cnb.dumps()):
         assert 'hunter2-secret' not in text and 's3cr3tchap' not in text
     assert vol.status == 'error' and 'login failed' in vol.error
+
+
+def test_dumps_from_stored_records_equals_redacting_the_live_ones(world, tmp_path):
+    """dumps() takes saved objects' stored records as their public form (serialization.state_dict):
+    that must equal redacting the live records, also after changes and with objects held only here."""
+    from cinder_nb.secrets import redact
+    world['volume'].create_snapshot(name='s1')
+    world['volume'].extend(2)
+    rvol = world['rconnection'].volume
+    world['rconnection'].disconnect()
+    # a copy of the RBD-style volume under a new id, held in this process only (save=False)
+    here_only = cnb.load(rvol.dumps().replace(rvol.id, 'a0000000-0000-4000-8000-000000000001'), save=False)
+    assert here_only['volumes'][0].id == 'a0000000-0000-4000-8000-000000000001'
+    doc = json.loads(cnb.dumps())
+    rt = runtime.get()
+    for kind, key in (('volume', 'volumes'), ('snapshot', 'snapshots'), ('connection', 'connections')):
+        expect = {o.id: serialization._resource_entry(o, redact(o.record)) for o in rt.find(kind)}
+        got = {r['id']: r for r in doc[key]}
+        assert got == json.loads(json.dumps(expect)), kind
+    assert 'a0000000-0000-4000-8000-000000000001' in {r['id'] for r in doc['volumes']}
+    text = json.dumps(doc)
+    secrets = world["volume"].secret_values() - {REDACTED}
+    assert secrets and not any(v in text for v in secrets)
+    assert BACKEND_PW not in text
