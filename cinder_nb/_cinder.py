@@ -589,9 +589,11 @@ def _rbd_delete_volume_dropping_clone_snap(module: Any) -> Callable:
     original = module.RBDDriver._delete_volume
 
     def _delete_volume(self: Any, volume: Any, client: Any) -> None:
+        # client= as well as ioctx=: with ioctx alone RBDVolumeProxy opens another RADOS connection
         parent = parent_snap = None
         try:
-            with module.RBDVolumeProxy(self, volume.name, ioctx=client.ioctx) as image:
+            with module.RBDVolumeProxy(self, volume.name, client=client.cluster,
+                                        ioctx=client.ioctx) as image:
                 if self._find_clone_snap(image) is None:   # a volume with clones is only renamed
                     _pool, parent, parent_snap = self._get_clone_info(image, volume.name)
         except self.rbd.ImageNotFound:
@@ -600,7 +602,8 @@ def _rbd_delete_volume_dropping_clone_snap(module: Any) -> Callable:
         if parent is None:
             return
         try:
-            with module.RBDVolumeProxy(self, parent, ioctx=client.ioctx) as image:
+            with module.RBDVolumeProxy(self, parent, client=client.cluster,
+                                        ioctx=client.ioctx) as image:
                 left = parent_snap in {s['name'] for s in image.list_snaps()}
         except self.rbd.ImageNotFound:
             return

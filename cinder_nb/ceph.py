@@ -15,7 +15,6 @@ cinder_nb.connection.CONNECTOR_FACTORIES.
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import subprocess
 import sys
@@ -70,32 +69,31 @@ class RBDFuseConnector:
         pool, _, image = data['name'].partition('/')
         return pool, image
 
-    def _conf_and_id(self, data: dict) -> tuple[str, str, str | None]:
-        """ceph.conf path, client id, and a private keyring file if the data carries one."""
-        conf = data.get('ceph_conf') or data.get('conf') or ''
-        keyring_path = None
-        if data.get('keyring'):
-            digest = hashlib.sha256(data['keyring'].encode()).hexdigest()[:16]
-            keyring_path = os.path.join(self.mount_root, f'keyring-{digest}')
-            os.makedirs(self.mount_root, mode=0o700, exist_ok=True)
-            if not os.path.exists(keyring_path):
-                fd = os.open(keyring_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, 'w') as f:
-                    f.write(data['keyring'])
-        if not conf:
-            conf = self._write_conf(data, keyring_path)
-        return conf, data.get('auth_username') or 'admin', keyring_path
-
-    def _write_conf(self, data: dict, keyring_path: str | None) -> str:
-        hosts = [f'{h}:{p}' for h, p in zip(data.get('hosts') or [], data.get('ports') or [])]
-        body = '[global]\n' + (f"mon host = {','.join(hosts)}\n" if hosts else '')
-        if keyring_path:
-            body += f'keyring = {keyring_path}\n'
-        path = os.path.join(self.mount_root, 'conf-' + hashlib.sha256(body.encode()).hexdigest()[:16])
+    def _private_file(self, prefix: str, body: str) -> str:
         os.makedirs(self.mount_root, mode=0o700, exist_ok=True)
-        with open(path, 'w') as f:
+        fd, path = tempfile.mkstemp(prefix=prefix, dir=self.mount_root)   # mode 0600
+        with os.fdopen(fd, 'w') as f:
             f.write(body)
         return path
+
+    def _client_files(self, data: dict) -> tuple[str, str | None, list[str]]:
+        """ceph.conf path, keyring path (if the data carries a keyring) and the files made for them.
+
+        The files are per mount and removed once rbd-fuse has authenticated (it keeps the
+        key in memory), so no copy of a Ceph key is left behind in the temp dir.
+        """
+        made: list[str] = []
+        keyring = None
+        if data.get('keyring'):
+            keyring = self._private_file('keyring-', data['keyring'])
+            made.append(keyring)
+        conf = data.get('ceph_conf') or data.get('conf') or ''
+        if not conf:
+            hosts = [f'{h}:{p}' for h, p in zip(data.get('hosts') or [], data.get('ports') or [])]
+            body = '[global]\n' + (f"mon host = {','.join(hosts)}\n" if hosts else '')
+            conf = self._private_file('conf-', body + (f'keyring = {keyring}\n' if keyring else ''))
+            made.append(conf)
+        return conf, keyring, made
 
     def _mountpoint(self, pool: str, image: str) -> str:
         return os.path.join(self.mount_root, f'{pool}--{image}')
@@ -104,18 +102,23 @@ class RBDFuseConnector:
         """Mount just this image (rbd-fuse --image): a pool-wide mount would hold every
         image open, and Ceph refuses to delete an image that has a watcher."""
         pool, image = self._split(data)
-        conf, user, keyring = self._conf_and_id(data)
         mnt = self._mountpoint(pool, image)
         if os.path.ismount(mnt):
             return mnt
         os.makedirs(mnt, exist_ok=True)
-        cmd = ['rbd-fuse', '-c', conf, '-p', pool, f'--image={image}', '--id', user, mnt]
-        if keyring:
-            cmd[1:1] = ['--keyring', keyring]
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        deadline = time.monotonic() + 10
-        while not os.path.ismount(mnt) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        conf, keyring, made = self._client_files(data)
+        try:
+            cmd = ['rbd-fuse', '-c', conf, '-p', pool, f'--image={image}',
+                   '--id', data.get('auth_username') or 'admin', mnt]
+            if keyring:
+                cmd[1:1] = ['--keyring', keyring]
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            deadline = time.monotonic() + 10
+            while not os.path.ismount(mnt) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            for path in made:
+                os.unlink(path)
         if not os.path.ismount(mnt):
             raise RuntimeError(f'rbd-fuse could not mount {pool}/{image}: '
                                f'{result.stderr.strip()[-500:] or result.returncode}')
