@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 import pytest
 
@@ -68,5 +69,18 @@ def read_at(path: str, offset: int, length: int) -> bytes:
         return os.pread(fd, length, offset)
     finally:
         os.close(fd)
+
+
+def device_size(path: str) -> int:
+    """Size in bytes of a block device or a file, as a reader of it sees it."""
+    if stat.S_ISBLK(os.stat(path).st_mode):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            return os.lseek(fd, 0, os.SEEK_END)
+        finally:
+            os.close(fd)
+    return os.path.getsize(path)
+
+
 from tests.pg.server import postgresql_url  # noqa: F401,E402  (PostgreSQL started by the tests)
 from tests.ceph.cluster import ceph_cluster, rbd_backend  # noqa: F401,E402  (Ceph started by the tests)

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 import cinder_nb as cnb
-from tests.conftest import LOOP_OK, read_at, write_at
+from tests.conftest import LOOP_OK, device_size, read_at, write_at
 
 pytestmark = pytest.mark.ceph
 GiB = 1 << 30
@@ -84,11 +84,7 @@ def test_extend_is_visible_on_the_attached_device(rbd_backend):
     conn = vol.attach()
     write_at(conn.path, 0, b'keep')
     vol.extend(2)
-    fd = os.open(conn.path, os.O_RDONLY)
-    try:
-        assert os.lseek(fd, 0, os.SEEK_END) == 2 * GiB
-    finally:
-        os.close(fd)
+    assert device_size(conn.path) == 2 * GiB
     write_at(conn.path, 2 * GiB - 4, b'tail')
     assert read_at(conn.path, 0, 4) == b'keep'
     vol.detach()

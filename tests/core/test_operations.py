@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import os
-import stat
 
 import pytest
 
 import cinder_nb as cnb
-from tests.conftest import read_at, write_at
+from tests.conftest import device_size, read_at, write_at
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -79,26 +78,17 @@ def test_extend_visible_on_attached_device(lab):
     write_at(conn.path, 0, b'keep')
     vol.extend(2)
     assert vol.size == 2 and vol.status == 'in-use'
-    assert _device_size(conn.path) == 2 * GiB
+    assert device_size(conn.path) == 2 * GiB
     write_at(conn.path, 2 * GiB - 4, b'tail')
     assert read_at(conn.path, 0, 4) == b'keep'
     vol.detach()
     vol.extend(3)
     assert vol.status == 'available'
     conn = vol.attach()
-    assert _device_size(conn.path) == 3 * GiB
+    assert device_size(conn.path) == 3 * GiB
     assert read_at(conn.path, 2 * GiB - 4, 4) == b'tail'
     vol.detach()
 
-
-def _device_size(path: str) -> int:
-    if stat.S_ISBLK(os.stat(path).st_mode):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            return os.lseek(fd, 0, os.SEEK_END)
-        finally:
-            os.close(fd)
-    return os.path.getsize(path)
 
 
 def test_snapshot_delete_and_volume_delete(lab):
