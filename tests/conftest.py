@@ -82,5 +82,20 @@ def device_size(path: str) -> int:
     return os.path.getsize(path)
 
 
+
+def check_online_extend(vol) -> None:
+    """Attach a 1 GiB volume, extend it to 2 GiB while attached: the device shows the new size,
+    the new end is writable and the old data is still there. Detaches at the end."""
+    gib = 1 << 30
+    conn = vol.attach()
+    write_at(conn.path, 0, b'keep')
+    vol.extend(2)
+    assert vol.size == 2 and vol.status == 'in-use'
+    assert device_size(conn.path) == 2 * gib
+    write_at(conn.path, 2 * gib - 4, b'tail')
+    assert read_at(conn.path, 0, 4) == b'keep'
+    vol.detach()
+
+
 from tests.pg.server import postgresql_url  # noqa: F401,E402  (PostgreSQL started by the tests)
 from tests.ceph.cluster import ceph_cluster, rbd_backend  # noqa: F401,E402  (Ceph started by the tests)

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 import cinder_nb as cnb
-from tests.conftest import LOOP_OK, device_size, read_at, write_at
+from tests.conftest import LOOP_OK, check_online_extend, read_at, write_at
 
 pytestmark = pytest.mark.ceph
 GiB = 1 << 30
@@ -81,13 +81,7 @@ def test_data_survives_snapshot_overwrite_and_restore(rbd_backend):
 
 def test_extend_is_visible_on_the_attached_device(rbd_backend):
     vol = rbd_backend.create_volume(1)
-    conn = vol.attach()
-    write_at(conn.path, 0, b'keep')
-    vol.extend(2)
-    assert device_size(conn.path) == 2 * GiB
-    write_at(conn.path, 2 * GiB - 4, b'tail')
-    assert read_at(conn.path, 0, 4) == b'keep'
-    vol.detach()
+    check_online_extend(vol)
     vol.delete()
 
 

@@ -6,7 +6,7 @@ import os
 import pytest
 
 import cinder_nb as cnb
-from tests.conftest import device_size, read_at, write_at
+from tests.conftest import check_online_extend, device_size, read_at, write_at
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -74,14 +74,7 @@ def test_clone_bigger(lab):
 
 def test_extend_visible_on_attached_device(lab):
     vol = lab.create_volume(1)
-    conn = vol.attach()
-    write_at(conn.path, 0, b'keep')
-    vol.extend(2)
-    assert vol.size == 2 and vol.status == 'in-use'
-    assert device_size(conn.path) == 2 * GiB
-    write_at(conn.path, 2 * GiB - 4, b'tail')
-    assert read_at(conn.path, 0, 4) == b'keep'
-    vol.detach()
+    check_online_extend(vol)
     vol.extend(3)
     assert vol.status == 'available'
     conn = vol.attach()
