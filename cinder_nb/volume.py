@@ -6,6 +6,7 @@ from typing import Any
 from cinder_nb import _cinder, runtime, validation
 from cinder_nb.errors import InvalidArgument, InvalidState
 from cinder_nb.resource import Resource, field, new_id, now
+from cinder_nb.secrets import SCRUBBER
 
 VOLUME_STATUSES = ('creating', 'available', 'in-use', 'extending', 'deleting', 'deleted',
                    'error', 'error_deleting')
@@ -182,13 +183,15 @@ class Volume(Resource):
         src = self.ovo()
         return new._create_with('clone', lambda ovo: self.backend.driver.create_cloned_volume(ovo, src))
 
-    def copy_to(self, backend, name: str | None = None, chunk_mib: int = 4, **kwargs: Any) -> 'Volume':
+    def copy_to(self, backend, name: str | None = None, chunk_mib: int = 4, sparse: bool | None = None,
+                **kwargs: Any) -> 'Volume':
         """A new volume on another backend holding this volume's data (host-assisted copy).
 
         Cinder's driver API has no cross-backend clone; like Cinder's generic migration,
-        both volumes are attached here and the data copied. All-zero chunks are skipped,
-        so a sparse source stays sparse where the target supports it. The source must be
-        available (not attached).
+        both volumes are attached here and the data copied. ``sparse=True`` skips all-zero
+        chunks (right only where a new volume reads as zeros); by default it follows the
+        target driver's ``sparse_copy_volume`` capability, as Cinder does. The source must
+        be available (not attached). On failure the new volume stays, marked 'error'.
         """
         from cinder_nb.backend import Backend
         self._require_not_deleted('copy')
@@ -197,17 +200,24 @@ class Volume(Resource):
         if self.status != 'available':
             raise InvalidState('volume', self.id, self.status, 'copy', 'Detach it first.')
         validation.size('chunk_mib', chunk_mib)
+        if sparse is None:
+            sparse = bool(backend.stats().get('sparse_copy_volume'))
+        elif not isinstance(sparse, bool):
+            raise InvalidArgument('sparse', sparse, 'True, False or None (the target driver decides)')
         target = backend.create_volume(self.size, name=name if name is not None else self.name,
                                        description=kwargs.pop('description', self.description), **kwargs)
         try:
-            src, dst = self.attach(), target.attach()
+            src = self.attach()
             try:
-                _copy_device(src.path, dst.path, self.size << 30, chunk_mib << 20)
+                dst = target.attach()
+                try:
+                    _copy_device(src.path, dst.path, self.size << 30, chunk_mib << 20, sparse)
+                finally:
+                    target.detach()
             finally:
-                target.detach()
                 self.detach()
-        except Exception:
-            target._set(status='error', error=f'copy from volume {self.id} failed')
+        except Exception as exc:
+            target._set(status='error', error=f'copy from volume {self.id} failed: {SCRUBBER.scrub(str(exc))}')
             raise
         return target
 
@@ -258,8 +268,8 @@ class Volume(Resource):
         conn.detach(force=force)
 
 
-def _copy_device(src: str, dst: str, size: int, chunk: int) -> None:
-    """Copy size bytes from src to dst, skipping chunks that are all zeros."""
+def _copy_device(src: str, dst: str, size: int, chunk: int, sparse: bool) -> None:
+    """Copy size bytes from src to dst; with sparse, chunks that are all zeros are not written."""
     import os
     zero = bytes(chunk)
     sfd, dfd = os.open(src, os.O_RDONLY), os.open(dst, os.O_WRONLY)
@@ -269,7 +279,7 @@ def _copy_device(src: str, dst: str, size: int, chunk: int) -> None:
             data = os.pread(sfd, min(chunk, size - offset), offset)
             if not data:
                 break
-            if data != zero[:len(data)]:
+            if not sparse or data != zero[:len(data)]:
                 os.pwrite(dfd, data, offset)
             offset += len(data)
         os.fsync(dfd)

@@ -100,6 +100,7 @@ class LocalFileDriver(_cinder.BaseVolumeDriver):
         self._stats = {
             'volume_backend_name': self.backend_name, 'vendor_name': 'cinder_nb',
             'driver_version': self.VERSION, 'storage_protocol': 'local',
+            'sparse_copy_volume': True,   # a new volume is a hole: it reads as zeros
             'pools': [{
                 'pool_name': self.backend_name,
                 'total_capacity_gb': round(total / GiB, 2), 'free_capacity_gb': round(free / GiB, 2),
