@@ -161,10 +161,18 @@ class LogScrubber:
             scrubbed = self.scrub(message)
             if scrubbed != message:
                 record.msg, record.args = scrubbed, None
+            if record.exc_info and record.exc_info[0] is not None:
+                # A logged exception's text can quote a secret: format the traceback now
+                # and, if it needs masking, hand handlers the masked text instead.
+                trace = _TRACEBACK.formatException(record.exc_info)
+                masked = self.scrub(trace)
+                if masked != trace:
+                    record.exc_info, record.exc_text = None, masked
             return record
 
         logging.setLogRecordFactory(factory)
         self._installed = True
 
 
+_TRACEBACK = logging.Formatter()
 SCRUBBER = LogScrubber()

@@ -218,3 +218,23 @@ def test_dumps_from_stored_records_equals_redacting_the_live_ones(world, tmp_pat
     secrets = world["volume"].secret_values() - {REDACTED}
     assert secrets and not any(v in text for v in secrets)
     assert BACKEND_PW not in text
+
+
+def test_log_scrubber_masks_secrets_in_logged_tracebacks(world, caplog):
+    """LOG.exception() of an error quoting a secret: the formatted traceback is masked."""
+    log = logging.getLogger('cinder.volume.drivers.fake')
+    with caplog.at_level(logging.ERROR, logger='cinder.volume.drivers.fake'):
+        try:
+            raise RuntimeError(f'login refused for {BACKEND_PW} and CHAP admin s3cr3tv4lue')
+        except RuntimeError:
+            log.exception('driver call failed')
+        try:
+            raise ValueError('nothing secret here')
+        except ValueError:
+            log.exception('plain failure')
+    [masked, plain] = caplog.records
+    text = logging.Formatter('%(message)s').format(masked)
+    assert 'RuntimeError: login refused for ***' in text and 'Traceback' in text
+    assert BACKEND_PW not in text and 's3cr3tv4lue' not in text and BACKEND_PW not in caplog.text
+    assert plain.exc_info is not None        # tracebacks with nothing to mask are left as they were
+    assert 'ValueError: nothing secret here' in logging.Formatter('%(message)s').format(plain)
