@@ -44,7 +44,10 @@ def restore(text_or_path: str | os.PathLike | dict, secrets: dict | None = None)
     """Load a checkpoint (JSON text, a dict, a file path or a restore cell's text).
 
     The records are written to the current persistence, so DataFrames and tables show
-    them. Returns cinder_nb.load's summary ({'backends', 'volumes', ...}).
+    them. Returns cinder_nb.load's summary ({'backends', 'volumes', ...}) plus
+    ``'not_in_checkpoint'``: the volumes, snapshots and connections of this session the
+    checkpoint does not hold (made after it). A restore never deletes storage, so they
+    stay; delete them, or restore into a fresh session for exactly the checkpoint.
     """
     text: Any = text_or_path
     if isinstance(text, os.PathLike) or (isinstance(text, str) and not text.lstrip().startswith(('{', '%'))
@@ -53,7 +56,12 @@ def restore(text_or_path: str | os.PathLike | dict, secrets: dict | None = None)
             text = f.read()
     if isinstance(text, str) and text.lstrip().startswith(MAGIC):
         text = text.lstrip().split('\n', 1)[1] if '\n' in text.lstrip() else ''
-    return cinder_nb.load(text, save=True, secrets=secrets)
+    loaded = cinder_nb.load(text, save=True, secrets=secrets)
+    restored = {obj.id for key in ('volumes', 'snapshots', 'connections') for obj in loaded[key]}
+    rt = runtime.get()
+    loaded['not_in_checkpoint'] = [obj for kind in ('volume', 'snapshot', 'connection')
+                                   for obj in rt.find(kind) if obj.id not in restored]
+    return loaded
 
 
 def summary(loaded: dict) -> str:
@@ -94,6 +102,13 @@ def cinder_restore(line: str, cell: str) -> None:
         cinder_nb.setup(args.persistence, state_dir=args.state_dir)
     loaded = restore(cell)
     print(f'Restored {summary(loaded)}.')
+    extra = loaded['not_in_checkpoint']
+    if extra:
+        names = ', '.join(f"{obj.KIND} {getattr(obj, 'name', None) or obj.id}" for obj in extra[:10])
+        more = f' and {len(extra) - 10} more' if len(extra) > 10 else ''
+        print(f'Kept {len(extra)} resources made after the checkpoint ({names}{more}): a restore never '
+              f'deletes storage. Delete them, or run this cell with --persistence memory for exactly '
+              f'the checkpoint.')
 
 
 def load_ipython_extension(ip: Any) -> None:

@@ -110,3 +110,25 @@ def test_restore_accepts_text_dict_and_cell_text(session):
         cnb.setup('memory', state_dir=str(session / 'again'))
         loaded = nb.restore(form, secrets={'embedded': {'chap_password': 'x'}})
         assert len(loaded['volumes']) == 2 and len(nb.volumes_df()) == 2
+
+
+def test_restore_in_the_same_session_names_what_the_checkpoint_lacks(session, shell, capsys):
+    """Resources made after the checkpoint are kept (no storage is deleted) and listed."""
+    lab = _make_state(session)
+    cell = nb.checkpoint_cell()
+    later = lab.create_volume(1, name='made-later')
+    later_snap = later.create_snapshot(name='later-snap')
+    capsys.readouterr()
+    shell.run_cell(cell).raise_error()
+    out = capsys.readouterr().out
+    assert 'Restored 1 backends, 2 volumes, 1 snapshots, 1 connections' in out
+    assert 'Kept 2 resources made after the checkpoint (volume made-later, snapshot later-snap)' in out
+    loaded = nb.restore(cell)
+    assert {o.id for o in loaded['not_in_checkpoint']} == {later.id, later_snap.id}
+    assert later.status == 'available' and later_snap.status == 'available'
+
+    capsys.readouterr()
+    later_snap.delete()
+    later.delete()
+    shell.run_cell(cell).raise_error()
+    assert 'Kept' not in capsys.readouterr().out
