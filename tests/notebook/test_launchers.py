@@ -75,3 +75,61 @@ def test_binder_files_install_the_notebook_extra():
         req = req.split('#')[0].strip()
         if req:
             assert re.match(r'[A-Za-z0-9_.-]+', req)[0] in extra, f'{req} not in the notebook extra'
+
+
+_NETWORK_ERRORS = re.compile(r'NewConnectionError|Network is unreachable|Temporary failure in name resolution|'
+                             r'No matching distribution found|ConnectTimeout|ProxyError')
+
+
+def test_binder_build_runs_the_quickstart_without_root():
+    """What repo2docker does, without root: a fresh venv, binder/requirements.txt, then binder/postBuild
+    in a copy of the repository; the quick start then runs headless in that environment."""
+    import shutil
+    import tempfile
+    system = shutil.which('python3', path='/usr/bin:/bin')
+    if not system:
+        pytest.skip('no system python3 to build a Binder-like environment with')
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        runuser = shutil.which('runuser')
+        if not runuser:
+            pytest.skip('running as root without runuser: cannot build as an unprivileged user')
+        prefix = [runuser, '-u', 'nobody', '--']
+    top = Path(tempfile.mkdtemp(prefix='cinder_nb-binder-'))
+    try:
+        os.chmod(top, 0o755)
+        repo, home = top / 'repo', top / 'home'
+        shutil.copytree(ROOT, repo, ignore=shutil.ignore_patterns(
+            '.git', '.venv*', '.cinder_nb', 'test-artifacts', '__pycache__', '*.egg-info', 'results'))
+        home.mkdir()
+        if prefix:
+            for path in [top, *top.rglob('*')]:
+                shutil.chown(path, 'nobody', 'nogroup')
+        env = {k: v for k, v in os.environ.items() if k.startswith(('PIP_', 'LANG', 'LC_'))}
+        env.update(HOME=str(home), PATH=f'{top}/env/bin:/usr/bin:/bin', TMPDIR=str(top),
+                   JUPYTER_RUNTIME_DIR=str(home / 'runtime'))
+
+        def run(*cmd: str, cwd: Path = repo, timeout: int = 900) -> subprocess.CompletedProcess:
+            return subprocess.run(prefix + list(cmd), cwd=cwd, env=env, capture_output=True, text=True,
+                                  timeout=timeout)
+
+        steps = [(system, '-m', 'venv', str(top / 'env')),
+                 (str(top / 'env' / 'bin' / 'pip'), 'install', '-q', '-r', 'binder/requirements.txt'),
+                 ('binder/postBuild',)]
+        for step in steps:
+            done = run(*step)
+            if done.returncode != 0 and _NETWORK_ERRORS.search(done.stdout + done.stderr):
+                pytest.skip(f'the package registry is unreachable: {step[-1]} could not download')
+            assert done.returncode == 0, f'{" ".join(step)} failed:\n{(done.stdout + done.stderr)[-3000:]}'
+        assert 'ready for Binder' in done.stdout
+        out = top / 'quickstart.out.ipynb'
+        work = top / 'work'
+        run('mkdir', str(work)).check_returncode()
+        done = run(str(top / 'env' / 'bin' / 'python'), str(repo / 'tests' / 'notebook' / 'run_notebook.py'),
+                   str(repo / 'notebooks' / 'quickstart.ipynb'), str(out), str(work), cwd=work)
+        assert done.returncode == 0, f'the quick start failed in the Binder environment:\n{done.stderr[-4000:]}'
+        text = out.read_text()
+        assert '"output_type": "error"' not in text
+        assert 'attached at' in text and 'attached at /dev/loop' not in text   # no root: file attach
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
