@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
+import time
 from typing import Iterable, Iterator
 
 import sqlalchemy as sa
@@ -199,9 +201,19 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # pysqlite's own transaction handling would defer BEGIN; we issue it ourselves.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute('PRAGMA journal_mode=WAL')
-    cur.execute('PRAGMA synchronous=FULL')
     cur.execute('PRAGMA busy_timeout=60000')
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            cur.execute('PRAGMA journal_mode=WAL')
+            break
+        except sqlite3.OperationalError as exc:
+            # Two processes opening a fresh file at once: the switch to WAL answers 'locked'
+            # at once, without SQLite's busy handler, so wait for the other one here.
+            if 'locked' not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+    cur.execute('PRAGMA synchronous=FULL')
     cur.close()
 
 

@@ -161,3 +161,34 @@ def test_an_object_deleted_by_another_process_is_not_brought_back(tmp_path):
     elsewhere.delete('volume', other.id)
     assert lab.volumes == [] and other.status == 'deleted'
     elsewhere.close()
+
+
+
+def _open_at_barrier(path: str, barrier, error_file: str) -> None:
+    barrier.wait()
+    try:
+        SQLPersistence(f'sqlite:///{path}').engine.dispose()
+    except Exception as exc:
+        with open(error_file, 'w') as f:
+            f.write(repr(exc))
+        os._exit(1)
+    os._exit(0)
+
+
+def test_processes_opening_a_fresh_sqlite_file_at_once_all_succeed(tmp_path):
+    """Switching a fresh file to WAL answers 'locked' without SQLite's busy handler; opening waits."""
+    import multiprocessing
+    ctx = multiprocessing.get_context('fork')
+    exits = []
+    for round_ in range(40):
+        barrier = ctx.Barrier(4)
+        path = str(tmp_path / f'fresh-{round_}.db')
+        procs = [ctx.Process(target=_open_at_barrier, args=(path, barrier, f'{path}.{n}.err'))
+                 for n in range(4)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(120)
+            exits.append(proc.exitcode)
+    errors = [p.read_text() for p in tmp_path.glob('*.err')]
+    assert exits == [0] * 160 and not errors, errors[:3]
