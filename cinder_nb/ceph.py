@@ -174,9 +174,7 @@ class RBDFuseConnector:
         _, image = self._split(data)
         image_file = os.path.join(mnt, image)
         size = os.stat(image_file).st_size
-        out = subprocess.run(['losetup', '-j', image_file, '-O', 'NAME', '-n'], capture_output=True,
-                             text=True).stdout.split()
-        for dev in out:
+        for dev in _loops_over(image_file):
             subprocess.run(['losetup', '-c', dev], check=True, capture_output=True)
         return size
 
@@ -186,11 +184,16 @@ def unmount_all(mount_root: str | None = None) -> None:
     root = mount_root or os.path.join(tempfile.gettempdir(), 'cinder_nb-rbd-fuse')
     for mnt in glob.glob(os.path.join(root, '*')):
         if os.path.ismount(mnt):
-            for loop in subprocess.run(['losetup', '-j', os.path.join(mnt, os.path.basename(mnt).split('--', 1)[-1]),
-                                        '-O', 'NAME', '-n'], capture_output=True, text=True).stdout.split():
+            for loop in _loops_over(os.path.join(mnt, os.path.basename(mnt).split('--', 1)[-1])):
                 subprocess.run(['losetup', '-d', loop], capture_output=True)
             subprocess.run(['fusermount', '-u', mnt] if _has('fusermount') else ['umount', '-l', mnt],
                            capture_output=True)
+
+
+def _loops_over(path: str) -> list[str]:
+    """The loop devices backed by path."""
+    return subprocess.run(['losetup', '-j', path, '-O', 'NAME', '-n'], capture_output=True,
+                          text=True).stdout.split()
 
 
 def _has(cmd: str) -> bool:

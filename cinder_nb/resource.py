@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable
 
 from cinder_nb import runtime
 from cinder_nb.errors import DriverError, InvalidState, NotFound
-from cinder_nb.secrets import REDACTED, redact, secret_values
+from cinder_nb.secrets import REDACTED, redact
 
 LOG = logging.getLogger('cinder_nb')
 
@@ -56,9 +56,6 @@ class Resource:
     def public_record(self) -> dict:
         """A deep copy with every secret replaced: what may leave the process."""
         return redact(self._rec)
-
-    def secret_values(self) -> set[str]:
-        return secret_values(self._rec)
 
     id = field('id')
     status = field('status')

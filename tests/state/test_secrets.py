@@ -18,7 +18,7 @@ from cinder_nb.drivers.localfile import LocalFileDriver
 
 import cinder_nb as cnb
 from cinder_nb import runtime, serialization
-from cinder_nb.secrets import REDACTED
+from cinder_nb.secrets import REDACTED, secret_values
 
 CHAP = 'tests.state.secret_driver.ChapFileDriver'
 BACKEND_PW = 'backend-Pw-7f3a9c'
@@ -215,7 +215,7 @@ def test_dumps_from_stored_records_equals_redacting_the_live_ones(world, tmp_pat
         assert got == json.loads(json.dumps(expect)), kind
     assert 'a0000000-0000-4000-8000-000000000001' in {r['id'] for r in doc['volumes']}
     text = json.dumps(doc)
-    secrets = world["volume"].secret_values() - {REDACTED}
+    secrets = secret_values(world["volume"].record) - {REDACTED}
     assert secrets and not any(v in text for v in secrets)
     assert BACKEND_PW not in text
 
