@@ -25,8 +25,10 @@ class StateMachine(RuleBasedStateMachine):
         self.n = 0
         self.store = 'memory'
         self._session()
-        self.volumes: dict[str, int] = {}              # model: id -> size
-        self.snapshots: dict[str, str] = {}            # model: id -> volume id
+        # the model, in creation order: rules pick by position, so a replayed example picks
+        # the same objects (ids are random uuids, their sorted order is not)
+        self.volumes: dict[str, int] = {}              # id -> size
+        self.snapshots: dict[str, str] = {}            # id -> volume id
 
     def _session(self):
         if self.store == 'memory':
@@ -47,42 +49,42 @@ class StateMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.volumes)
     @rule(data=st.data())
     def snapshot(self, data):
-        ident = data.draw(st.sampled_from(sorted(self.volumes)))
+        ident = data.draw(st.sampled_from(list(self.volumes)))
         snap = self._vol(ident).create_snapshot(name='s')
         self.snapshots[snap.id] = ident
 
     @precondition(lambda self: self.volumes)
     @rule(data=st.data())
     def clone(self, data):
-        ident = data.draw(st.sampled_from(sorted(self.volumes)))
+        ident = data.draw(st.sampled_from(list(self.volumes)))
         new = self._vol(ident).clone()
         self.volumes[new.id] = self.volumes[ident]
 
     @precondition(lambda self: self.snapshots)
     @rule(data=st.data())
     def from_snapshot(self, data):
-        ident = data.draw(st.sampled_from(sorted(self.snapshots)))
+        ident = data.draw(st.sampled_from(list(self.snapshots)))
         new = runtime.get().get('snapshot', ident).create_volume()
         self.volumes[new.id] = new.size
 
     @precondition(lambda self: self.volumes)
     @rule(data=st.data(), grow=st.integers(1, 2))
     def extend(self, data, grow):
-        ident = data.draw(st.sampled_from(sorted(self.volumes)))
+        ident = data.draw(st.sampled_from(list(self.volumes)))
         self._vol(ident).extend(self.volumes[ident] + grow)
         self.volumes[ident] += grow
 
     @precondition(lambda self: self.snapshots)
     @rule(data=st.data())
     def delete_snapshot(self, data):
-        ident = data.draw(st.sampled_from(sorted(self.snapshots)))
+        ident = data.draw(st.sampled_from(list(self.snapshots)))
         runtime.get().get('snapshot', ident).delete()
         del self.snapshots[ident]
 
     @precondition(lambda self: self.volumes)
     @rule(data=st.data())
     def delete_volume(self, data):
-        ident = data.draw(st.sampled_from(sorted(self.volumes)))
+        ident = data.draw(st.sampled_from(list(self.volumes)))
         vol = self._vol(ident)
         if ident in self.snapshots.values():
             try:
