@@ -84,6 +84,9 @@ class Connection(Resource):
         try:
             model = backend.driver.create_export(ctxt, ovo, connector)
             volume._absorb(ovo, model)
+            # The export's model update (provider_location, provider_auth) is what the
+            # driver's initialize_connection reads: give it an OVO built from the updated record.
+            ovo = volume.ovo()
             info = backend.driver.initialize_connection(ovo, connector)
         except Exception as exc:
             err = DriverError('connect', 'volume', volume.id, exc)

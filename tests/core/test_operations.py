@@ -184,3 +184,30 @@ def test_pool_name_checked(filelab):
     with pytest.raises(cnb.InvalidArgument, match='pool_name'):
         filelab.create_volume(1, pool_name='nope')
     assert filelab.create_volume(1, pool_name='embedded').pool_name == 'embedded'
+
+
+def test_connect_passes_the_export_model_update_to_initialize_connection(session):
+    """Regression (issue 12): connect() stored create_export's provider_location in the record
+    but handed the old OVO to initialize_connection, so Cinder's iSCSI targets (LVM with LIO)
+    failed with "'NoneType' object has no attribute 'split'" (this driver: IndexError from
+    the discovery fallback). The driver is a real
+    LocalFileDriver whose export goes through Cinder's ISCSITarget code (FakeTarget)."""
+    import tests.core.export_driver  # noqa: F401  (the module defines ExportingDriver)
+    lab = cnb.Backend('exporting', volume_driver='tests.core.export_driver.ExportingDriver',
+                      local_file_path=str(session / 'exp'), target_ip_address='192.0.2.10',
+                      target_port=3260, target_prefix='iqn.2010-10.org.openstack:')
+    vol = lab.create_volume(1)
+    connector = {'host': 'compute-1', 'initiator': 'iqn.1993-08.org.debian:01:abc', 'ip': '192.0.2.20',
+                 'multipath': False, 'platform': 'x86_64', 'os_type': 'linux'}
+    conn = vol.connect(connector)
+    assert conn.status == 'attached' and vol.status == 'in-use'
+    data = conn.connection_info['data']
+    assert conn.connection_info['driver_volume_type'] == 'iscsi'
+    assert data['target_portal'] == '192.0.2.10:3260'
+    assert data['target_iqn'] == f'iqn.2010-10.org.openstack:volume-{vol.id}'
+    assert data['auth_method'] == 'CHAP' and data['auth_username'] and data['auth_password']
+    assert vol.provider_location.startswith('192.0.2.10:3260')
+    # the CHAP secret the export made never reaches the saved state
+    assert data['auth_password'] not in cnb.dumps()
+    conn.disconnect()
+    assert vol.status == 'available' and vol.connections == []
