@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from cinder_nb import errors
-from cinder_nb.backend import Backend, embedded
+from cinder_nb.backend import Backend, backends, embedded
 from cinder_nb.connection import Connection
 from cinder_nb.errors import (BackendConfigError, CinderNBError, DriverError, InvalidArgument,
                               InvalidState, MissingSecret, NotFound, PersistenceError, StateError)
@@ -21,20 +21,24 @@ from cinder_nb.volume import Volume
 
 __version__ = '0.1.0'
 
-__all__ = ['setup', 'Backend', 'Volume', 'Snapshot', 'Connection', 'embedded', 'dumps', 'load',
+__all__ = ['setup', 'backends', 'Backend', 'Volume', 'Snapshot', 'Connection', 'embedded', 'dumps', 'load',
            'list_supported_drivers', 'errors', 'CinderNBError', 'InvalidArgument', 'NotFound',
            'InvalidState', 'BackendConfigError', 'MissingSecret', 'DriverError', 'StateError',
            'PersistenceError', 'SCHEMA_VERSION', '__version__']
 
 
-def setup(persistence_config: Any = None, state_dir: str | None = None, debug: bool = False) -> None:
+def setup(persistence_config: Any = None, state_dir: str | None = None, debug: bool = False,
+          secrets: dict | None = None) -> None:
     """Global set-up (optional: the first Backend runs it with defaults).
 
     persistence_config: None (SQLite file in state_dir), 'memory', a URL such as
     'sqlite:///state.db' or 'postgresql://user@host/db', or a dict with 'storage'.
     Calling setup() again starts a fresh session (loaded backends are dropped).
+    On an existing state, backends() and the lookups (Volume.get_by_id, ...) reopen
+    the stored backends; ``secrets={backend: {option: value}}`` gives their secret
+    options (else $CINDER_NB_SECRET_<BACKEND>_<OPTION> or the OS keyring).
     """
-    _setup(persistence_config, state_dir=state_dir, debug=debug)
+    _setup(persistence_config, state_dir=state_dir, debug=debug, secrets=secrets)
 
 
 def dumps(indent: int | None = None) -> str:

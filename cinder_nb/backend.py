@@ -5,15 +5,37 @@ import copy
 import html
 import os
 import threading
-from typing import Any, Callable
+from collections.abc import Mapping
+from typing import Any, Callable, Iterator
 
-from cinder_nb import _cinder, catalog, runtime, validation
+from cinder_nb import _cinder, catalog, credentials, runtime, validation
 from cinder_nb.errors import (BackendConfigError, CinderNBError, DriverError, InvalidArgument,
-                              InvalidState)
+                              InvalidState, MissingSecret, NotFound, StateError)
 from cinder_nb.resource import now
 from cinder_nb.secrets import REDACTED, SCRUBBER
 
 _init_lock = threading.Lock()
+_reopen_lock = threading.Lock()
+
+
+class _LoadedBackends(Mapping):
+    """``Backend.backends``: a read-only, live view of the backends loaded in this process
+    (cinderlib's class-level dict). ``cinder_nb.backends()`` also reopens stored ones."""
+
+    def _current(self) -> dict:
+        return runtime.get().backends if runtime.is_setup() else {}
+
+    def __getitem__(self, name: str) -> 'Backend':
+        return self._current()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._current()))
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def __repr__(self) -> str:
+        return f'<loaded cinder_nb backends: {sorted(self._current())}>'
 
 
 class Backend:
@@ -24,6 +46,9 @@ class Backend:
     Creating a backend whose name is already loaded returns the loaded one when the
     configuration is identical and raises BackendConfigError when it differs.
     """
+
+    #: the backends loaded in this process, by name (cinderlib's ``Backend.backends``)
+    backends: Mapping = _LoadedBackends()
 
     def __new__(cls, volume_backend_name: str, volume_driver: str | None = None, **driver_cfg: Any):
         rt = runtime.get()
@@ -182,6 +207,49 @@ class Backend:
             raise err from exc
 
     # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    def open(cls, name: str, secrets: dict | None = None) -> 'Backend':
+        """The backend of that name: the loaded one, else reopened from its stored configuration.
+
+        Secret options come from ``secrets={name: {option: value}}`` (default: what
+        ``setup(secrets=...)`` got), ``$CINDER_NB_SECRET_<BACKEND>_<OPTION>`` or the OS
+        keyring (see cinder_nb.credentials); MissingSecret names one that none of them has.
+        """
+        validation.text('name', name, allow_none=False)
+        return runtime.get().backend(name, secrets)
+
+    @classmethod
+    def _reopen(cls, name: str, secrets: dict | None) -> 'Backend':
+        """Start a stored backend in this process (runtime.BACKEND_OPENER)."""
+        with _reopen_lock:     # two threads reopening one backend start it once
+            loaded = runtime.get().backends.get(name)
+            return loaded if loaded is not None else cls._start_stored(name, secrets)
+
+    @classmethod
+    def _start_stored(cls, name: str, secrets: dict | None) -> 'Backend':
+        rec = runtime.get().persistence.get('backend', name)
+        if rec is None:
+            raise NotFound('backend', name, 'Create it with cinder_nb.Backend(...).')
+        driver, config, secret = rec.get('volume_driver'), rec.get('config'), rec.get('secret_options', [])
+        if (not isinstance(driver, str) or not isinstance(config, dict) or not isinstance(secret, list)
+                or not all(isinstance(k, str) for k in list(config) + secret)):
+            raise StateError(f'The stored configuration of backend {name!r} is malformed; create the '
+                             'backend again with cinder_nb.Backend(...).')
+        options = {k: v for k, v in config.items() if k not in secret}
+        for option in secret:
+            if config.get(option, REDACTED) != REDACTED:   # an empty secret was stored as it is
+                options[option] = config[option]
+                continue
+            value = credentials.lookup(name, option, secrets)
+            if value is None:
+                raise MissingSecret(name, option, credentials.secret_env_name(name, option))
+            options[option] = value
+        return cls(name, volume_driver=driver, **options)
+
+    def refresh(self) -> None:
+        """Ask the driver for its stats again (cinderlib's name; resources are always read fresh)."""
+        self.stats(refresh=True)
+
     def shutdown(self) -> None:
         """Unload the backend from this process (its resources stay recorded)."""
         rt = runtime.get()
@@ -234,6 +302,20 @@ def _with_pools(stats: dict, backend: str) -> dict:
 def _redacted_connector(connector: dict) -> dict:
     from cinder_nb.secrets import redact
     return redact(connector)
+
+
+runtime.BACKEND_OPENER = Backend._reopen
+
+
+def backends(secrets: dict | None = None) -> list[Backend]:
+    """Every backend of this session, by name: the loaded ones and the stored ones (reopened).
+
+    A new process on an existing state gets its backends back this way. ``secrets`` as in
+    Backend.open(); a stored backend whose secret cannot be found raises MissingSecret.
+    """
+    rt = runtime.get()
+    names = sorted(set(rt.backends) | set(rt.stored_backend_names()))
+    return [rt.backend(name, secrets) for name in names]
 
 
 def embedded(path: str | None = None, name: str = 'embedded', **options: Any) -> Backend:

@@ -63,18 +63,27 @@ class Resource:
 
     @property
     def backend(self):
-        """The Backend this resource lives on (must be loaded in this process)."""
-        rt = runtime.get()
-        try:
-            return rt.backends[self._rec['backend']]
-        except KeyError:
-            raise NotFound('backend', self._rec['backend'],
-                           'Create it with cinder_nb.Backend(...) or load a state that holds its '
-                           'configuration.') from None
+        """The Backend this resource lives on (a stored one is reopened from its configuration)."""
+        return runtime.get().backend(self._rec['backend'])
 
     created_at = field('created_at')
     updated_at = field('updated_at')
     error = field('error', "The driver's message from the last failed operation, if any.")
+
+    # ------------------------------------------------------------- lookups (cinderlib's names)
+    @classmethod
+    def get_by_id(cls, ident: str):
+        """The resource with that id, from the store or this process; NotFound if there is none."""
+        from cinder_nb import validation
+        validation.text('id', ident, allow_none=False, max_len=255)
+        return runtime.get().get(cls.KIND, ident)
+
+    def refresh(self) -> None:
+        """Re-read this resource from the store (another process may have changed it).
+
+        Raises NotFound (and the object reads status 'deleted') when it was deleted.
+        """
+        runtime.get().refresh(self)
 
     def _set(self, **values: Any) -> None:
         rt = runtime.get()

@@ -7,29 +7,51 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from cinder_nb import _cinder, persistence as persistence_mod
-from cinder_nb.errors import NotFound
+from cinder_nb.errors import InvalidArgument, NotFound
 from cinder_nb.persistence.base import Persistence
 from cinder_nb.secrets import SCRUBBER, redact_collect, unredact
 
 _lock = threading.RLock()
 _runtime: 'Runtime | None' = None
 
+#: opens a stored backend by name (set by cinder_nb.backend, which this layer must not import)
+BACKEND_OPENER: Callable[[str, 'dict | None'], Any] | None = None
+
 
 class Runtime:
     """One process's cinder_nb state: persistence, backends and the live objects."""
 
-    def __init__(self, store: Persistence, state_dir: str) -> None:
+    def __init__(self, store: Persistence, state_dir: str, secrets: dict | None = None) -> None:
         self.persistence = store
         self.state_dir = state_dir
+        #: secret options given to setup(secrets=...) for reopening stored backends
+        self.secrets: dict = dict(secrets or {})
         self.lock = threading.RLock()
         self.backends: dict[str, Any] = {}
         self.live: dict[str, dict[str, Any]] = {'volume': {}, 'snapshot': {}, 'connection': {}}
         #: ids of live objects that exist only in this process (loaded with save=False)
         #: (insertion-ordered dicts used as sets)
         self.unsaved: dict[str, dict[str, None]] = {'volume': {}, 'snapshot': {}, 'connection': {}}
+
+    # ----------------------------------------------------------- backends
+    def backend(self, name: str, secrets: dict | None = None) -> Any:
+        """The loaded backend of that name, else the stored one reopened from its configuration."""
+        loaded = self.backends.get(name)
+        if loaded is not None:
+            return loaded
+        if BACKEND_OPENER is None or self.persistence.get('backend', name) is None:
+            raise NotFound('backend', name,
+                           'Create it with cinder_nb.Backend(...) or load a state that holds its '
+                           'configuration.')
+        # not under self.lock: a starting driver may call Cinder's DB API, which takes it
+        return BACKEND_OPENER(name, secrets if secrets is not None else self.secrets)
+
+    def stored_backend_names(self) -> list[str]:
+        """Names of the backends whose configuration the store holds."""
+        return [r['id'] for r in self.persistence.list('backend')]
 
     # ----------------------------------------------------------- records <-> objects
     def _classes(self):
@@ -105,6 +127,26 @@ class Runtime:
                 raise NotFound(kind, ident)
             return self._wrap(kind, record)
 
+    def refresh(self, obj: Any) -> None:
+        """Re-read a live object's record from the store (secrets kept from the live record).
+
+        An object held only in this process (load(save=False)) is left as it is; one whose
+        record another process deleted is marked 'deleted' and NotFound raised.
+        """
+        with self.lock:
+            kind, ident = obj.KIND, obj.id
+            if ident in self.unsaved[kind] and self.live[kind].get(ident) is obj:
+                return
+            record = self.persistence.get(kind, ident)
+            if record is None:
+                self._gone(kind, ident)
+                obj.record['status'] = 'deleted'
+                raise NotFound(kind, ident, 'It was deleted (by this or another process sharing this state).')
+            merged = unredact(record, obj.record)
+            obj.record.clear()
+            obj.record.update(merged)
+            self.live[kind][ident] = obj
+
     def find(self, kind: str, backend: str | None = None, volume_id: str | None = None) -> list:
         """Objects of a kind: stored records (as this process's live objects where it has them)
         plus objects loaded with save=False; live objects another process deleted are dropped."""
@@ -172,21 +214,27 @@ def default_state_dir() -> str:
     return os.environ.get('CINDER_NB_STATE_DIR') or os.path.join(os.getcwd(), '.cinder_nb')
 
 
-def setup(persistence_config: Any = None, state_dir: str | None = None, debug: bool = False) -> Runtime:
+def setup(persistence_config: Any = None, state_dir: str | None = None, debug: bool = False,
+          secrets: dict | None = None) -> Runtime:
     """Global set-up: persistence, Cinder configuration, locks. Calling it again starts afresh.
 
     ``persistence_config``: None (SQLite file in the state dir), 'memory', a URL
     (sqlite:///..., postgresql://...) or a dict (see cinder_nb.persistence.create).
     ``state_dir``: where locks and the default database live (default ./.cinder_nb or
     $CINDER_NB_STATE_DIR). Backends created before are dropped from this process.
+    ``secrets``: ``{backend: {option: value}}`` for reopening stored backends (see
+    cinder_nb.credentials for the environment and keyring fallbacks).
     """
+    if secrets is not None and (not isinstance(secrets, dict) or
+                                not all(isinstance(v, dict) for v in secrets.values())):
+        raise InvalidArgument('secrets', '...', '{backend_name: {option: value}}')
     global _runtime
     state_dir = os.path.abspath(state_dir or default_state_dir())
     os.makedirs(state_dir, exist_ok=True)
     store = persistence_mod.create(persistence_config, state_dir)
     with _lock:
         old = _runtime
-        _runtime = Runtime(store, state_dir)
+        _runtime = Runtime(store, state_dir, secrets)
         _cinder.initialize(state_dir, _runtime, debug=debug)
         SCRUBBER.install()
         if old is not None:

@@ -38,6 +38,12 @@ class Snapshot(Resource):
 
     name = field('name')
     display_name = name
+
+    @classmethod
+    def get_by_name(cls, name: str) -> list:
+        """Every snapshot with that name (names need not be unique), oldest first."""
+        validation.text('name', name, allow_none=False)
+        return [obj for obj in runtime.get().find(cls.KIND) if obj.name == name]
     description = field('description')
     volume_id = field('volume_id')
     volume_size = field('volume_size')

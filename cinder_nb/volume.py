@@ -67,6 +67,12 @@ class Volume(Resource):
     # ------------------------------------------------------------------ attributes
     name = field('name')
     display_name = name
+
+    @classmethod
+    def get_by_name(cls, name: str) -> list:
+        """Every volume with that name (names need not be unique), oldest first."""
+        validation.text('name', name, allow_none=False)
+        return [obj for obj in runtime.get().find(cls.KIND) if obj.name == name]
     description = field('description')
     size = field('size')
     pool_name = field('pool_name')
