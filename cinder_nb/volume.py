@@ -1,9 +1,9 @@
 """Volume: create, delete, extend, clone, snapshot, connect and attach."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
-from cinder_nb import _cinder, runtime, validation
+from cinder_nb import _cinder, oplog, runtime, validation
 from cinder_nb.errors import InvalidArgument, InvalidState
 from cinder_nb.resource import Resource, field, new_id, now
 from cinder_nb.secrets import SCRUBBER
@@ -134,6 +134,7 @@ class Volume(Resource):
             self._set(**updates)
 
     # ------------------------------------------------------------------ operations
+    @oplog.operation('volume.delete')
     def delete(self) -> None:
         """Delete the volume (it must have no snapshots and no connections)."""
         def check():
@@ -157,6 +158,7 @@ class Volume(Resource):
         self._rec['status'] = 'deleted'
         self._rec['updated_at'] = now()
 
+    @oplog.operation('volume.extend')
     def extend(self, new_size: int) -> None:
         """Grow the volume to new_size GiB; an attached device sees the new size."""
         self._require_not_deleted('extend')
@@ -171,6 +173,7 @@ class Volume(Resource):
         if local is not None:
             local.extend()
 
+    @oplog.operation('volume.clone')
     def clone(self, name: str | None = None, description: str | None = None, size: int | None = None,
               **kwargs: Any) -> 'Volume':
         """A new volume with this one's data (size defaults to this volume's)."""
@@ -189,15 +192,18 @@ class Volume(Resource):
         src = self.ovo()
         return new._create_with('clone', lambda ovo: self.backend.driver.create_cloned_volume(ovo, src))
 
+    @oplog.operation('volume.copy_to')
     def copy_to(self, backend, name: str | None = None, chunk_mib: int = 4, sparse: bool | None = None,
-                **kwargs: Any) -> 'Volume':
+                progress: Callable[[int, int], Any] | None = None, **kwargs: Any) -> 'Volume':
         """A new volume on another backend holding this volume's data (host-assisted copy).
 
         Cinder's driver API has no cross-backend clone; like Cinder's generic migration,
         both volumes are attached here and the data copied. ``sparse=True`` skips all-zero
         chunks (right only where a new volume reads as zeros); by default it follows the
         target driver's ``sparse_copy_volume`` capability, as Cinder does. The source must
-        be available (not attached). On failure the new volume stays, marked 'error'.
+        be available (not attached). ``progress(done_bytes, total_bytes)`` is called after
+        each chunk; an exception it raises (or KeyboardInterrupt) cancels the copy. On failure
+        or cancel both volumes are detached and the new volume stays, marked 'error'.
         """
         from cinder_nb.backend import Backend
         self._require_not_deleted('copy')
@@ -206,6 +212,8 @@ class Volume(Resource):
         if self.status != 'available':
             raise InvalidState('volume', self.id, self.status, 'copy', 'Detach it first.')
         validation.size('chunk_mib', chunk_mib)
+        if progress is not None and not callable(progress):
+            raise InvalidArgument('progress', progress, 'None or a callable(done_bytes, total_bytes)')
         if sparse is None:
             sparse = bool(backend.stats().get('sparse_copy_volume'))
         elif not isinstance(sparse, bool):
@@ -217,16 +225,17 @@ class Volume(Resource):
             try:
                 dst = target.attach()
                 try:
-                    _copy_device(src.path, dst.path, self.size << 30, chunk_mib << 20, sparse)
+                    _copy_device(src.path, dst.path, self.size << 30, chunk_mib << 20, sparse, progress)
                 finally:
                     target.detach()
             finally:
                 self.detach()
-        except Exception as exc:
+        except BaseException as exc:   # KeyboardInterrupt too: a half-copied volume must not look usable
             target._set(status='error', error=f'copy from volume {self.id} failed: {SCRUBBER.scrub(str(exc))}')
             raise
         return target
 
+    @oplog.operation('volume.create_snapshot')
     def create_snapshot(self, name: str | None = None, description: str | None = None,
                         metadata: dict | None = None):
         """Snapshot this volume."""
@@ -237,6 +246,7 @@ class Volume(Resource):
         snap = Snapshot._new(self, name=name, description=description, metadata=metadata)
         return snap._create()
 
+    @oplog.operation('volume.revert_to_snapshot')
     def revert_to_snapshot(self, snapshot) -> None:
         """Roll the volume's data back to one of its snapshots (volume must be available)."""
         if snapshot.volume_id != self.id:
@@ -247,6 +257,7 @@ class Volume(Resource):
             _cinder.context(), ovo, snap_ovo))
         self._set(status=old, error=None)
 
+    @oplog.operation('volume.connect')
     def connect(self, connector_dict: dict, attach_mode: str = 'rw'):
         """Export the volume to a host described by an os-brick connector dict."""
         from cinder_nb.connection import Connection
@@ -256,6 +267,7 @@ class Volume(Resource):
         self.backend.validate_connector(connector)
         return Connection._connect(self, connector, attach_mode)
 
+    @oplog.operation('volume.attach')
     def attach(self):
         """Connect to this host and attach locally through os-brick; returns the Connection."""
         from cinder_nb.connection import Connection, local_connector
@@ -266,6 +278,7 @@ class Volume(Resource):
         conn._attach_local()
         return conn
 
+    @oplog.operation('volume.detach')
     def detach(self, force: bool = False) -> None:
         """Detach the local attach and disconnect it."""
         conn = self.local_attach
@@ -274,7 +287,8 @@ class Volume(Resource):
         conn.detach(force=force)
 
 
-def _copy_device(src: str, dst: str, size: int, chunk: int, sparse: bool) -> None:
+def _copy_device(src: str, dst: str, size: int, chunk: int, sparse: bool,
+                 progress: Callable[[int, int], Any] | None = None) -> None:
     """Copy size bytes from src to dst; with sparse, chunks that are all zeros are not written."""
     import os
     zero = bytes(chunk)
@@ -288,6 +302,8 @@ def _copy_device(src: str, dst: str, size: int, chunk: int, sparse: bool) -> Non
             if not sparse or data != zero[:len(data)]:
                 os.pwrite(dfd, data, offset)
             offset += len(data)
+            if progress is not None:
+                progress(offset, size)
         os.fsync(dfd)
     finally:
         os.close(sfd)
