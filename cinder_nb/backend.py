@@ -8,7 +8,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
-from cinder_nb import _cinder, catalog, credentials, runtime, validation
+from cinder_nb import _cinder, catalog, credentials, oplog, runtime, validation
 from cinder_nb.errors import (BackendConfigError, CinderNBError, DriverError, InvalidArgument,
                               InvalidState, MissingSecret, NotFound, StateError)
 from cinder_nb.resource import now
@@ -171,6 +171,7 @@ class Backend:
         return [v for v in self.volumes if (volume_id is None or v.id == volume_id) and
                 (volume_name is None or v.name == volume_name)]
 
+    @oplog.operation('backend.create_volume')
     def create_volume(self, size: int, name: str | None = None, description: str | None = None,
                       pool_name: str | None = None, extra_specs: dict | None = None,
                       qos_specs: dict | None = None, metadata: dict | None = None,

@@ -8,7 +8,7 @@ import sys
 import stat
 from typing import Any, Callable
 
-from cinder_nb import _cinder, runtime
+from cinder_nb import _cinder, oplog, runtime
 from cinder_nb.errors import DriverError, InvalidState
 from cinder_nb.resource import Resource, field, new_id, now
 
@@ -156,6 +156,7 @@ class Connection(Resource):
             raise err from exc
         self._set(device=dict(device))
 
+    @oplog.operation('connection.extend')
     def extend(self) -> int:
         """Make the attached device see the volume's new size; returns it in bytes."""
         if not self.attached:
@@ -167,6 +168,7 @@ class Connection(Resource):
             return os.path.getsize(path)
         return self._brick().extend_volume(self.connection_info['data'])
 
+    @oplog.operation('connection.detach')
     def detach(self, force: bool = False) -> None:
         """Detach the local device through os-brick, then disconnect."""
         if not self.attached:
@@ -181,6 +183,7 @@ class Connection(Resource):
         self._set(device=None)
         self.disconnect(force=force)
 
+    @oplog.operation('connection.disconnect')
     def disconnect(self, force: bool = False) -> None:
         """Terminate the export (and remove it when it was the volume's last connection)."""
         if self.status == 'deleted':

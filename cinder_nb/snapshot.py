@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cinder_nb import _cinder, runtime, validation
+from cinder_nb import _cinder, oplog, runtime, validation
 from cinder_nb.errors import InvalidArgument, InvalidState
 from cinder_nb.resource import Resource, field, new_id, now
 
@@ -60,6 +60,7 @@ class Snapshot(Resource):
         conns = [c.record for c in volume.connections if c.status != 'deleted']
         return _cinder.snapshot_ovo(self._rec, _cinder.shallow_volume_ovo(volume.record, conns))
 
+    @oplog.operation('snapshot.delete')
     def delete(self) -> None:
         """Delete the snapshot (a driver that reports it busy leaves it available)."""
         self._require_not_deleted('delete')
@@ -72,6 +73,7 @@ class Snapshot(Resource):
         self._rec['status'] = 'deleted'
         self._rec['updated_at'] = now()
 
+    @oplog.operation('snapshot.create_volume')
     def create_volume(self, name: str | None = None, description: str | None = None,
                       size: int | None = None, **kwargs: Any):
         """A new volume holding this snapshot's data (size defaults to the snapshot's)."""

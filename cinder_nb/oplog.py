@@ -1,0 +1,92 @@
+"""An in-process record of the operations this session ran (for "what took long?").
+
+Public operations of Backend, Volume, Snapshot and Connection are wrapped with
+``@operation('volume.extend')``; each call appends one dict to a bounded list when it
+ends: what ran, on which resource and backend, when, how long, and whether it failed
+(with the typed error's message, secrets scrubbed). Nested calls (copy_to attaches and
+creates) name their enclosing call in ``parent``. Nothing here is persisted.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import threading
+import time
+from collections import deque
+from datetime import datetime, timezone
+from typing import Any, Callable, TypeVar
+
+MAX_RECORDS = 10_000
+_records: 'deque[dict]' = deque(maxlen=MAX_RECORDS)
+_seq = itertools.count(1)
+_lock = threading.Lock()
+_stack = threading.local()
+
+F = TypeVar('F', bound=Callable[..., Any])
+
+
+def _backend_of(obj: Any) -> str | None:
+    rec = getattr(obj, '_rec', None)
+    if isinstance(rec, dict):
+        return rec.get('backend')
+    return getattr(obj, '_name', None)
+
+
+def operation(name: str) -> Callable[[F], F]:
+    """Decorate a public method so each call is recorded under name (e.g. 'volume.extend')."""
+    kind = name.split('.', 1)[0]
+
+    def wrap(func: F) -> F:
+        @functools.wraps(func)
+        def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+            seq = next(_seq)
+            stack = _stack.__dict__.setdefault('calls', [])
+            parent = stack[-1] if stack else None
+            stack.append(seq)
+            started, t0 = datetime.now(timezone.utc), time.perf_counter()
+            error: BaseException | None = None
+            result = None
+            try:
+                result = func(self, *args, **kwargs)
+                return result
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                stack.pop()
+                rec = {'seq': seq, 'operation': name, 'kind': kind,
+                       'resource_id': _rec_id(self), 'result_id': _rec_id(result),
+                       'backend': _backend_of(self), 'started_at': started,
+                       'duration_s': time.perf_counter() - t0, 'ok': error is None,
+                       'error': None if error is None else _error_text(error), 'parent': parent,
+                       'thread': threading.current_thread().name}
+                with _lock:
+                    _records.append(rec)
+        return run  # type: ignore[return-value]
+    return wrap
+
+
+def _rec_id(obj: Any) -> str | None:
+    rec = getattr(obj, '_rec', None)
+    if isinstance(rec, dict):
+        return rec.get('id')
+    name = getattr(obj, '_name', None)
+    return name if isinstance(name, str) else None
+
+
+def _error_text(exc: BaseException) -> str:
+    from cinder_nb.secrets import SCRUBBER
+    text = getattr(exc, 'message', None) or str(exc) or type(exc).__name__
+    return SCRUBBER.scrub(f'{type(exc).__name__}: {text}')
+
+
+def records() -> list[dict]:
+    """Copies of the recorded operations, in the order they started."""
+    with _lock:
+        return [dict(r) for r in sorted(_records, key=lambda r: r['seq'])]
+
+
+def clear() -> None:
+    """Forget the recorded operations."""
+    with _lock:
+        _records.clear()

@@ -1,0 +1,38 @@
+"""Every public operation this session ran is recorded: what, on which resource and backend, how long, outcome."""
+from __future__ import annotations
+
+import pytest
+
+import cinder_nb as cnb
+from cinder_nb import oplog
+from cinder_nb.errors import InvalidArgument
+
+
+def test_operations_are_recorded_with_nesting_and_failures(session):
+    oplog.clear()
+    a = cnb.embedded(str(session / 'a'), name='a', local_file_attach_mode='file')
+    b = cnb.embedded(str(session / 'b'), name='b', local_file_attach_mode='file')
+    vol = a.create_volume(1, name='v')
+    snap = vol.create_snapshot()
+    vol.extend(2)
+    with pytest.raises(InvalidArgument):
+        vol.extend(1)
+    copy = vol.copy_to(b)
+    snap.delete()
+    recs = oplog.records()
+    ops = [r['operation'] for r in recs]
+    assert ops[:4] == ['backend.create_volume', 'volume.create_snapshot', 'volume.extend', 'volume.extend']
+    assert recs[0]['result_id'] == vol.id and recs[0]['resource_id'] == 'a' and recs[0]['backend'] == 'a'
+    assert recs[1]['resource_id'] == vol.id and recs[1]['result_id'] == snap.id
+    assert recs[2]['ok'] and recs[2]['error'] is None
+    assert not recs[3]['ok'] and recs[3]['error'].startswith('InvalidArgument: new_size=1')
+    top = next(r for r in recs if r['operation'] == 'volume.copy_to')
+    assert top['result_id'] == copy.id and top['backend'] == 'a'
+    inner = [r['operation'] for r in recs if r['parent'] == top['seq']]
+    assert inner == ['backend.create_volume', 'volume.attach', 'volume.attach', 'volume.detach', 'volume.detach']
+    assert next(r for r in recs if r['parent'] == top['seq'])['backend'] == 'b'
+    assert sum(r['duration_s'] for r in recs if r['parent'] == top['seq']) <= top['duration_s']
+    assert ops[-1] == 'snapshot.delete' and recs[-1]['resource_id'] == snap.id
+    assert [r['seq'] for r in recs] == sorted(r['seq'] for r in recs)
+    oplog.clear()
+    assert oplog.records() == []
