@@ -85,3 +85,18 @@ class PersistenceError(CinderNBError):
 def _exc_text(exc: BaseException) -> str:
     text = getattr(exc, 'msg', None) or str(exc)
     return text.strip() or repr(exc)
+
+
+class ToolError(CinderNBError):
+    """An external tool (fio, ...) is missing or failed; the message quotes what it said."""
+
+    def __init__(self, tool: str, message: str, returncode: int | None = None, output: str = ''):
+        from cinder_nb.secrets import SCRUBBER
+        output = SCRUBBER.scrub(output.strip())[-2000:]
+        super().__init__(f'{tool}: {message}' + (f'\n{output}' if output else ''),
+                         tool=tool, returncode=returncode)
+        self.tool, self.returncode, self.output = tool, returncode, output
+
+
+class Cancelled(CinderNBError):
+    """A long operation was cancelled by its caller; what it cleaned up is said in the message."""

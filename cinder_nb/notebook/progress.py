@@ -1,0 +1,67 @@
+"""Progress bars for long operations: a widget in Jupyter, text in a terminal (tqdm.auto).
+
+    from cinder_nb.notebook import copy_to
+    copy = copy_to(vol, other_backend)        # bytes copied, rate and ETA while it runs
+
+The core reports progress through plain callbacks (``Volume.copy_to(progress=...)``);
+this module turns them into tqdm bars. ``progress=False`` anywhere turns the bar off.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from cinder_nb.errors import Cancelled
+
+
+def bar(total: float | None, desc: str, unit: str = 'B', enabled: bool = True, **kwargs: Any):
+    """A tqdm bar (tqdm.auto: ipywidgets in Jupyter, text elsewhere); a no-op bar when disabled."""
+    from tqdm.auto import tqdm
+    if unit == 'B':
+        kwargs.setdefault('unit_scale', True)
+        kwargs.setdefault('unit_divisor', 1024)
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, leave=True, dynamic_ncols=True,
+                **kwargs)
+
+
+class ByteProgress:
+    """A callback ``(done_bytes, total_bytes)`` that moves a bar; raises Cancelled once cancel is set.
+
+    Use it as the ``progress`` argument of core calls that copy data.
+    """
+
+    def __init__(self, desc: str, enabled: bool = True, cancel: threading.Event | None = None) -> None:
+        self.desc, self.enabled, self.cancel = desc, enabled, cancel
+        self.bar = None
+        self.done = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled(f'{self.desc}: cancelled after {self.done} of {total} bytes.')
+        if self.bar is None:
+            self.bar = bar(total, self.desc, enabled=self.enabled)
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __enter__(self) -> 'ByteProgress':
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def copy_to(volume: Any, backend: Any, progress: bool = True, cancel: threading.Event | None = None,
+            **kwargs: Any) -> Any:
+    """``volume.copy_to(backend, **kwargs)`` with a progress bar (bytes, rate, ETA).
+
+    Cancel with the notebook's stop button (KeyboardInterrupt) or by setting ``cancel``
+    (then Cancelled is raised); either way both volumes are detached and the new volume
+    stays recorded with status 'error'.
+    """
+    with ByteProgress(f'copy {volume.name or volume.id} -> {getattr(backend, "name", backend)}',
+                      enabled=progress, cancel=cancel) as cb:
+        return volume.copy_to(backend, progress=cb, **kwargs)
