@@ -18,16 +18,27 @@ document.
 ``load`` checks the whole document before it changes anything: a bad document
 raises StateError (or MissingSecret / BackendConfigError / PersistenceError) and
 leaves the in-process state as it was.
+
+The document's structure is the published JSON Schema ``cinder_nb/schema/state-v2.json``
+(:func:`json_schema`), checked with jsonschema; ``check`` adds what a schema cannot say
+(timestamps that parse, driver-reported fields of the types Cinder's objects demand,
+references that resolve, no duplicate). Documents nested deeper than
+``validation.MAX_DEPTH`` are refused before anything walks them.
 """
 from __future__ import annotations
 
 import copy
+import datetime
+import functools
 import json
 import os
 import re
+from importlib import resources
 from typing import Any, Callable, Iterable
 
-from cinder_nb import runtime
+import jsonschema
+
+from cinder_nb import _cinder, runtime, validation
 from cinder_nb.persistence.files import write_file
 from cinder_nb.errors import BackendConfigError, CinderNBError, MissingSecret, StateError
 from cinder_nb.resource import now
@@ -41,14 +52,20 @@ _TOP_KEYS = frozenset({'format', 'schema', 'written_at', 'cinder_nb_version', 'b
 
 
 # ============================================================================ upgrades
+def _lists(doc: dict, key: str) -> list:
+    """doc[key] when it is a list (a malformed one is left for the schema check to refuse)."""
+    value = doc.get(key)
+    return value if isinstance(value, list) else []
+
+
 def _upgrade_1_to_2(doc: dict) -> dict:
     """Schema 1 -> 2: drop secret placeholders from backend configs; list redacted paths."""
-    for b in doc.get('backends') or []:
+    for b in _lists(doc, 'backends'):
         if isinstance(b, dict) and isinstance(b.get('config'), dict):
             secret = b.get('secret_options') if isinstance(b.get('secret_options'), list) else []
             b['config'] = {k: v for k, v in b['config'].items() if not (k in secret and v == REDACTED)}
     for key in _LISTS.values():
-        for rec in doc.get(key) or []:
+        for rec in _lists(doc, key):
             if isinstance(rec, dict):
                 paths = redacted_paths(rec)
                 if paths:
@@ -147,15 +164,17 @@ def dump(path: str, indent: int | None = 1) -> None:
 def parse(text: str | bytes | dict) -> dict:
     """Parse and check a state document; upgrade older schemas. Raises StateError."""
     if isinstance(text, dict):
+        _check_depth(text)
         try:
-            doc = json.loads(json.dumps(text))
-        except (TypeError, ValueError) as exc:
-            raise StateError(f'State is not JSON-able: {exc}') from None
+            doc = json.loads(json.dumps(text, allow_nan=False))
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise StateError(f'State is not JSON-able: {str(exc):.200}') from None
     elif isinstance(text, (str, bytes, bytearray)):
         try:
-            doc = json.loads(text)
+            doc = json.loads(text, parse_constant=_no_constant)
         except (TypeError, ValueError, RecursionError) as exc:
-            raise StateError(f'State is not valid JSON: {exc}') from None
+            raise StateError(f'State is not valid JSON: {str(exc):.200}') from None
+        _check_depth(doc)
     else:
         raise StateError(f'State must be JSON text or a dict, got {type(text).__name__}.')
     if not isinstance(doc, dict) or doc.get('format') != FORMAT:
@@ -174,85 +193,102 @@ def parse(text: str | bytes | dict) -> dict:
     return doc
 
 
+def _no_constant(name: str):
+    raise ValueError(f'{name} is not JSON')
+
+
+def _check_depth(doc: Any) -> None:
+    if validation.depth(doc, validation.MAX_DEPTH) is None:
+        raise StateError(f'State nests dicts or lists deeper than {validation.MAX_DEPTH} levels: '
+                         'no cinder_nb state does.')
+
+
+@functools.lru_cache(maxsize=1)
+def json_schema() -> dict:
+    """The published JSON Schema of the current state document (cinder_nb/schema/state-v2.json)."""
+    text = resources.files('cinder_nb').joinpath(f'schema/state-v{SCHEMA_VERSION}.json').read_text()
+    return json.loads(text)
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> jsonschema.protocols.Validator:
+    schema = json_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _where(path) -> str:
+    out = ''
+    for part in path:
+        out += f'[{part}]' if isinstance(part, int) else (f'.{part}' if out else str(part))
+    return out or 'the document'
+
+
+def _schema_check(doc: dict) -> None:
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(doc))
+    if error is not None:
+        # best_match picks the most relevant of the errors; its message quotes the value
+        # (cut: a document can hold a long string). Secrets are masked by StateError.
+        message = error.message if len(error.message) <= 300 else error.message[:297] + '...'
+        raise StateError(f'State does not match the cinder_nb state schema at {_where(error.absolute_path)}: '
+                         f'{message}')
+
+
 def _statuses() -> dict[str, frozenset]:
+    """Statuses a stored record may have: each kind's vocabulary plus the transient ones
+    the code sets without listing them, minus 'deleted' (a deleted resource has no record).
+    The JSON Schema lists the same sets (tests/state/test_inputs.py compares them)."""
     from cinder_nb.connection import CONNECTION_STATUSES
     from cinder_nb.snapshot import SNAPSHOT_STATUSES
     from cinder_nb.volume import VOLUME_STATUSES
-    # transient statuses the code sets without listing them; 'deleted' is never stored
-    return {'volume': frozenset(VOLUME_STATUSES) | {'reverting'} - {'deleted'},
+    return {'volume': (frozenset(VOLUME_STATUSES) | {'reverting'}) - {'deleted'},
             'snapshot': frozenset(SNAPSHOT_STATUSES) - {'deleted'},
-            'connection': frozenset(CONNECTION_STATUSES) | {'detaching'}}
+            'connection': (frozenset(CONNECTION_STATUSES) | {'detaching'}) - {'deleted'}}
 
 
-_STR, _OPT_STR, _INT, _BOOL, _DICT, _OPT_DICT, _STR_DICT = (
-    'string', 'string or null', 'integer >= 1', 'true or false', 'object', 'object or null',
-    'object of strings')
-_REQUIRED = {
-    'volume': {'id': _STR, 'backend': _STR, 'size': _INT, 'status': _STR, 'name': _STR},
-    'snapshot': {'id': _STR, 'backend': _STR, 'volume_id': _STR, 'volume_size': _INT, 'status': _STR},
-    'connection': {'id': _STR, 'backend': _STR, 'volume_id': _STR, 'status': _STR, 'connector': _DICT},
-}
-_COMMON_OPTIONAL = {'error': _OPT_STR, 'created_at': _OPT_STR, 'updated_at': _OPT_STR}
-_OPTIONAL = {
-    'volume': {'description': _STR, 'pool_name': _OPT_STR, 'source_volid': _OPT_STR,
-               'snapshot_id': _OPT_STR, 'extra_specs': _STR_DICT, 'qos_specs': _STR_DICT,
-               'metadata': _DICT, 'admin_metadata': _DICT, 'multiattach': _BOOL, 'bootable': _BOOL,
-               'driver_data': _DICT},
-    'snapshot': {'name': _STR, 'description': _STR, 'metadata': _DICT, 'driver_data': _DICT},
-    'connection': {'attach_mode': _STR, 'connection_info': _DICT, 'device': _OPT_DICT},
-}
+def _timestamp_ok(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        datetime.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
-def _type_ok(value: Any, typ: str) -> bool:
-    if typ == _STR:
-        return isinstance(value, str)
-    if typ == _OPT_STR:
-        return value is None or isinstance(value, str)
-    if typ == _INT:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-    if typ == _BOOL:
-        return isinstance(value, bool)
-    if typ == _DICT:
-        return isinstance(value, dict)
-    if typ == _OPT_DICT:
-        return value is None or isinstance(value, dict)
-    if typ == _STR_DICT:
-        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
-    raise AssertionError(typ)
-
-
-def _check_record(kind: str, rec: Any, where: str, statuses: frozenset) -> None:
-    if not isinstance(rec, dict):
-        raise StateError(f'{where} must be an object, got {type(rec).__name__}.')
-    for field, typ in _REQUIRED[kind].items():
-        if field not in rec:
-            raise StateError(f'{where} is missing the required field {field!r}.')
-        if not _type_ok(rec[field], typ):
-            raise StateError(f'{where}.{field} must be a {typ}, got {rec[field]!r:.80}.')
-    for field, typ in {**_OPTIONAL[kind], **_COMMON_OPTIONAL}.items():
-        if field in rec and not _type_ok(rec[field], typ):
-            raise StateError(f'{where}.{field} must be a {typ}, got {rec[field]!r:.80}.')
-    if not rec['id'] or len(rec['id']) > 255:
-        raise StateError(f'{where}.id must be a non-empty string of at most 255 characters.')
-    if rec['status'] not in statuses:
-        raise StateError(f'{where}.status {rec["status"]!r} is not a {kind} status '
-                         f'({", ".join(sorted(statuses))}).')
-    if kind == 'connection':
-        if rec.get('attach_mode', 'rw') not in ('rw', 'ro'):
-            raise StateError(f"{where}.attach_mode must be 'rw' or 'ro', got {rec['attach_mode']!r:.40}.")
-        info = rec.get('connection_info') or {}
-        if info and (not isinstance(info.get('driver_volume_type'), str) or
-                     not isinstance(info.get('data', {}), dict)):
-            raise StateError(f'{where}.connection_info must hold a string driver_volume_type and '
-                             'an object data.')
+def _check_record(kind: str, rec: dict, where: str) -> None:
+    """What the schema cannot say about one (schema-valid) record."""
+    for field in ('created_at', 'updated_at'):
+        if not _timestamp_ok(rec.get(field)):
+            raise StateError(f'{where}.{field} must be an ISO 8601 timestamp, got {rec[field]!r:.80}.')
     paths = rec.get(REDACTED_KEY, [])
-    if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
-        raise StateError(f'{where}.{REDACTED_KEY} must be a list of dotted field paths.')
     for path in paths:
         parent, leaf = _locate(rec, path)
         if parent is None or not is_secret_key(leaf):
-            raise StateError(f'{where}.{REDACTED_KEY} names {path!r}, which is not a secret field '
+            raise StateError(f'{where}.{REDACTED_KEY} names {path!r:.80}, which is not a secret field '
                              'of the record.')
+
+
+def _check_cinder_types(kind: str, rec: dict, volume: dict | None, where: str) -> None:
+    """Build the Cinder object the record becomes for driver calls, as a dry run.
+
+    Cinder's object fields decide what a driver-reported value may be (provider_location
+    a string, provider_id a string, metadata a dict of strings, ...): a record they refuse
+    would make every later driver call fail, the delete included.
+    """
+    try:
+        if kind == 'volume':
+            _cinder.volume_ovo(rec)
+        else:
+            vol = _cinder.shallow_volume_ovo(volume)
+            if kind == 'snapshot':
+                _cinder.snapshot_ovo(rec, vol)
+            else:
+                _cinder.attachment_ovo(rec, vol)
+    except Exception as exc:     # oslo.versionedobjects raises ValueError, TypeError, ...
+        raise StateError(f'{where} ({kind} {rec["id"]}) has values Cinder\'s {kind} object refuses: '
+                         f'{type(exc).__name__}: {str(exc):.200}') from None
 
 
 def _locate(rec: dict, path: str) -> tuple[dict | None, str]:
@@ -265,47 +301,38 @@ def _locate(rec: dict, path: str) -> tuple[dict | None, str]:
 
 
 def check(doc: dict) -> None:
-    """Check a (current schema) document's structure and internal references; StateError if bad."""
-    unknown = sorted(set(doc) - _TOP_KEYS)
-    if unknown:
-        raise StateError(f'State has unknown top-level fields {unknown}.')
+    """Check a (current schema) document: the JSON Schema, then what a schema cannot say
+    (timestamps, Cinder's field types, duplicates, references); StateError if bad."""
+    _schema_check(doc)
     for key in ('backends', *_LISTS.values()):
-        if not isinstance(doc.setdefault(key, []), list):
-            raise StateError(f'State field {key!r} must be a list, got {type(doc[key]).__name__}.')
+        doc.setdefault(key, [])
     names: set[str] = set()
     for i, b in enumerate(doc['backends']):
         where = f'backends[{i}]'
-        if not isinstance(b, dict):
-            raise StateError(f'{where} must be an object.')
-        for field in ('name', 'volume_driver'):
-            if not isinstance(b.get(field), str) or not b[field]:
-                raise StateError(f'{where}.{field} must be a non-empty string, got {b.get(field)!r:.80}.')
-        if not isinstance(b.setdefault('config', {}), dict):
-            raise StateError(f'{where}.config must be an object.')
+        b.setdefault('config', {})
         secret = b.setdefault('secret_options', [])
-        if not isinstance(secret, list) or not all(isinstance(s, str) for s in secret):
-            raise StateError(f'{where}.secret_options must be a list of option names.')
         leaked = sorted(set(secret) & set(b['config']))
         if leaked:
             raise StateError(f'{where} lists {leaked} as secret options but also gives them in config.')
         if b['name'] in names:
             raise StateError(f'Backend {b["name"]!r} appears twice in the state.')
         names.add(b['name'])
-    statuses = _statuses()
     ids: dict[str, dict[str, dict]] = {}
     for kind, key in _LISTS.items():
         seen = ids.setdefault(kind, {})
         for i, rec in enumerate(doc[key]):
             where = f'{key}[{i}]'
-            _check_record(kind, rec, where, statuses[kind])
+            _check_record(kind, rec, where)
             if rec['id'] in seen:
                 raise StateError(f'Duplicate {kind} id {rec["id"]!r} in the state ({where}).')
             seen[rec['id']] = rec
             if rec['backend'] not in names and rec['backend'] not in runtime.get().backends:
                 raise StateError(f'{where} ({kind} {rec["id"]}) refers to unknown backend '
                                  f'{rec["backend"]!r}: the state has no such backend and none is loaded.')
+    for i, rec in enumerate(doc['volumes']):
+        _check_cinder_types('volume', rec, None, f'volumes[{i}]')
     for kind in ('snapshot', 'connection'):
-        for rec in doc[_LISTS[kind]]:
+        for i, rec in enumerate(doc[_LISTS[kind]]):
             vol = ids['volume'].get(rec['volume_id'])
             if vol is None:
                 vol = _stored_volume(rec['volume_id'])
@@ -315,6 +342,7 @@ def check(doc: dict) -> None:
             if vol['backend'] != rec['backend']:
                 raise StateError(f'{kind} {rec["id"]} is on backend {rec["backend"]!r} but its volume '
                                  f'{rec["volume_id"]} is on {vol["backend"]!r}.')
+            _check_cinder_types(kind, rec, vol, f'{_LISTS[kind]}[{i}]')
 
 
 def _stored_volume(vol_id: str) -> dict | None:

@@ -10,6 +10,12 @@ from cinder_nb.errors import InvalidArgument
 MAX_NAME = 255
 MAX_SIZE_GIB = 1 << 20  # 1 PiB: past this a typo is likelier than a wish
 BACKEND_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
+#: the one id rule (volumes, snapshots, connections; in calls and in loaded documents):
+#: ids become file and device names, so only letters, digits, '-' and '_' (a UUID fits)
+RESOURCE_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_-]{0,35}$')
+ID_RULE = "1-36 ASCII letters, digits, '-' or '_', starting with a letter or digit (e.g. a UUID)"
+#: how deep dicts and lists given to cinder_nb may nest (connectors, metadata, documents)
+MAX_DEPTH = 32
 
 
 def size(name: str, value: Any, minimum: int = 1) -> int:
@@ -36,6 +42,39 @@ def text(name: str, value: Any, allow_none: bool = True, max_len: int = MAX_NAME
     return value
 
 
+def resource_id(name: str, value: Any) -> str:
+    """An id that obeys RESOURCE_ID ('' and anything path-like are refused)."""
+    if not isinstance(value, str) or not RESOURCE_ID.fullmatch(value):
+        raise InvalidArgument(name, value, ID_RULE)
+    return value
+
+
+def depth(value: Any, limit: int = MAX_DEPTH) -> int | None:
+    """How deep dicts/lists nest in value, or None when deeper than limit (no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, (list, tuple)):
+            children = node
+        else:
+            continue
+        if level > limit:
+            return None
+        deepest = max(deepest, level)
+        stack.extend((c, level + 1) for c in children)
+    return deepest
+
+
+def shallow(name: str, value: Any, limit: int = MAX_DEPTH) -> Any:
+    """value itself when its dicts/lists nest at most limit deep; InvalidArgument otherwise."""
+    if depth(value, limit) is None:
+        raise InvalidArgument(name, f'<{type(value).__name__} nested deeper than {limit}>',
+                              f'dicts and lists nested at most {limit} deep')
+    return value
+
+
 def backend_name(value: Any) -> str:
     if not isinstance(value, str) or not BACKEND_NAME.match(value) or value.upper() == 'DEFAULT':
         raise InvalidArgument('volume_backend_name', value,
@@ -48,6 +87,7 @@ def mapping(name: str, value: Any, allow_none: bool = True) -> dict:
     """A JSON-able dict with string keys."""
     if value is None and allow_none:
         return {}
+    shallow(name, value)
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise InvalidArgument(name, value, 'a dict with string keys')
     try:

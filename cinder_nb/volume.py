@@ -38,10 +38,10 @@ class Volume(Resource):
             if not isinstance(value, bool):
                 raise InvalidArgument(flag, value, 'True or False')
         if id is not None:
-            validation.text('id', id, allow_none=False, max_len=36)
+            validation.resource_id('id', id)   # '' too: it is refused, not replaced
         ts = now()
         rec = {
-            'id': id or new_id(), 'backend': backend.id, 'pool_name': pool_name,
+            'id': new_id() if id is None else id, 'backend': backend.id, 'pool_name': pool_name,
             'name': name or '', 'description': description or '', 'size': size,
             'status': 'creating', 'source_volid': source_volid, 'snapshot_id': snapshot_id,
             'extra_specs': validation.str_mapping('extra_specs', extra_specs),

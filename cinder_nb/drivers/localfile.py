@@ -80,10 +80,22 @@ class LocalFileDriver(_cinder.BaseVolumeDriver):
             raise _cinder.VolumeBackendAPIException(data=f'{self.root} is not writable: {exc}')
 
     def _volume_path(self, volume) -> str:
-        return os.path.join(self.root, 'volumes', volume.name)
+        return self._inside('volumes', volume.name)
 
     def _snapshot_path(self, snapshot) -> str:
-        return os.path.join(self.root, 'snapshots', snapshot.name)
+        return self._inside('snapshots', snapshot.name)
+
+    def _inside(self, sub: str, name: str) -> str:
+        """root/sub/name, refusing any name that would leave root/sub (defence in depth:
+        cinder_nb already refuses such ids, but this driver trusts no caller)."""
+        folder = os.path.join(self.root, sub)
+        path = os.path.join(folder, name) if isinstance(name, str) else ''
+        if (not isinstance(name, str) or not name or name in ('.', '..') or os.sep in name
+                or (os.altsep and os.altsep in name) or '\0' in name
+                or os.path.dirname(os.path.realpath(path)) != os.path.realpath(folder)):
+            raise _cinder.VolumeBackendAPIException(
+                data=f'refusing a file name that leaves {folder}: {name!r:.80}')
+        return path
 
     # ------------------------------------------------------------------ stats
     def _update_volume_stats(self):

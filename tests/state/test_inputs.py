@@ -1,0 +1,313 @@
+"""Hostile input: ids that would become paths, crafted state documents, deep nesting.
+
+Each regression test here failed on main 35c80f7 (see docs/reliability.md, "Inputs").
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from importlib import resources
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import cinder_nb as cnb
+from cinder_nb import _cinder, runtime, serialization, validation
+from cinder_nb.drivers.localfile import LocalFileDriver
+
+
+def _state():
+    rt = runtime.get()
+    return (sorted(rt.backends), {k: sorted(v) for k, v in rt.live.items()},
+            {k: sorted(r['id'] for r in rt.persistence.list(k))
+             for k in ('backend', 'volume', 'snapshot', 'connection')},
+            _doc_without_time())
+
+
+def _doc_without_time() -> dict:
+    doc = json.loads(cnb.dumps())
+    doc.pop('written_at')
+    return doc
+
+
+@pytest.fixture
+def world(tmp_path):
+    runtime.setup({'path': str(tmp_path / 's.db')}, state_dir=str(tmp_path / 'st'))
+    lab = cnb.embedded(str(tmp_path / 'vols'), name='lab', local_file_attach_mode='file')
+    vol = lab.create_volume(1, name='data', metadata={'m': '1'})
+    snap = vol.create_snapshot(name='s')
+    conn = vol.connect({'host': 'h9', 'initiator': 'iqn.2004-01.test:h9'})
+    yield tmp_path, lab, vol, snap, conn
+    conn.disconnect()
+
+
+# ----------------------------------------------------------------------------- ids
+@pytest.mark.parametrize('bad', ['', '.', '..', 'x/../../../victim.txt', '../v', 'a/b', 'a\\b', 'a b',
+                                 'x' * 37, 'ü', '-lead', 'a\x00b', 7, 1.5])
+def test_create_volume_refuses_ids_outside_the_one_rule(world, bad):
+    tmp, lab, *_ = world
+    before = _state()
+    with pytest.raises(cnb.InvalidArgument, match='id='):
+        lab.create_volume(1, id=bad)
+    assert _state() == before
+    assert sorted(os.listdir(tmp / 'vols' / 'volumes')) == sorted(
+        f'volume-{v.id}' for v in lab.volumes)
+
+
+def test_create_volume_takes_an_id_within_the_rule(world):
+    _, lab, *_ = world
+    vol = lab.create_volume(1, id='My_vol-1')
+    assert vol.id == 'My_vol-1' and vol.status == 'available'
+    vol.delete()
+
+
+def test_crafted_state_id_cannot_make_delete_unlink_outside_the_backend_dir(world):
+    """A checkpoint cell passed around a lab with the id 'x/../../../victim.txt'."""
+    tmp, lab, vol, *_ = world
+    victim = tmp / 'victim.txt'
+    victim.write_text('precious')
+    # where 'volume-x' happens to be a directory, the kernel resolves the '..'s
+    os.makedirs(tmp / 'vols' / 'volumes' / 'volume-x')
+    doc = json.loads(vol.dumps())
+    doc['snapshots'] = doc['connections'] = []
+    doc['volumes'][0].update(id='x/../../../victim.txt', status='available')
+    before = _state()
+    with pytest.raises(cnb.StateError, match='id'):
+        crafted = cnb.load(json.dumps(doc))['volumes'][0]
+        crafted.delete()
+    assert victim.read_text() == 'precious'
+    assert _state() == before
+
+
+def test_embedded_driver_itself_refuses_names_that_leave_its_dir(world):
+    """Defence in depth: a Cinder object built around validation still cannot escape."""
+    tmp, lab, vol, *_ = world
+    victim = tmp / 'victim.txt'
+    victim.write_text('precious')
+    os.makedirs(tmp / 'vols' / 'volumes' / 'volume-x')
+    rec = dict(vol.record, id='x/../../../victim.txt')
+    ovo = _cinder.volume_ovo(rec)
+    for call in (lambda: lab.driver.delete_volume(ovo), lambda: lab.driver.extend_volume(ovo, 3),
+                 lambda: lab.driver.create_volume(ovo), lambda: lab.driver.initialize_connection(ovo, {})):
+        with pytest.raises(_cinder.VolumeBackendAPIException, match='refusing a file name'):
+            call()
+    assert victim.read_text() == 'precious' and victim.stat().st_size == 8
+    # a symlink planted among the volume files does not lead out either
+    os.symlink(victim, tmp / 'vols' / 'volumes' / 'volume-link')
+    with pytest.raises(_cinder.VolumeBackendAPIException, match='refusing'):
+        lab.driver.delete_volume(_cinder.volume_ovo(dict(vol.record, id='link')))
+    assert victim.read_text() == 'precious'
+
+
+# ----------------------------------------------------------------------------- records that wedge
+def _wedges(doc: dict) -> list[tuple[str, dict]]:
+    out = []
+
+    def case(name, fn):
+        d = copy.deepcopy(doc)
+        fn(d)
+        out.append((name, d))
+
+    case('metadata value a dict', lambda d: d['volumes'][0].update(metadata={'k': {'x': 'y'}}))
+    case('admin_metadata value an int', lambda d: d['volumes'][0].update(admin_metadata={'k': 1}))
+    case('snapshot metadata value a list', lambda d: d['snapshots'][0].update(metadata={'k': ['x']}))
+    case('created_at garbage', lambda d: d['volumes'][0].update(created_at='garbage'))
+    case('snapshot updated_at garbage', lambda d: d['snapshots'][0].update(updated_at='31/02/2026'))
+    case('provider_location a dict', lambda d: d['volumes'][0]['driver_data'].update(
+        provider_location={'x': 1}))
+    case('snapshot provider_location a list', lambda d: d['snapshots'][0]['driver_data'].update(
+        provider_location=['x']))
+    case('size 2**70', lambda d: d['volumes'][0].update(size=2 ** 70))
+    case('size past the validation limit', lambda d: d['volumes'][0].update(size=validation.MAX_SIZE_GIB + 1))
+    case('snapshot volume_size 2**70', lambda d: d['snapshots'][0].update(volume_size=2 ** 70))
+    case("volume status 'deleted'", lambda d: d['volumes'][0].update(status='deleted'))
+    case("snapshot status 'deleted'", lambda d: d['snapshots'][0].update(status='deleted'))
+    case("connection status 'deleted'", lambda d: d['connections'][0].update(status='deleted'))
+    case('snapshot volume_id path-like', lambda d: d['snapshots'][0].update(volume_id='../x'))
+    case('source_volid path-like', lambda d: d['volumes'][0].update(source_volid='a/b'))
+    case('empty id', lambda d: d['volumes'][0].update(id=''))
+    case('id of 255 characters', lambda d: d['volumes'][0].update(id='a' * 255))
+    case('backend name path-like', lambda d: [r.update(backend='../b') for k in ('volumes', 'snapshots',
+                                                                              'connections')
+                                              for r in d[k]] + [d['backends'][0].update(name='../b')])
+    case('connection_info data a string', lambda d: d['connections'][0]['connection_info'].update(data='x'))
+    return out
+
+
+def test_records_that_would_wedge_a_volume_are_refused_and_change_nothing(world):
+    tmp, lab, vol, snap, conn = world
+    doc = json.loads(cnb.dumps())
+    before = _state()
+    cases = _wedges(doc)
+    accepted = []
+    for name, bad in cases:
+        try:
+            cnb.load(json.dumps(bad), save=True)
+        except cnb.StateError as exc:
+            assert str(exc) and len(str(exc)) < 1000, name
+        else:
+            accepted.append(name)
+        assert _state() == before, name
+    assert accepted == []
+
+
+@pytest.mark.parametrize('value', [5, 'x', {'a': 1}, [5], True, None])
+def test_schema_1_document_with_malformed_lists_is_a_state_error(world, value):
+    doc = {'format': 'cinder_nb.state', 'schema': 1, 'backends': [], 'volumes': value,
+           'snapshots': value, 'connections': [value]}
+    before = _state()
+    with pytest.raises(cnb.StateError):
+        cnb.load(json.dumps(doc))
+    with pytest.raises(cnb.StateError):
+        cnb.load(doc)
+    assert _state() == before
+
+
+def _nested_dict(depth: int, leaf=None) -> dict:
+    node = leaf if leaf is not None else {}
+    for _ in range(depth):
+        node = {'k': node}
+    return node
+
+
+@pytest.mark.parametrize('depth', [40, 3000, 100_000])
+def test_deeply_nested_documents_are_a_state_error(world, depth):
+    tmp, lab, vol, *_ = world
+    doc = json.loads(vol.dumps())
+    doc['volumes'][0]['driver_data']['provider_id'] = _nested_dict(depth)
+    before = _state()
+    with pytest.raises(cnb.StateError, match='deeper|JSON'):
+        cnb.load(doc)                                  # a dict
+    text = ('{"format": "cinder_nb.state", "schema": 2, "volumes": ' + '[' * depth + ']' * depth + '}')
+    with pytest.raises(cnb.StateError, match='deeper|JSON'):
+        cnb.load(text)                                 # text
+    assert _state() == before
+
+
+@pytest.mark.parametrize('depth', [40, 3000])
+def test_deeply_nested_connector_and_metadata_are_invalid_arguments(world, depth):
+    tmp, lab, vol, *_ = world
+    before = _state()
+    with pytest.raises(cnb.InvalidArgument, match='nested deeper'):
+        vol.connect({'host': 'h', 'x': _nested_dict(depth)})
+    with pytest.raises(cnb.InvalidArgument, match='nested deeper'):
+        lab.validate_connector({'host': 'h', 'x': _nested_dict(depth)})
+    with pytest.raises(cnb.InvalidArgument):
+        lab.create_volume(1, metadata={'m': _nested_dict(depth)})
+    assert _state() == before
+
+
+# ----------------------------------------------------------------------------- the published schema
+def test_the_schema_is_shipped_valid_and_agrees_with_the_code():
+    text = resources.files('cinder_nb').joinpath('schema/state-v2.json').read_text()
+    schema = json.loads(text)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert serialization.json_schema() == schema
+    defs = schema['$defs']
+    statuses = serialization._statuses()
+    for kind in ('volume', 'snapshot', 'connection'):
+        assert set(defs[kind]['properties']['status']['enum']) == statuses[kind], kind
+        assert 'deleted' not in statuses[kind]
+    assert defs['id']['pattern'] == validation.RESOURCE_ID.pattern
+    assert defs['backend_name']['pattern'] == validation.BACKEND_NAME.pattern
+    assert defs['size_gib']['maximum'] == validation.MAX_SIZE_GIB
+    # the README links it
+    readme = open(os.path.join(os.path.dirname(__file__), '..', '..', 'README.md')).read()
+    assert 'cinder_nb/schema/state-v2.json' in readme
+
+
+def test_what_dumps_writes_validates_against_the_published_schema(world):
+    jsonschema.validate(json.loads(cnb.dumps()), serialization.json_schema())
+
+
+# ----------------------------------------------------------------------------- property-based
+TRIED = {'documents': 0, 'refused': 0}
+
+_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+                  st.text(max_size=12), st.sampled_from(['available', 'deleted', 'lab', '***', '..', '',
+                                                         'x/../../../victim.txt', 'cinder_nb.state']))
+_json = st.recursive(_leaf, lambda c: st.one_of(st.lists(c, max_size=3),
+                                                st.dictionaries(st.text(max_size=8), c, max_size=3)),
+                     max_leaves=12)
+_keys = st.sampled_from(['format', 'schema', 'backends', 'volumes', 'snapshots', 'connections', 'written_at',
+                         'id', 'size', 'status', 'metadata', 'driver_data', 'connector', 'name', 'backend'])
+
+
+@st.composite
+def _hostile_document(draw, base: dict):
+    kind = draw(st.sampled_from(['random', 'top', 'record', 'deep']))
+    if kind == 'random':
+        return draw(_json)
+    doc = copy.deepcopy(base)
+    if kind == 'top':
+        doc['schema'] = draw(st.sampled_from([1, 2]))
+        for key in draw(st.lists(_keys, min_size=1, max_size=3)):
+            doc[key] = draw(_json)
+        return doc
+    lst = draw(st.sampled_from(['volumes', 'snapshots', 'connections', 'backends']))
+    if not doc[lst]:
+        return doc
+    rec = doc[lst][0]
+    if kind == 'record':
+        for key in draw(st.lists(st.one_of(_keys, st.sampled_from(sorted(rec))), min_size=1, max_size=3)):
+            rec[key] = draw(_json)
+        return doc
+    depth = draw(st.integers(validation.MAX_DEPTH - 2, 4000))
+    key = draw(st.sampled_from(sorted(k for k, v in rec.items() if isinstance(v, dict)) or ['config']))
+    rec[key] = _nested_dict(depth, draw(_json))
+    return doc
+
+
+@pytest.fixture(scope='module')
+def hostile_base(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('hostile')
+    runtime.setup('memory', state_dir=str(tmp / 'st'))
+    lab = cnb.embedded(str(tmp / 'vols'), name='lab', local_file_attach_mode='file')
+    vol = lab.create_volume(1, name='v', metadata={'a': 'b'})
+    vol.create_snapshot()
+    vol.connect({'host': 'h', 'initiator': 'iqn.2004-01.test:h'})
+    return str(tmp), json.loads(cnb.dumps())
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow,
+                                                                  HealthCheck.data_too_large])
+@given(data=st.data())
+def test_hostile_documents_give_typed_errors_and_change_nothing(hostile_base, data):
+    tmp, base = hostile_base
+    runtime.setup('memory', state_dir=os.path.join(tmp, 'st'))
+    lab = cnb.embedded(os.path.join(tmp, 'vols'), name='lab', local_file_attach_mode='file')
+    doc = data.draw(_hostile_document(base))
+    before = _state()
+    files_before = sorted(os.listdir(os.path.join(tmp, 'vols', 'volumes')))
+    TRIED['documents'] += 1
+    as_text, save = data.draw(st.booleans()), data.draw(st.booleans())
+    if as_text:
+        try:
+            doc = json.dumps(doc)
+        except RecursionError:      # too deep for json.dumps itself: give the dict
+            pass
+    try:
+        out = cnb.load(doc, save=save)
+    except cnb.CinderNBError as exc:
+        TRIED['refused'] += 1
+        assert isinstance(str(exc), str)
+        assert _state() == before
+    else:
+        # accepted: every record obeys the schema and became an object that Cinder takes
+        jsonschema.validate(serialization.parse(doc), serialization.json_schema())
+        for v in out['volumes']:
+            assert validation.RESOURCE_ID.fullmatch(v.id)
+            v.ovo()
+    assert sorted(os.listdir(os.path.join(tmp, 'vols', 'volumes'))) == files_before
+    del lab
+
+
+def test_report_how_many_hostile_documents_were_tried(capsys):
+    """Prints the count (docs/reliability.md quotes it); runs after the property test."""
+    with capsys.disabled():
+        print(f"\nhostile documents tried: {TRIED['documents']}, refused with a typed error: "
+              f"{TRIED['refused']}")
