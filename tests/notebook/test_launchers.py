@@ -77,6 +77,15 @@ def test_binder_files_install_the_notebook_extra():
             assert re.match(r'[A-Za-z0-9_.-]+', req)[0] in extra, f'{req} not in the notebook extra'
 
 
+def test_binder_apt_packages_are_ci_packages_too():
+    """binder/apt.txt (repo2docker's Debian packages) lists fio for the performance lab; CI installs the same."""
+    def names(path: Path) -> set[str]:
+        return {line.split('#')[0].strip() for line in path.read_text().splitlines()} - {''}
+    binder = names(ROOT / 'binder' / 'apt.txt')
+    assert 'fio' in binder
+    assert binder <= names(ROOT / '.ci' / 'apt-packages')
+
+
 _NETWORK_ERRORS = re.compile(r'NewConnectionError|Network is unreachable|Temporary failure in name resolution|'
                              r'No matching distribution found|ConnectTimeout|ProxyError')
 
