@@ -28,17 +28,22 @@ __all__ = ['setup', 'backends', 'Backend', 'Volume', 'Snapshot', 'Connection', '
 
 
 def setup(persistence_config: Any = None, state_dir: str | None = None, debug: bool = False,
-          secrets: dict | None = None) -> None:
+          secrets: dict | None = None, coordination_url: str | None = None) -> None:
     """Global set-up (optional: the first Backend runs it with defaults).
 
     persistence_config: None (SQLite file in state_dir), 'memory', a URL such as
     'sqlite:///state.db' or 'postgresql://user@host/db', or a dict with 'storage'.
+    coordination_url: where the locks of Cinder's drivers and of cinder_nb live, as a
+    tooz URL; several hosts on one state need a shared one, e.g. the PostgreSQL server
+    'postgresql://user@host:5432/db' (pip install cinder_nb[postgresql]). Default: file
+    locks in state_dir (one host).
     Calling setup() again starts a fresh session (loaded backends are dropped).
     On an existing state, backends() and the lookups (Volume.get_by_id, ...) reopen
     the stored backends; ``secrets={backend: {option: value}}`` gives their secret
     options (else $CINDER_NB_SECRET_<BACKEND>_<OPTION> or the OS keyring).
     """
-    _setup(persistence_config, state_dir=state_dir, debug=debug, secrets=secrets)
+    _setup(persistence_config, state_dir=state_dir, debug=debug, secrets=secrets,
+           coordination_url=coordination_url)
 
 
 def dumps(indent: int | None = None) -> str:

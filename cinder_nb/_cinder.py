@@ -77,31 +77,79 @@ def context() -> Any:
 
 
 # --------------------------------------------------------------------------- set-up
-def initialize(state_dir: str, provider: StateProvider, debug: bool = False) -> None:
-    """Global Cinder set-up; safe to call again (only the provider is replaced)."""
+def initialize(state_dir: str, provider: StateProvider, debug: bool = False,
+               coordination_url: str | None = None) -> None:
+    """Global Cinder set-up; safe to call again (the provider and the lock service are replaced).
+
+    ``coordination_url``: the tooz URL for the locks Cinder's drivers take
+    (``cinder.coordination``) and cinder_nb's own; None means file locks in
+    ``<state_dir>/locks`` (one host only).
+    """
     global _initialized, _provider
     with _setup_lock:
-        _provider = provider
-        if _initialized:
-            return
         lock_dir = os.path.join(state_dir, 'locks')
         os.makedirs(lock_dir, exist_ok=True)
-        # Parse no command line and no config file: the caller's argv belongs to Jupyter.
-        CONF(args=[], project='cinder', default_config_files=[], default_config_dirs=[])
+        if not _initialized:
+            # Parse no command line and no config file: the caller's argv belongs to Jupyter.
+            CONF(args=[], project='cinder', default_config_files=[], default_config_dirs=[])
+            CONF.set_override('host', HOST)
+            _replace_db_api()
+            _patch_object_lookups()
+            # Cinder builds 'sudo cinder-rootwrap /etc/cinder/rootwrap.conf'; no rootwrap is
+            # installed here, and as root processutils needs no helper at all.
+            cinder_utils.get_root_helper = lambda: 'sudo'
+            _privileged_helpers_in_process()
+            logging.getLogger('cinder').setLevel(logging.DEBUG if debug else logging.WARNING)
+            logging.getLogger('os_brick').setLevel(logging.DEBUG if debug else logging.ERROR)
+            _initialized = True
+        _start_coordination(coordination_url or 'file://' + lock_dir)   # first: it may fail
+        _provider = provider
         CONF.set_override('state_path', state_dir)
-        CONF.set_override('host', HOST)
         CONF.set_override('lock_path', lock_dir, group='oslo_concurrency')
-        CONF.set_override('backend_url', 'file://' + lock_dir, group='coordination')
-        _replace_db_api()
-        _patch_object_lookups()
-        # Cinder builds 'sudo cinder-rootwrap /etc/cinder/rootwrap.conf'; no rootwrap is
-        # installed here, and as root processutils needs no helper at all.
-        cinder_utils.get_root_helper = lambda: 'sudo'
-        _privileged_helpers_in_process()
-        coordination.COORDINATOR.start()
-        logging.getLogger('cinder').setLevel(logging.DEBUG if debug else logging.WARNING)
-        logging.getLogger('os_brick').setLevel(logging.DEBUG if debug else logging.ERROR)
-        _initialized = True
+
+
+def _start_coordination(url: str) -> None:
+    """Point cinder.coordination.COORDINATOR (Cinder's tooz wrapper) at url and start it.
+
+    Cinder's ``@coordination.synchronized`` binds that one object at import time, so it is
+    reconfigured in place, never replaced. A URL that does not work leaves the previous
+    lock service running and raises.
+    """
+    old, was_started = CONF.coordination.backend_url, coordination.COORDINATOR.started
+    if was_started and old == url:
+        return
+    coordination.COORDINATOR.stop()
+    CONF.set_override('backend_url', url, group='coordination')
+    try:
+        with warnings.catch_warnings():
+            # tooz marks its PostgreSQL driver deprecated; the user chose it knowingly
+            warnings.simplefilter('ignore', DeprecationWarning)
+            coordination.COORDINATOR.start()
+    except Exception:
+        coordination.COORDINATOR.stop()
+        CONF.set_override('backend_url', old, group='coordination')
+        if was_started:
+            coordination.COORDINATOR.start()
+        raise
+
+
+def coordination_url() -> str:
+    """The tooz URL the locks currently go through (may hold a password: never print it)."""
+    return CONF.coordination.backend_url
+
+
+#: Cinder's decorator for a lock named from the call's arguments, held across every host
+#: that shares the coordination URL (drivers use it as Cinder's own drivers do)
+synchronized = coordination.synchronized
+
+
+def lock(name: str) -> Any:
+    """A tooz lock named ``cinder-nb-<name>`` from the configured lock service.
+
+    Use as ``with lock('x'):``. With a file URL it serializes the processes of one host;
+    with a distributed URL, every host sharing it.
+    """
+    return coordination.COORDINATOR.get_lock('nb-' + name)   # the coordinator adds 'cinder-'
 
 
 def _privileged_helpers_in_process() -> None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 import threading
+import urllib.parse
 from typing import Any, Callable
 
 from cinder_nb import _cinder, persistence as persistence_mod
-from cinder_nb.errors import InvalidArgument, NotFound
+from cinder_nb.errors import InvalidArgument, NotFound, PersistenceError
 from cinder_nb.persistence.base import Persistence
 from cinder_nb.secrets import SCRUBBER, redact_collect, unredact
 
@@ -215,7 +216,7 @@ def default_state_dir() -> str:
 
 
 def setup(persistence_config: Any = None, state_dir: str | None = None, debug: bool = False,
-          secrets: dict | None = None) -> Runtime:
+          secrets: dict | None = None, coordination_url: str | None = None) -> Runtime:
     """Global set-up: persistence, Cinder configuration, locks. Calling it again starts afresh.
 
     ``persistence_config``: None (SQLite file in the state dir), 'memory', a URL
@@ -224,22 +225,63 @@ def setup(persistence_config: Any = None, state_dir: str | None = None, debug: b
     $CINDER_NB_STATE_DIR). Backends created before are dropped from this process.
     ``secrets``: ``{backend: {option: value}}`` for reopening stored backends (see
     cinder_nb.credentials for the environment and keyring fallbacks).
+    ``coordination_url``: a tooz URL (``postgresql://user@host:port/db``, ...) for the
+    locks Cinder's drivers and cinder_nb take, shared by every host on one state; the
+    default (None) is file locks in ``<state_dir>/locks``, which serve one host only.
     """
     if secrets is not None and (not isinstance(secrets, dict) or
                                 not all(isinstance(v, dict) for v in secrets.values())):
         raise InvalidArgument('secrets', '...', '{backend_name: {option: value}}')
     global _runtime
+    _check_coordination_url(coordination_url)
     state_dir = os.path.abspath(state_dir or default_state_dir())
     os.makedirs(state_dir, exist_ok=True)
     store = persistence_mod.create(persistence_config, state_dir)
     with _lock:
         old = _runtime
-        _runtime = Runtime(store, state_dir, secrets)
-        _cinder.initialize(state_dir, _runtime, debug=debug)
+        new = Runtime(store, state_dir, secrets)
+        failure = None
+        try:
+            _cinder.initialize(state_dir, new, debug=debug, coordination_url=coordination_url)
+        except Exception as exc:
+            # the message of a failed connection may quote the URL's password: scrub it
+            failure = SCRUBBER.scrub(f'{type(exc).__name__}: {exc}')
+            password = urllib.parse.urlsplit(coordination_url or '').password
+            if password:
+                failure = failure.replace(password, '***')
+        if failure is not None:     # raised outside the except: no __context__ holding the URL
+            store.close()
+            raise PersistenceError(f'The lock service at {mask_url(coordination_url or "")} cannot be '
+                                   f'used: {failure[:500]}. Check the URL and that the service runs; '
+                                   'the previous set-up stays in force.')
+        _runtime = new
         SCRUBBER.install()
         if old is not None:
             old.persistence.close()
     return _runtime
+
+
+def mask_url(url: str) -> str:
+    """url with its password (if any) replaced by ***."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit('@', 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=f'{parts.username}:***@{netloc[-1]}'))
+
+
+def _check_coordination_url(url: Any) -> None:
+    if url is None:
+        return
+    if not isinstance(url, str):
+        raise InvalidArgument('coordination_url', type(url).__name__,
+                              "a tooz URL string such as 'postgresql://user@host:5432/db', or None")
+    scheme = url.split('://', 1)[0] if '://' in url else ''
+    from importlib.metadata import entry_points
+    known = sorted({ep.name for ep in entry_points(group='tooz.backends')})
+    if scheme not in known:
+        raise InvalidArgument('coordination_url', mask_url(url)[:80],
+                              f"a tooz URL; scheme one of {', '.join(known)}")
 
 
 def get() -> Runtime:

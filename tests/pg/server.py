@@ -47,8 +47,14 @@ class PostgresServer:
     _instance: 'PostgresServer | None' = None
     _lock = threading.Lock()
 
-    def __init__(self, bindir: str) -> None:
+    def __init__(self, bindir: str, listen: str = '127.0.0.1', netns: str | None = None,
+                 extra_conf: str = '', trust_net: str | None = None) -> None:
+        """listen: the address to serve on; netns: start the server inside that network
+        namespace (``ip netns``); extra_conf: lines appended to postgresql.conf;
+        trust_net: a CIDR whose clients may connect (pg_hba.conf) besides localhost."""
         self.bindir = bindir
+        self.listen = listen
+        self.netns = netns
         self.root = tempfile.mkdtemp(prefix='cinder_nb-pg-')
         self.data = os.path.join(self.root, 'data')
         self.port = _free_port()
@@ -61,15 +67,22 @@ class PostgresServer:
         self._run([os.path.join(bindir, 'initdb'), '-D', self.data, '-U', SUPERUSER, '-A', 'trust',
                    '-E', 'UTF8', '--no-sync'])
         with open(os.path.join(self.data, 'postgresql.conf'), 'a') as f:
-            f.write(f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
-                    f"unix_socket_directories = '{self.root}'\nfsync = on\nmax_connections = 50\n")
-        self._run([os.path.join(bindir, 'pg_ctl'), '-D', self.data, '-l', os.path.join(self.root, 'log'),
-                   '-w', '-t', '60', 'start'])
+            f.write(f"\nlisten_addresses = '{listen}'\nport = {self.port}\n"
+                    f"unix_socket_directories = '{self.root}'\nfsync = on\nmax_connections = 50\n"
+                    + extra_conf)
+        if trust_net:
+            with open(os.path.join(self.data, 'pg_hba.conf'), 'a') as f:
+                f.write(f'\nhost all all {trust_net} trust\n')
+        start = [os.path.join(bindir, 'pg_ctl'), '-D', self.data, '-l', os.path.join(self.root, 'log'),
+                 '-w', '-t', '60', 'start']
+        self._run(start, netns=netns)
         atexit.register(self.stop)
 
-    def _run(self, argv: list[str]) -> None:
+    def _run(self, argv: list[str], netns: str | None = None) -> None:
         if self.run_as:
             argv = ['runuser', '-u', self.run_as, '--'] + argv
+        if netns:
+            argv = ['ip', 'netns', 'exec', netns] + argv
         proc = subprocess.run(argv, capture_output=True, text=True, cwd=self.root)
         if proc.returncode:
             log = ''
@@ -81,12 +94,16 @@ class PostgresServer:
             raise RuntimeError(f'{argv} failed ({proc.returncode}): {proc.stderr[-2000:]}{log}')
 
     def url(self, database: str = 'postgres') -> str:
-        return f'postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}'
+        return f'postgresql://{SUPERUSER}@{self.listen}:{self.port}/{database}'
+
+    def socket_url(self, database: str = 'postgres') -> str:
+        """The URL through the server's unix socket (reachable from any network namespace)."""
+        return f'postgresql://{SUPERUSER}@/{database}?host={self.root}&port={self.port}'
 
     def create_database(self) -> str:
         import psycopg
         name = 't_' + uuid.uuid4().hex[:12]
-        with psycopg.connect(self.url().replace('postgresql://', 'postgresql://', 1), autocommit=True) as conn:
+        with psycopg.connect(self.socket_url(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE {name}')
         return self.url(name)
 

@@ -1,0 +1,203 @@
+"""Several hosts on one state: 3 processes in 3 network namespaces, one PostgreSQL, one backend.
+
+PostgreSQL (the state store and, through tooz, the lock service) runs in a server
+namespace behind a bridge; each host is a process in its own namespace with its own state
+dir, reaching the server over a veth pair. All hosts drive one embedded backend whose
+volume dir (a dir on this machine) they share. They run >= 1,000 random operations on a
+small pool of shared volume ids, so they conflict all the time; host 1 is killed with
+SIGKILL in the middle of an operation; then host 2 (a new process there) recovers what was
+left stuck. tests.hosts.check then reads the journals, the table and the files, and every
+finding must be zero. The figures are printed (``-s`` shows them) and, with
+$CINDER_NB_HOSTS_REPORT set, written there as JSON.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from tests.hosts import check, netns
+
+HOSTS = 3
+OPS_PER_HOST = 420          # host 1 dies halfway: 2.5 x 420 = 1050 operations
+KILL_AFTER = 0.5            # fraction of host 1's operations done before the kill
+POOL = 8                    # shared volume ids: few, so hosts collide often
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _needs():
+    reason = netns.unavailable_reason()
+    if reason:
+        pytest.skip(f'several-hosts test: {reason}')
+    from tests.pg.server import find_bindir
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip('PostgreSQL server not installed (Debian package postgresql)')
+    for mod, pkg in (('psycopg', 'psycopg[binary]'), ('psycopg2', 'psycopg2-binary')):
+        try:
+            __import__(mod)
+        except ImportError:
+            pytest.skip(f'{mod} not installed (pip install cinder_nb[postgresql] brings {pkg})')
+    return bindir
+
+
+def _lines(path: str) -> list[dict]:
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.endswith('\n')]
+    except FileNotFoundError:
+        return []
+
+
+def _last_line(path: str) -> dict | None:
+    try:
+        with open(path, 'rb') as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 4096))
+            tail = f.read().decode(errors='replace')
+    except FileNotFoundError:
+        return None
+    lines = [line for line in tail.split('\n')[:-1] if line.strip()]
+    if not lines:
+        return None
+    try:
+        return json.loads(lines[-1])
+    except ValueError:
+        return None
+
+
+@pytest.mark.postgresql
+@pytest.mark.root
+@pytest.mark.timeout(170)
+def test_three_hosts_conflicting_operations_and_kill(tmp_path):
+    bindir = _needs()
+    from tests.pg.server import PostgresServer
+    topo = netns.Topology(HOSTS)
+    procs: dict[str, subprocess.Popen] = {}
+    pg = None
+    shared = tempfile.mkdtemp(prefix='cinder_nb-hosts-volumes-')
+    try:
+        pg = PostgresServer(bindir, listen=topo.server_ip, netns=topo.server_ns,
+                            extra_conf='max_connections = 200\nsynchronous_commit = off\n',
+                            trust_net=topo.net + '.0/24')
+        url = pg.create_database()                     # postgresql://...@<server_ip>:<port>/<db>
+        db = url.rsplit('/', 1)[1]
+        socket_url = pg.socket_url(db)                 # the checker reads through the unix socket
+        journal_dir = tmp_path / 'journals'
+        journal_dir.mkdir()
+        run = uuid.uuid4()
+        cfg = {
+            'db_url': url, 'coordination_url': url, 'backend': 'shared', 'volumes_dir': shared,
+            'state_root': str(tmp_path / 'hosts'), 'journal_dir': str(journal_dir),
+            'go_file': str(tmp_path / 'go'), 'seed': run.hex, 'ops_per_host': OPS_PER_HOST,
+            'pool': [str(uuid.uuid5(run, f'volume-{i}')) for i in range(POOL)],
+        }
+        cfg_file = tmp_path / 'config.json'
+        cfg_file.write_text(json.dumps(cfg))
+        names = [f'host{i}' for i in range(1, HOSTS + 1)]
+        env = dict(os.environ, PYTHONPATH=REPO)
+
+        def worker(mode: str, name: str, ns: str) -> list[str]:
+            return topo.exec_argv(ns, [sys.executable, '-m', 'tests.hosts.worker', mode,
+                                       '--config', str(cfg_file), '--host', name])
+
+        for name, (ns, _addr) in zip(names, topo.hosts):
+            with open(tmp_path / f'{name}.log', 'wb') as log:
+                procs[name] = subprocess.Popen(worker('run', name, ns), cwd=REPO, env=env,
+                                               stdout=log, stderr=subprocess.STDOUT)
+        journals = {n: str(journal_dir / f'{n}-run.jsonl') for n in names}
+        deadline = time.monotonic() + 90
+        while not all(any(e.get('ph') == 'ready' for e in _lines(journals[n])) for n in names):
+            for n, p in procs.items():
+                if p.poll() is not None:
+                    pytest.fail(f'{n} exited during start-up:\n' + (tmp_path / f'{n}.log').read_text()[-3000:])
+            assert time.monotonic() < deadline, 'hosts did not start within 90 s'
+            time.sleep(0.05)
+        (tmp_path / 'go').write_text('go')
+        started = time.monotonic()
+
+        # ---- kill host 1 with SIGKILL inside an operation (after its 'intent' line)
+        victim = names[0]
+        kill_at = int(OPS_PER_HOST * KILL_AFTER)
+        killed_in = None
+        deadline = time.monotonic() + 120
+        while killed_in is None:
+            last = _last_line(journals[victim])
+            if last and last.get('ph') == 'intent' and last.get('n', 0) >= kill_at:
+                procs[victim].send_signal(signal.SIGKILL)
+                killed_in = last
+            elif procs[victim].poll() is not None or time.monotonic() > deadline:
+                pytest.fail('host 1 ended before it could be killed:\n' +
+                            (tmp_path / f'{victim}.log').read_text()[-3000:])
+        procs[victim].wait(10)
+        for n in names[1:]:
+            rc = procs[n].wait(timeout=max(1.0, 150 - (time.monotonic() - started)))
+            assert rc == 0, f'{n} failed:\n' + (tmp_path / f'{n}.log').read_text()[-3000:]
+        elapsed = time.monotonic() - started
+
+        # ---- what is stuck now must come from the killed operation alone
+        before = check.read_records(socket_url)
+        pre_entries = check.read_journals(str(journal_dir))
+        stuck_early = check.stuck_not_from_kill(before, check.interrupted(pre_entries, victim))
+
+        # ---- recovery from another host (a new process in host 2's namespace)
+        rec = subprocess.run(worker('recover', names[1], topo.hosts[1][0]), cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert rec.returncode == 0, rec.stdout[-2000:] + rec.stderr[-3000:]
+
+        entries = check.read_journals(str(journal_dir))
+        records = check.read_records(socket_url)
+        findings = check.check(entries, records, shared, killed=victim)
+        findings['stuck_not_from_kill'] = stuck_early
+        figures = check.figures(entries)
+        recovered = [e for e in entries if e.get('ph') == 'end' and e['op'].startswith('recover')]
+        figures.update({
+            'hosts': HOSTS, 'seconds': round(elapsed, 1), 'ops_per_s': round(figures['ops'] / elapsed, 1),
+            'kills': 1, 'killed_in': {k: killed_in.get(k) for k in ('op', 'made', 'gone', 'target')},
+            'recovered': [{k: e.get(k) for k in ('op', 'ok', 'gone', 'err')} for e in recovered],
+            'records_in_error': check.errors_recorded(records),
+            'findings': {k: len(v) for k, v in findings.items()},
+        })
+        print('\nseveral hosts:', json.dumps(figures, indent=1))
+        for k, v in findings.items():
+            if v:
+                print(f'{k}: {json.dumps(v[:10], indent=1)}')
+
+        # ---- teardown through cinder_nb (host 3): nothing may be left behind
+        down = subprocess.run(worker('teardown', names[2], topo.hosts[2][0]), cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=60)
+        left = check.read_records(socket_url)
+        leftover_files = [os.path.join(d, f) for d in ('volumes', 'snapshots')
+                          for f in os.listdir(os.path.join(shared, d))]
+        figures['teardown'] = {'rc': down.returncode, 'records_left': sum(len(v) for k, v in left.items()
+                                                                          if k in ('volume', 'snapshot', 'connection')),
+                               'files_left': len(leftover_files)}
+        print('teardown:', figures['teardown'], down.stderr[-1500:] if down.returncode else '')
+        if os.environ.get('CINDER_NB_HOSTS_REPORT'):
+            with open(os.environ['CINDER_NB_HOSTS_REPORT'], 'w') as f:
+                json.dump({'figures': figures, 'findings': findings}, f, indent=1, default=str)
+
+        assert figures['ops'] >= 1000
+        assert figures['conflicts'] > 0, 'the hosts never conflicted: the test proves nothing'
+        assert {k: v for k, v in findings.items() if v} == {}
+        assert figures['records_in_error'] == []
+        assert down.returncode == 0, down.stderr[-3000:]
+        assert figures['teardown']['records_left'] == 0 and leftover_files == []
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
+        if pg is not None:
+            pg.stop()
+        topo.close()
+        shutil.rmtree(shared, ignore_errors=True)
