@@ -128,7 +128,7 @@ def check(entries: list[dict], records: dict[str, dict[str, dict]], volumes_dir:
             expected = max(e['size'] for e in since)
             if rec.get('size') != expected and rec.get('status') != 'error':
                 found['lost'].append({'kind': 'volume', 'id': vid, 'recorded': rec.get('size'),
-                                      'expected': expected, 'why': 'a successful extend is not in the record'})
+                                      'expected': expected, 'why': 'the record differs from the size the last successful create/extend gave'})
             sizes = collections.Counter(e['size'] for e in since if e['op'] == 'extend')
             for size, n in sizes.items():
                 if n > 1:

@@ -78,6 +78,8 @@ def _last_line(path: str) -> dict | None:
 @pytest.mark.postgresql
 @pytest.mark.root
 @pytest.mark.timeout(170)
+@pytest.mark.xfail(reason='lost updates and double operations until every change is a compare-and-swap '
+                          '(issue 10, point 1); figures in docs/reliability.md', strict=False)
 def test_three_hosts_conflicting_operations_and_kill(tmp_path):
     bindir = _needs()
     from tests.pg.server import PostgresServer

@@ -1,0 +1,117 @@
+"""setup(coordination_url=...): Cinder's and cinder_nb's locks through tooz, across processes.
+
+Against the real PostgreSQL server the tests start (tooz's PostgreSQL driver: session
+advisory locks). A second process holding a lock keeps us out; kill -9 of that process
+frees the lock at once, because PostgreSQL ends its session.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import traceback
+
+import pytest
+
+import cinder_nb as cnb
+from cinder_nb import _cinder, runtime
+from cinder_nb.errors import InvalidArgument, PersistenceError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+HOLDER = '''
+import sys, time
+import cinder_nb as cnb
+from cinder_nb import _cinder
+cnb.setup('memory', state_dir=sys.argv[2], coordination_url=sys.argv[1])
+lock = _cinder.lock('held-by-child')
+assert lock.acquire(blocking=False)
+print('locked', flush=True)
+time.sleep(120)
+'''
+
+
+def _pg_needed():
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg2 not installed (tooz's PostgreSQL driver; pip install cinder_nb[postgresql])")
+
+
+def _advisory_locks(url: str) -> int:
+    import psycopg
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()[0]
+
+
+def test_default_is_file_locks_in_the_state_dir_and_follows_it(tmp_path):
+    cnb.setup('memory', state_dir=str(tmp_path / 'a'))
+    assert _cinder.coordination_url() == 'file://' + str(tmp_path / 'a' / 'locks')
+    cnb.setup('memory', state_dir=str(tmp_path / 'b'))
+    assert _cinder.coordination_url() == 'file://' + str(tmp_path / 'b' / 'locks')
+    with _cinder.lock('probe'):
+        assert any(os.scandir(tmp_path / 'b' / 'locks'))
+
+
+@pytest.mark.postgresql
+def test_cinder_locks_and_ours_go_through_postgresql(tmp_path, postgresql_url):
+    _pg_needed()
+    cnb.setup('memory', state_dir=str(tmp_path / 's'), coordination_url=postgresql_url)
+    assert _cinder.coordination_url() == postgresql_url
+    assert _advisory_locks(postgresql_url) == 0
+
+    @_cinder.synchronized('cinder-nb-test-{name}')       # Cinder's own decorator
+    def locked(name):
+        return _advisory_locks(postgresql_url)
+
+    assert locked('x') == 1
+    with _cinder.lock('ours'):
+        assert _advisory_locks(postgresql_url) == 1
+    assert _advisory_locks(postgresql_url) == 0
+    # back to the default
+    cnb.setup('memory', state_dir=str(tmp_path / 's'))
+    assert _cinder.coordination_url().startswith('file://')
+
+
+@pytest.mark.postgresql
+def test_lock_held_by_another_process_and_freed_by_its_kill(tmp_path, postgresql_url):
+    _pg_needed()
+    cnb.setup('memory', state_dir=str(tmp_path / 'me'), coordination_url=postgresql_url)
+    child = subprocess.Popen([sys.executable, '-c', HOLDER, postgresql_url, str(tmp_path / 'child')],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        line = child.stdout.readline()
+        assert line.strip() == 'locked', child.stderr.read()[-2000:]
+        lock = _cinder.lock('held-by-child')
+        assert not lock.acquire(blocking=False)          # the other process has it
+        child.kill()                                      # SIGKILL: no release, no clean-up
+        child.wait(10)
+        t0 = time.monotonic()
+        while not lock.acquire(blocking=False):
+            assert time.monotonic() - t0 < 10, 'the dead process still holds the lock after 10 s'
+            time.sleep(0.05)
+        print(f'lock free {time.monotonic() - t0:.3f} s after kill -9 of its holder')
+        lock.release()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+
+
+def test_bad_coordination_urls_are_refused_and_change_nothing(tmp_path):
+    cnb.setup('memory', state_dir=str(tmp_path / 'ok'))
+    before_rt, before_url = runtime.get(), _cinder.coordination_url()
+    for bad in (123, 'nothing', 'nosuch://host/x'):
+        with pytest.raises(InvalidArgument):
+            cnb.setup('memory', state_dir=str(tmp_path / 'x'), coordination_url=bad)
+    with pytest.raises(PersistenceError) as info:
+        cnb.setup('memory', state_dir=str(tmp_path / 'x'),
+                  coordination_url='postgresql://someone:s3cr3t-pw@127.0.0.1:1/db')
+    text = ''.join(traceback.format_exception(info.value))
+    assert 's3cr3t-pw' not in text and 's3cr3t-pw' not in repr(info.value.args)
+    assert info.value.__cause__ is None and info.value.__context__ is None
+    assert 'someone:***@127.0.0.1:1' in str(info.value)
+    assert runtime.get() is before_rt and _cinder.coordination_url() == before_url
+    with _cinder.lock('still-works'):
+        pass
