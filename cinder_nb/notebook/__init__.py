@@ -4,6 +4,7 @@
     nb.Console()                 # backend form, operation tabs, live tables
     nb.volumes_df()              # typed DataFrames (snapshots_df, connections_df)
     nb.fio(vol, 'randread')      # fio results as a DataFrame; nb.verify_lifecycle(vol): integrity checks
+    nb.pictures.draw_lineage()   # lineage graph, capacity_chart(), fio_plot(df), operations_timeline()
     %load_ext cinder_nb.notebook # %cinder_checkpoint / %%cinder_restore
 
 The core never imports this package.
@@ -13,10 +14,12 @@ from __future__ import annotations
 from cinder_nb.notebook.browser import ResourceBrowser
 from cinder_nb.notebook.checkpoint import (checkpoint, checkpoint_cell, load_ipython_extension, restore,
                                            unload_ipython_extension)
+from cinder_nb.notebook import pictures
 from cinder_nb.notebook.console import Console
 from cinder_nb.notebook.fio import fio, parse_fio_json
 from cinder_nb.notebook.forms import BackendForm, OptionField
 from cinder_nb.notebook.frames import connections_df, snapshots_df, volumes_df
+from cinder_nb.notebook.history import clear_operations, operations_df
 from cinder_nb.notebook.integrity import Integrity, verify_lifecycle
 from cinder_nb.notebook.jobs import Job, JobRunner
 from cinder_nb.notebook.operations import OperationsPanel
@@ -25,4 +28,4 @@ from cinder_nb.notebook.progress import copy_to
 __all__ = ['Console', 'BackendForm', 'OptionField', 'OperationsPanel', 'ResourceBrowser', 'Job', 'JobRunner',
            'volumes_df', 'snapshots_df', 'connections_df', 'checkpoint', 'checkpoint_cell', 'restore',
            'load_ipython_extension', 'unload_ipython_extension', 'fio', 'parse_fio_json', 'Integrity',
-           'verify_lifecycle', 'copy_to']
+           'verify_lifecycle', 'copy_to', 'operations_df', 'clear_operations', 'pictures']
