@@ -16,7 +16,7 @@ from cinder_nb.notebook.checkpoint import (checkpoint, checkpoint_cell, load_ipy
                                            unload_ipython_extension)
 from cinder_nb.notebook import pictures
 from cinder_nb.notebook.console import Console
-from cinder_nb.notebook.fio import fio, parse_fio_json
+from cinder_nb.notebook.fio_runs import fio, parse_fio_json
 from cinder_nb.notebook.forms import BackendForm, OptionField
 from cinder_nb.notebook.frames import connections_df, snapshots_df, volumes_df
 from cinder_nb.notebook.history import clear_operations, operations_df

@@ -253,7 +253,7 @@ def fio_plot(df: pd.DataFrame, by: str = 'label'):
     """Three panels for a frame from fio() (one or several runs concatenated): IOPS bars,
     bandwidth bars (MiB/s) and latency percentile curves (mean, p50 ... p99.9, log scale)."""
     import numpy as np
-    from cinder_nb.notebook.fio import COLUMNS
+    from cinder_nb.notebook.fio_runs import COLUMNS
     missing = [c for c in ('iops', 'bw_mib_s', 'direction', 'lat_p50_us') if c not in df.columns]
     if missing:
         from cinder_nb.errors import InvalidArgument

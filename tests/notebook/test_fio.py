@@ -16,8 +16,8 @@ import pytest
 
 import cinder_nb as cnb
 from cinder_nb.errors import Cancelled, InvalidArgument, ToolError
-from cinder_nb.notebook import fio as fiomod
-from cinder_nb.notebook.fio import COLUMNS, fio, parse_fio_json
+from cinder_nb.notebook import fio_runs as fiomod
+from cinder_nb.notebook.fio_runs import COLUMNS, fio, parse_fio_json
 from tests.conftest import read_at, write_at
 
 pytestmark = pytest.mark.skipif(shutil.which('fio') is None, reason='fio is not installed (apt-get install fio)')
@@ -170,7 +170,7 @@ def test_keyboard_interrupt_stops_fio_and_detaches(tmp_path):
     script = tmp_path / 'run.py'
     script.write_text(textwrap.dedent(f'''
         import sys, cinder_nb as cnb
-        from cinder_nb.notebook.fio import fio
+        from cinder_nb.notebook.fio_runs import fio
         cnb.setup('memory', state_dir={str(tmp_path / 'state')!r})
         lab = cnb.embedded({str(tmp_path / 'vols')!r}, local_file_attach_mode='file')
         vol = lab.create_volume(1)
@@ -206,7 +206,7 @@ def test_fio_runs_unprivileged_on_the_volume_file(tmp_path):
         shutil.chown(work, 'nobody')
     script = textwrap.dedent(f'''
         import os, cinder_nb as cnb
-        from cinder_nb.notebook.fio import fio
+        from cinder_nb.notebook.fio_runs import fio
         cnb.setup('memory', state_dir={str(work / 'state')!r})
         lab = cnb.embedded({str(work / 'vols')!r})
         vol = lab.create_volume(1)

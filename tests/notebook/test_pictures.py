@@ -94,7 +94,7 @@ def test_capacity_frame_and_chart_follow_the_driver_stats(world):
 @pytest.mark.skipif(shutil.which('fio') is None, reason='fio is not installed (apt-get install fio)')
 def test_fio_plot_shows_each_run_and_direction(filelab):
     import pandas as pd
-    from cinder_nb.notebook.fio import fio
+    from cinder_nb.notebook.fio_runs import fio
     vol = filelab.create_volume(1)
     df = pd.concat([fio(vol, 'randwrite', runtime=1, size='32M', progress=False),
                     fio(vol, 'mixed', runtime=1, size='32M', progress=False, overwrite=True)], ignore_index=True)
