@@ -217,14 +217,14 @@ def capacity_chart(backends: Iterable[Any] | Any = None, refresh: bool = True, d
         ax.set_axis_off()
         return fig
     height = 0.8 / len(CAPACITY_BARS)
-    values = []
+    values, notes = [], []
     for i, (col, label, color) in enumerate(CAPACITY_BARS):
         ys = [r - 0.4 + (i + 0.5) * height for r in range(len(df))]
         vals = df[col].fillna(0).to_numpy()
         ax.barh(ys, vals, height=height * 0.92, color=color, label=label)
         for y, v in zip(ys, df[col]):
             if not math.isnan(v):
-                ax.text(v, y, f' {v:,.3g}', va='center', fontsize=7)
+                notes.append((v, y, f' {v:,.3g}'))
                 values.append(v)
     limits = df['oversubscription_limit_gb']
     for r, (lim, thin) in enumerate(zip(limits, df['thin'])):
@@ -240,6 +240,9 @@ def capacity_chart(backends: Iterable[Any] | Any = None, refresh: bool = True, d
         ax.set_xlim(min(positive) / 2, max(positive) * 4)
     else:
         ax.set_xlim(0, (max(values) if values else 1) * 1.25)
+    left = ax.get_xlim()[0]
+    for v, y, text in notes:            # a zero (nothing allocated yet) is written at the axis start
+        ax.text(max(v, left), y, text, va='center', fontsize=7)
     ax.set_yticks(range(len(df)), [f'{b}\n{p}' if p != b else str(b) for b, p in zip(df['backend'], df['pool'])])
     ax.invert_yaxis()
     ax.set_xlabel('GiB')

@@ -39,7 +39,8 @@ def nonroot_prefix() -> tuple[list[str] | None, str]:
 
 def test_there_are_notebooks():
     names = {p.name for p in NOTEBOOKS}
-    assert {'quickstart.ipynb', 'multi-backend.ipynb', 'lab-snapshots-and-clones.ipynb', 'ceph-lab.ipynb'} <= names
+    assert {'quickstart.ipynb', 'multi-backend.ipynb', 'lab-snapshots-and-clones.ipynb', 'ceph-lab.ipynb',
+            'explore-performance.ipynb'} <= names
 
 
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
