@@ -145,6 +145,10 @@ class LocalFileDriver(_cinder.BaseVolumeDriver):
         os.close(fd)
         return {'provider_location': path}
 
+    # One lock per volume file, through Cinder's coordination (so tooz: every host that shares
+    # the coordination URL), as Cinder's own drivers do: a snapshot or clone never copies a
+    # file that an extend, revert or delete is changing. The name is _cinder.lock('localfile-<id>').
+    @_cinder.synchronized('nb-localfile-{volume.id}')
     def delete_volume(self, volume):
         path = self._volume_path(volume)
         self._detach_loops(path)
@@ -153,20 +157,26 @@ class LocalFileDriver(_cinder.BaseVolumeDriver):
         except FileNotFoundError:
             LOG.warning('volume file %s was already gone', path)
 
+    @_cinder.synchronized('nb-localfile-{volume.id}')
     def extend_volume(self, volume, new_size):
         path = self._volume_path(volume)
         os.truncate(path, new_size * GiB)
         for dev in self._loops_of(path):
             subprocess.run(['losetup', '-c', dev], check=True, capture_output=True)
 
+    @_cinder.synchronized('nb-localfile-{src_vref.id}')
     def create_cloned_volume(self, volume, src_vref):
         dst = self._volume_path(volume)
         sparse_copy(self._volume_path(src_vref), dst, volume.size * GiB)
         return {'provider_location': dst}
 
     # ------------------------------------------------------------------ snapshots
+    @_cinder.synchronized('nb-localfile-{snapshot.volume_id}')
     def create_snapshot(self, snapshot):
-        sparse_copy(self._volume_path(snapshot.volume), self._snapshot_path(snapshot))
+        # exactly the size the snapshot records: an extend that ran between the snapshot's
+        # record and this copy must not make the copy larger than its volume_size says
+        sparse_copy(self._volume_path(snapshot.volume), self._snapshot_path(snapshot),
+                    snapshot.volume_size * GiB)
         return {'provider_location': self._snapshot_path(snapshot)}
 
     def delete_snapshot(self, snapshot):
@@ -180,6 +190,7 @@ class LocalFileDriver(_cinder.BaseVolumeDriver):
         sparse_copy(self._snapshot_path(snapshot), dst, volume.size * GiB)
         return {'provider_location': dst}
 
+    @_cinder.synchronized('nb-localfile-{volume.id}')
     def revert_to_snapshot(self, context, volume, snapshot):
         path = self._volume_path(volume)
         tmp = path + '.revert'

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import traceback
 
@@ -25,11 +26,17 @@ import sys, time
 import cinder_nb as cnb
 from cinder_nb import _cinder
 cnb.setup('memory', state_dir=sys.argv[2], coordination_url=sys.argv[1])
-lock = _cinder.lock('held-by-child')
+lock = _cinder.lock(sys.argv[3])
 assert lock.acquire(blocking=False)
 print('locked', flush=True)
 time.sleep(120)
 '''
+
+
+def _holder(url: str, tmp_path, name: str) -> subprocess.Popen:
+    """Another process that takes _cinder.lock(name) and keeps it until killed."""
+    return subprocess.Popen([sys.executable, '-c', HOLDER, url, str(tmp_path / 'child'), name],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
 
 
 def _pg_needed():
@@ -78,8 +85,7 @@ def test_cinder_locks_and_ours_go_through_postgresql(tmp_path, postgresql_url):
 def test_lock_held_by_another_process_and_freed_by_its_kill(tmp_path, postgresql_url):
     _pg_needed()
     cnb.setup('memory', state_dir=str(tmp_path / 'me'), coordination_url=postgresql_url)
-    child = subprocess.Popen([sys.executable, '-c', HOLDER, postgresql_url, str(tmp_path / 'child')],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    child = _holder(postgresql_url, tmp_path, 'held-by-child')
     try:
         line = child.stdout.readline()
         assert line.strip() == 'locked', child.stderr.read()[-2000:]
@@ -115,3 +121,42 @@ def test_bad_coordination_urls_are_refused_and_change_nothing(tmp_path):
     assert runtime.get() is before_rt and _cinder.coordination_url() == before_url
     with _cinder.lock('still-works'):
         pass
+
+
+@pytest.mark.postgresql
+def test_embedded_driver_waits_for_the_volume_lock_held_by_another_host(tmp_path, postgresql_url):
+    """The embedded driver locks each volume file (Cinder's coordination): an extend waits
+    while another process holds the volume's lock, and goes on once that process dies."""
+    _pg_needed()
+    cnb.setup(postgresql_url, state_dir=str(tmp_path / 'me'), coordination_url=postgresql_url)
+    lab = cnb.embedded(str(tmp_path / 'volumes'), local_file_attach_mode='file')
+    vol = lab.create_volume(1)
+    child = _holder(postgresql_url, tmp_path, f'localfile-{vol.id}')
+    try:
+        assert child.stdout.readline().strip() == 'locked', child.stderr.read()[-2000:]
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (vol.extend(2), done.set()))
+        worker.start()
+        assert not done.wait(1.0)                          # blocked by the other process's lock
+        assert os.path.getsize(vol.provider_location) == 1 << 30
+        child.kill()
+        child.wait(10)
+        assert done.wait(20), 'extend still waits after the lock holder died'
+        worker.join()
+        assert os.path.getsize(vol.provider_location) == 2 << 30 and vol.size == 2
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+
+
+def test_snapshot_copies_exactly_the_size_it_records(tmp_path):
+    """An extend that lands between a snapshot's record and its copy (another host's) must
+    not give a snapshot file larger than its volume_size: record and storage agree."""
+    cnb.setup('memory', state_dir=str(tmp_path / 's'))
+    lab = cnb.embedded(str(tmp_path / 'volumes'), local_file_attach_mode='file')
+    vol = lab.create_volume(1)
+    os.truncate(vol.provider_location, 2 << 30)     # the file grew after vol.size was read
+    snap = vol.create_snapshot()
+    assert snap.volume_size == 1
+    assert os.path.getsize(snap.record['driver_data']['provider_location']) == 1 << 30
