@@ -147,36 +147,41 @@ class LocalFileDriver(_cinder.BaseVolumeDriver):
 
     # One lock per volume file, through Cinder's coordination (so tooz: every host that shares
     # the coordination URL), as Cinder's own drivers do: a snapshot or clone never copies a
-    # file that an extend, revert or delete is changing. The name is _cinder.lock('localfile-<id>').
-    @_cinder.synchronized('nb-localfile-{volume.id}')
+    # file that an extend, revert or delete is changing. Taken after the path check, since a
+    # file lock's name becomes a path too.
+    @staticmethod
+    def _file_lock(volume) -> object:
+        return _cinder.lock(f'localfile-{volume.id}')
+
     def delete_volume(self, volume):
         path = self._volume_path(volume)
-        self._detach_loops(path)
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            LOG.warning('volume file %s was already gone', path)
+        with self._file_lock(volume):
+            self._detach_loops(path)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                LOG.warning('volume file %s was already gone', path)
 
-    @_cinder.synchronized('nb-localfile-{volume.id}')
     def extend_volume(self, volume, new_size):
         path = self._volume_path(volume)
-        os.truncate(path, new_size * GiB)
-        for dev in self._loops_of(path):
-            subprocess.run(['losetup', '-c', dev], check=True, capture_output=True)
+        with self._file_lock(volume):
+            os.truncate(path, new_size * GiB)
+            for dev in self._loops_of(path):
+                subprocess.run(['losetup', '-c', dev], check=True, capture_output=True)
 
-    @_cinder.synchronized('nb-localfile-{src_vref.id}')
     def create_cloned_volume(self, volume, src_vref):
-        dst = self._volume_path(volume)
-        sparse_copy(self._volume_path(src_vref), dst, volume.size * GiB)
+        dst, src = self._volume_path(volume), self._volume_path(src_vref)
+        with self._file_lock(src_vref):
+            sparse_copy(src, dst, volume.size * GiB)
         return {'provider_location': dst}
 
     # ------------------------------------------------------------------ snapshots
-    @_cinder.synchronized('nb-localfile-{snapshot.volume_id}')
     def create_snapshot(self, snapshot):
-        # exactly the size the snapshot records: an extend that ran between the snapshot's
-        # record and this copy must not make the copy larger than its volume_size says
-        sparse_copy(self._volume_path(snapshot.volume), self._snapshot_path(snapshot),
-                    snapshot.volume_size * GiB)
+        src, dst = self._volume_path(snapshot.volume), self._snapshot_path(snapshot)
+        with self._file_lock(snapshot.volume):
+            # exactly the size the snapshot records: an extend that ran between the snapshot's
+            # record and this copy must not make the copy larger than its volume_size says
+            sparse_copy(src, dst, snapshot.volume_size * GiB)
         return {'provider_location': self._snapshot_path(snapshot)}
 
     def delete_snapshot(self, snapshot):
@@ -190,12 +195,12 @@ class LocalFileDriver(_cinder.BaseVolumeDriver):
         sparse_copy(self._snapshot_path(snapshot), dst, volume.size * GiB)
         return {'provider_location': dst}
 
-    @_cinder.synchronized('nb-localfile-{volume.id}')
     def revert_to_snapshot(self, context, volume, snapshot):
-        path = self._volume_path(volume)
+        path, snap = self._volume_path(volume), self._snapshot_path(snapshot)
         tmp = path + '.revert'
-        sparse_copy(self._snapshot_path(snapshot), tmp, volume.size * GiB)
-        os.replace(tmp, path)
+        with self._file_lock(volume):
+            sparse_copy(snap, tmp, volume.size * GiB)
+            os.replace(tmp, path)
 
     # ------------------------------------------------------------------ exports / connections
     def create_export(self, context, volume, connector):
