@@ -26,7 +26,8 @@ import os
 
 GiB = 1 << 30
 TRANSITIONAL = ('creating', 'deleting', 'extending', 'attaching', 'detaching', 'reverting')
-CONFLICT_ERRORS = ('InvalidState', 'NotFound', 'InvalidArgument', 'StateError')
+#: failures that are not conflicts: a driver failure, nothing to act on, an untyped error
+NOT_CONFLICTS = ('DriverError', 'nothing-to-do')
 
 
 def read_journals(journal_dir: str) -> list[dict]:
@@ -70,7 +71,9 @@ def figures(entries: list[dict]) -> dict:
     return {
         'ops': len(ends),
         'ok': sum(1 for e in ends if e['ok']),
-        'conflicts': sum(n for err, n in errors.items() if err in CONFLICT_ERRORS),
+        # a typed refusal (InvalidState, NotFound, InvalidArgument for a taken id, ...)
+        'conflicts': sum(n for err, n in errors.items()
+                         if err not in NOT_CONFLICTS and not err.startswith('UNTYPED')),
         'driver_errors': errors.get('DriverError', 0),
         'nothing_to_do': errors.get('nothing-to-do', 0),
         'errors_by_type': dict(errors),
