@@ -10,7 +10,8 @@ from typing import Any, Callable, Iterator
 
 from cinder_nb import _cinder, catalog, credentials, oplog, runtime, validation
 from cinder_nb.errors import (BackendConfigError, CinderNBError, DriverError, InvalidArgument,
-                              InvalidState, MissingSecret, NotFound, StateError)
+                              InvalidState, MissingSecret, NotFound, StateError, shown_name,
+                              summary)
 from cinder_nb.resource import now
 from cinder_nb.secrets import REDACTED, SCRUBBER
 
@@ -60,7 +61,7 @@ class Backend:
                                  if wanted.get(k) != existing._full_config().get(k))
                 raise BackendConfigError(
                     f'A backend named {volume_backend_name!r} is already loaded with a different '
-                    f'configuration (differs in: {", ".join(changed)}). Use another name, or '
+                    f'configuration (differs in: {_names(changed)}). Use another name, or '
                     f'call .shutdown() on the loaded one first.', option=changed[0] if changed else None)
             existing._reused = True
             return existing
@@ -86,6 +87,7 @@ class Backend:
         with _init_lock:
             config = _cinder.make_backend_config(volume_backend_name, options,
                                                  with_manager=_cinder.needs_manager_options(cls))
+            failed = None
             try:
                 self.driver = _cinder.instantiate_driver(cls, volume_backend_name, config)
                 _cinder.start_driver(self.driver)
@@ -94,10 +96,13 @@ class Backend:
                 _cinder.clear_backend_config(volume_backend_name, options)
                 raise
             except Exception as exc:
+                # the driver's message may quote a password: scrubbed summary, no chain
+                failed = BackendConfigError(f'Driver {cls.__name__} failed to start backend '
+                                            f'{volume_backend_name!r}: {type(exc).__name__}: '
+                                            f'{summary(exc)}', driver=driver_path)
+            if failed is not None:
                 _cinder.clear_backend_config(volume_backend_name, options)
-                raise BackendConfigError(f'Driver {cls.__name__} failed to start backend '
-                                         f'{volume_backend_name!r}: {type(exc).__name__}: {exc}',
-                                         driver=driver_path) from exc
+                raise failed
             self._stats = _with_pools(stats, volume_backend_name)
             rt.backends[volume_backend_name] = self
         rt.persistence.put('backend', self.public_record())
@@ -189,8 +194,11 @@ class Backend:
         try:
             self.driver.validate_connector(connector)
         except Exception as exc:
-            raise InvalidArgument('connector', _redacted_connector(connector),
-                                  f'a connector {self._name} accepts ({exc})') from exc
+            err = InvalidArgument('connector', connector,
+                                  f'a connector {self._name} accepts ({summary(exc, 500)})')
+        else:
+            return
+        raise err   # outside the except block: the driver's exception is not chained
 
     def _busy_aware(self, resource, operation: str, old_status: str, call: Callable[[], Any],
                     fail_status: str) -> Any:
@@ -198,14 +206,15 @@ class Backend:
         try:
             return call()
         except (_cinder.cinder_exception.SnapshotIsBusy, _cinder.cinder_exception.VolumeIsBusy) as exc:
-            said = SCRUBBER.scrub(str(exc))
-            resource._set(status=old_status, error=said)
-            raise InvalidState(resource.KIND, resource.id, 'busy', operation,
-                               f'The driver says: {said}') from exc
+            said = summary(exc)
+            status, err = old_status, InvalidState(resource.KIND, resource.id, 'busy', operation,
+                                                   f'The driver says: {said}')
         except Exception as exc:
             err = DriverError(operation, resource.KIND, resource.id, exc)
-            resource._set(status=fail_status, error=err.message)
-            raise err from exc
+            status, said = fail_status, err.message
+        # outside the except block: the driver's exception is not chained to err
+        resource._set(status=status, error=said)
+        raise err
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -300,11 +309,6 @@ def _with_pools(stats: dict, backend: str) -> dict:
     return stats
 
 
-def _redacted_connector(connector: dict) -> dict:
-    from cinder_nb.secrets import redact
-    return redact(connector)
-
-
 runtime.BACKEND_OPENER = Backend._reopen
 
 
@@ -323,3 +327,9 @@ def embedded(path: str | None = None, name: str = 'embedded', **options: Any) ->
     """A ready backend on the embedded file driver (volumes under path, default state_dir/volumes)."""
     path = path or os.path.join(runtime.get().state_dir, 'volumes', name)
     return Backend(name, volume_driver=catalog.EMBEDDED_DRIVER, local_file_path=path, **options)
+
+
+def _names(names: list[str], limit: int = 10) -> str:
+    """Option names for a message: each cut to a sane length, at most limit of them."""
+    shown = [shown_name(n) for n in names[:limit]]
+    return ', '.join(shown) + (f' and {len(names) - limit} more' if len(names) > limit else '')

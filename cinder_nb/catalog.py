@@ -10,7 +10,8 @@ from typing import Any
 from oslo_config import cfg, types
 
 from cinder_nb import _cinder
-from cinder_nb.errors import BackendConfigError, NotFound
+from cinder_nb.errors import BackendConfigError, NotFound, shown, shown_name
+from cinder_nb.secrets import REDACTED
 
 EMBEDDED_DRIVER = 'cinder_nb.drivers.localfile.LocalFileDriver'
 
@@ -180,14 +181,16 @@ def validate_options(cls: type, values: dict) -> tuple[dict, set[str]]:
         if opt is None:
             near = difflib.get_close_matches(name, list(known), 3)
             raise BackendConfigError(
-                f'Unknown option {name!r} for {cls.__name__}' +
+                f'Unknown option {shown_name(name)!r} for {cls.__name__}' +
                 (f'; did you mean {", ".join(map(repr, near))}?' if near else
                  '; see cinder_nb.catalog.driver_option_infos() for its options.'), option=name)
         try:
             converted[name] = value if value is None else _convert(opt, value)
         except (ValueError, TypeError) as exc:
-            raise BackendConfigError(f'Option {name}={"***" if opt.secret else repr(value)} is invalid for '
-                                     f'{type_name(opt)} option: {exc}', option=name) from None
+            why = str(exc) if not opt.secret else f'not a valid {type_name(opt)}'
+            raise BackendConfigError(f'Option {shown_name(name)}={REDACTED if opt.secret else shown(value)} '
+                                     f'is invalid for {type_name(opt)} option: {why:.300}',
+                                     option=name) from None
         if opt.secret:
             secret.add(name)
     for name, (opt, common) in known.items():
@@ -197,13 +200,47 @@ def validate_options(cls: type, values: dict) -> tuple[dict, set[str]]:
     return converted, secret
 
 
+#: Python types a value may have for an oslo.config type (besides a string, which the
+#: type parses as a config file line). oslo's types coerce whatever they get (str(123)
+#: for a StrOpt), so Backend('b', local_file_path=123) made a directory ./123/.
+_ACCEPTED: list[tuple[type, tuple[type, ...], str]] = [
+    (types.Boolean, (bool,), 'True or False'),
+    (types.Integer, (int,), 'an int'),
+    (types.Float, (int, float), 'a number'),
+    (types.List, (list, tuple), 'a list'),
+    (types.Dict, (dict,), 'a dict'),
+]
+
+
+def _check_python_type(typ: Any, value: Any) -> None:
+    """Refuse a value whose Python type the option's type would only coerce."""
+    if isinstance(value, str):
+        return                       # what a config file gives: oslo's type parses it
+    for cls, allowed, wanted in _ACCEPTED:
+        if isinstance(typ, cls):
+            if isinstance(value, bool) and bool not in allowed:
+                raise ValueError(f'expected {wanted} (or its text), got a bool')
+            if not isinstance(value, allowed):
+                raise ValueError(f'expected {wanted} (or its text), got {type(value).__name__}')
+            if isinstance(typ, types.List) and typ.item_type is not None:
+                for item in value:
+                    _check_python_type(typ.item_type, item)
+            return
+    if (isinstance(typ, types.String) and getattr(typ, 'regex', None) is not None
+            and isinstance(value, (int, float)) and not isinstance(value, bool)
+            and typ.regex.search(str(value))):
+        return      # a StrOpt whose own regex holds numbers (max_over_subscription_ratio)
+    # String, URI, IPAddress, HostAddress, HostDomain, ...: text only
+    raise ValueError(f'expected a string, got {type(value).__name__}')
+
+
 def _convert(opt: cfg.Opt, value: Any) -> Any:
-    if isinstance(opt, cfg.MultiOpt) and isinstance(value, (list, tuple)):
-        return [opt.type(v) for v in value]
-    if isinstance(opt.type, types.Boolean) and not isinstance(value, (bool, str)):
-        raise ValueError(f'expected True/False, got {type(value).__name__}')
-    if isinstance(opt.type, (types.Integer, types.Float)) and isinstance(value, bool):
-        raise ValueError('expected a number, got a bool')
+    if isinstance(opt, cfg.MultiOpt):
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        for item in items:
+            _check_python_type(opt.type, item)
+        return [opt.type(v) for v in items]
+    _check_python_type(opt.type, value)
     return opt.type(value)
 
 

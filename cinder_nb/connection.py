@@ -90,9 +90,12 @@ class Connection(Resource):
             info = backend.driver.initialize_connection(ovo, connector)
         except Exception as exc:
             err = DriverError('connect', 'volume', volume.id, exc)
+        else:
+            err = None
+        if err is not None:     # outside the except block: no driver exception chained
             conn._set(status='error', error=err.message)
             volume._set(status=old)
-            raise err from exc
+            raise err
         conn._set(connection_info=info, status='attached', error=None)
         volume._set(status='in-use')
         return conn
@@ -149,11 +152,14 @@ class Connection(Resource):
             device = self._brick().connect_volume(self.connection_info['data'])
         except Exception as exc:
             err = DriverError('attach', 'volume', self.volume_id, exc)
+        else:
+            err = None
+        if err is not None:     # outside the except block: no driver exception chained
             try:
                 self.disconnect()
             except Exception:
                 pass
-            raise err from exc
+            raise err
         self._set(device=dict(device))
 
     @oplog.operation('connection.extend')
@@ -178,8 +184,11 @@ class Connection(Resource):
                                             ignore_errors=force)
         except Exception as exc:
             err = DriverError('detach', 'connection', self.id, exc)
+        else:
+            err = None
+        if err is not None:     # outside the except block: no driver exception chained
             self._set(status='error', error=err.message)
-            raise err from exc
+            raise err
         self._set(device=None)
         self.disconnect(force=force)
 

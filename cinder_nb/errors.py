@@ -1,11 +1,61 @@
-"""Typed errors: each says what was wrong, with which value, and what to do."""
+"""Typed errors: each says what was wrong, with which value, and what to do.
+
+No error cinder_nb raises carries a secret: values shown in messages go through a
+masking, truncating repr (secret-looking keys become ``***``, long values are cut),
+every message passes the secret scrubber, and a driver's exception is summarised
+(scrubbed) instead of being chained: the code raises it after the ``except`` block
+that caught the driver's exception, so ``__cause__`` and ``__context__`` stay empty
+(``raise ... from exc`` would keep it, ``from None`` only hides it).
+"""
 from __future__ import annotations
+
+import reprlib
+
+from cinder_nb.secrets import REDACTED, SCRUBBER, is_secret_key
+
+#: longest argument name / value text an error message shows
+MAX_NAME_SHOWN = 80
+MAX_VALUE_SHOWN = 200
+
+
+class _MaskedRepr(reprlib.Repr):
+    """repr() that masks the values of secret-looking dict keys and cuts long or deep values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxdict, self.maxlist, self.maxtuple = 4, 16, 16, 16
+        self.maxstring, self.maxother, self.maxlong = 120, 120, 60
+
+    def repr_dict(self, x, level):
+        masked = {k: (REDACTED if isinstance(k, str) and is_secret_key(k) and v not in (None, '') else v)
+                  for k, v in x.items()}
+        return super().repr_dict(masked, level)
+
+
+_REPR = _MaskedRepr()
+
+
+def shown(value) -> str:
+    """The text an error message shows for value: masked, truncated, scrubbed."""
+    try:
+        text = _REPR.repr(value)
+    except Exception:       # a hostile __repr__
+        text = f'<{type(value).__name__}>'
+    if len(text) > MAX_VALUE_SHOWN:
+        text = text[:MAX_VALUE_SHOWN - 3] + '...'
+    return SCRUBBER.scrub(text)
+
+
+def shown_name(name) -> str:
+    text = name if isinstance(name, str) else shown(name)
+    return text if len(text) <= MAX_NAME_SHOWN else text[:MAX_NAME_SHOWN - 3] + '...'
 
 
 class CinderNBError(Exception):
     """Base class of every error cinder_nb raises on purpose."""
 
     def __init__(self, message: str, **details):
+        message = SCRUBBER.scrub(message)
         super().__init__(message)
         self.message = message
         self.details = details
@@ -18,10 +68,13 @@ class InvalidArgument(CinderNBError, ValueError):
     """An argument has the wrong type or value; nothing was changed."""
 
     def __init__(self, name: str, value, expected: str):
-        super().__init__(f'{name}={value!r} is invalid: expected {expected}.',
-                         argument=name, value=value)
+        secret = isinstance(name, str) and is_secret_key(name.rsplit('[', 1)[-1].strip("]'\""))
+        text = REDACTED if secret else shown(value)
+        super().__init__(f'{shown_name(name)}={text} is invalid: expected {expected}.',
+                         argument=name, value=text)
         self.argument = name
-        self.value = value
+        #: the value as the message shows it (masked and truncated), not the value itself
+        self.value = text
 
 
 class NotFound(CinderNBError, LookupError):
@@ -63,15 +116,21 @@ class MissingSecret(BackendConfigError):
 
 
 class DriverError(CinderNBError):
-    """The driver raised during an operation; the resource records the message."""
+    """The driver raised during an operation; the resource records the message.
+
+    The driver's exception is not chained (its text and arguments may quote a
+    password, and Jupyter prints and saves every chained traceback): ``cause_type``
+    and the scrubbed ``cause_message`` summarise it. Raise it outside the ``except``
+    block that caught the driver's exception, so no ``__context__`` is attached.
+    """
 
     def __init__(self, operation: str, kind: str, ident, cause: BaseException):
-        from cinder_nb.secrets import SCRUBBER   # a driver's message may quote a password
-        msg = SCRUBBER.scrub(_exc_text(cause))
+        msg = summary(cause)
         super().__init__(f'Driver failed to {operation} {kind} {ident}: {type(cause).__name__}: {msg}',
                          operation=operation, kind=kind, id=ident)
-        self.operation, self.kind, self.id, self.cause = operation, kind, ident, cause
-        self.__cause__ = cause
+        self.operation, self.kind, self.id = operation, kind, ident
+        self.cause_type = f'{type(cause).__module__}.{type(cause).__qualname__}'
+        self.cause_message = msg
 
 
 class StateError(CinderNBError):
@@ -83,8 +142,19 @@ class PersistenceError(CinderNBError):
 
 
 def _exc_text(exc: BaseException) -> str:
-    text = getattr(exc, 'msg', None) or str(exc)
-    return text.strip() or repr(exc)
+    try:
+        text = getattr(exc, 'msg', None) or str(exc)
+        text = text if isinstance(text, str) else str(text)
+        return text.strip() or repr(exc)
+    except Exception:
+        return f'<{type(exc).__name__}>'
+
+
+def summary(exc: BaseException, limit: int = 2000) -> str:
+    """A foreign exception's text, scrubbed of secrets and cut to limit characters."""
+    text = SCRUBBER.scrub(_exc_text(exc))
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
 
 
 class ToolError(CinderNBError):

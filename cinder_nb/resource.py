@@ -128,11 +128,13 @@ class Resource:
             return call()
         except Exception as exc:
             err = DriverError(operation, self.KIND, self.id, exc)
-            LOG.warning('%s', err.message)
-            self._set(status=fail_status, error=err.message)
-            if on_fail is not None:
-                on_fail()
-            raise err from exc
+        # handled after the except block: the driver's exception (which may quote a
+        # secret) is neither the DriverError's __cause__ nor its __context__
+        LOG.warning('%s', err.message)
+        self._set(status=fail_status, error=err.message)
+        if on_fail is not None:
+            on_fail()
+        raise err
 
     def _driver_updates(self, ovo: Any, model_update: dict | None) -> dict:
         """Record changes from what a driver returned or set on the OVO in place."""

@@ -14,6 +14,8 @@ import logging
 import re
 from typing import Any, Iterable
 
+from oslo_utils import strutils
+
 REDACTED = '***'
 
 #: key names whose values are credentials wherever they appear in resource data
@@ -110,6 +112,11 @@ _QUOTED = re.compile(r"""(['"]?\w*(?:pass(?:word|wd)?|secret|keyring|token|priva
 _BARE = re.compile(r"""(\b\w*(?:password|passwd|secret|token)\w*\s*=\s*)(?!['"])([^\s,;)}\]]+)""",
                    re.IGNORECASE)
 _CEPH_KEY = re.compile(r'(key\s*=\s*)([A-Za-z0-9+/]{20,}={0,2})')
+#: prose such as "chap secret is 3f9a..." (a word after 'is' that says what is wrong stays)
+_PROSE = re.compile(r"""(\b(?:password|passwd|secret|passphrase)\s+(?:is|was)\s+)"""
+                    r"""(?!(?:required|missing|not|empty|invalid|wrong|set|unset|needed|too|none|null|"""
+                    r"""expired|incorrect|given|provided|a|an|the)\b)(['"]?)([^\s'",;)}\]]+)\2""",
+                    re.IGNORECASE)
 
 
 def mask_patterns(text: str) -> str:
@@ -118,7 +125,25 @@ def mask_patterns(text: str) -> str:
     text = _QUOTED.sub(lambda m: m.group(1) + m.group(2) + REDACTED + m.group(2)
                        if not is_not_secret_key(m.group(1)) else m.group(0), text)
     text = _BARE.sub(lambda m: m.group(1) + REDACTED, text)
-    return _CEPH_KEY.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _PROSE.sub(lambda m: m.group(1) + m.group(2) + REDACTED + m.group(2), text)
+    text = _CEPH_KEY.sub(lambda m: m.group(1) + REDACTED, text)
+    return _oslo_mask(text)
+
+
+def _oslo_mask(text: str) -> str:
+    """oslo.utils' mask_password (what Cinder uses for its logs and API errors): it knows
+    key names and forms (XML, --password, JSON) the patterns above do not. Key names that
+    only look secret (NOT_SECRET: 'secret_type', 'auth_method', ...) are hidden from it,
+    since its patterns would mask their values or eat them."""
+    # Values masked already ('***' in quotes) are hidden too: oslo's greedy wildcard pattern
+    # for "'...password': '...'" would otherwise eat the rest of the line.
+    hidden = [k for k in NOT_SECRET if k in text] + [f"'{REDACTED}'", f'"{REDACTED}"']
+    for i, key in enumerate(hidden):
+        text = text.replace(key, f'\x00{i}\x00')
+    text = strutils.mask_password(text, secret=REDACTED)
+    for i, key in enumerate(hidden):
+        text = text.replace(f'\x00{i}\x00', key)
+    return text
 
 
 def is_not_secret_key(prefix: str) -> bool:

@@ -40,7 +40,7 @@ import jsonschema
 
 from cinder_nb import _cinder, runtime, validation
 from cinder_nb.persistence.files import write_file
-from cinder_nb.errors import BackendConfigError, CinderNBError, MissingSecret, StateError
+from cinder_nb.errors import BackendConfigError, CinderNBError, MissingSecret, StateError, shown_name
 from cinder_nb.resource import now
 from cinder_nb.secrets import REDACTED, is_secret_key, redacted_paths
 
@@ -380,7 +380,7 @@ def _backend_plans(doc: dict, secrets: dict) -> list[tuple[str, str, dict, bool]
             diff = sorted(k for k in set(mine) | set(wanted) if mine.get(k) != wanted.get(k))
             raise BackendConfigError(
                 f'The state\'s backend {b["name"]!r} has a different configuration from the loaded '
-                f'one (differs in: {", ".join(diff)}); call .shutdown() on the loaded backend or '
+                f'one (differs in: {", ".join(shown_name(d) for d in diff[:10])}); call .shutdown() on the loaded backend or '
                 'set up a fresh session first.', option=diff[0] if diff else None, backend=b['name'])
         plans.append((b['name'], b['volume_driver'], cfg, existing is None))
     return plans

@@ -93,8 +93,10 @@ def mapping(name: str, value: Any, allow_none: bool = True) -> dict:
     try:
         json.dumps(value)
     except (TypeError, ValueError):
-        raise InvalidArgument(name, value, 'a dict of JSON-able values (str, int, float, bool, list, dict)')
-    return dict(value)
+        pass
+    else:
+        return dict(value)
+    raise InvalidArgument(name, value, 'a dict of JSON-able values (str, int, float, bool, list, dict)')
 
 
 def str_mapping(name: str, value: Any) -> dict:

@@ -85,3 +85,74 @@ class ChapFileDriver(LocalFileDriver):
                 'discovery_auth_password': self.configuration.chapfile_password}
         LOG.debug('iscsi connection info %s', data)
         return {'driver_volume_type': 'iscsi', 'data': data}
+
+
+leak_opts = [
+    cfg.BoolOpt('leaky_fail_setup', default=False,
+                help='do_setup fails quoting the password (message, args and a chained cause).'),
+]
+_cinder.CONF.register_opts(leak_opts, group=_cinder.SHARED_GROUP)
+
+
+class LeakyError(Exception):
+    """An exception that keeps secrets in its args and attributes, as careless SDKs do."""
+
+    def __init__(self, message, *secrets):
+        super().__init__(message, *secrets)
+        self.secrets = secrets
+
+
+@_cinder.volumedriver
+class LeakyChapDriver(ChapFileDriver):
+    """ChapFileDriver that puts its secrets in every place an error or a log line can carry them.
+
+    Secrets it leaks: the backend's ``chapfile_password``, each volume's CHAP secret (from
+    ``provider_auth``) and a connector's ``auth_password``. Places: exception messages,
+    exception args, attributes, ``__cause__`` and ``__context__`` chains, and log text in
+    prose ("chap secret is ...") that names no key a scrubber could recognise.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.configuration.append_config_values(leak_opts)
+
+    @staticmethod
+    def get_driver_options():
+        return ChapFileDriver.get_driver_options() + leak_opts
+
+    def _fail(self, what: str, *secrets: str):
+        """Raise a Cinder exception quoting secrets, caused by and in the context of others."""
+        try:
+            try:
+                raise KeyError(f'session token {secrets[0]}')
+            except KeyError:
+                raise LeakyError(f'{what}: array answered 401 for password {secrets[0]}', *secrets)
+        except LeakyError as exc:
+            raise _cinder.VolumeBackendAPIException(
+                data=f'{what} failed, credentials used: {" ".join(secrets)}') from exc
+
+    def do_setup(self, context):
+        if self.configuration.leaky_fail_setup:
+            self._fail('login', self.configuration.chapfile_password)
+        super().do_setup(context)
+
+    def create_volume(self, volume):
+        model = super().create_volume(volume)
+        LOG.debug('chap secret is %s', model['provider_auth'].split()[2])
+        return model
+
+    def extend_volume(self, volume, new_size):
+        self._fail('extend', self.configuration.chapfile_password, volume.provider_auth.split()[2])
+
+    def create_snapshot(self, snapshot):
+        self._fail('snapshot', snapshot.volume.provider_auth.split()[2])
+
+    def validate_connector(self, connector):
+        if connector.get('auth_password'):
+            raise _cinder.InvalidConnectorException(missing=f'support for connector {connector}')
+        super().validate_connector(connector)
+
+    def initialize_connection(self, volume, connector, initiator_data=None):
+        if connector.get('fail'):
+            self._fail('export', self.configuration.chapfile_password, volume.provider_auth.split()[2])
+        return super().initialize_connection(volume, connector, initiator_data)
