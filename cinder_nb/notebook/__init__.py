@@ -5,15 +5,15 @@
     nb.volumes_df()              # typed DataFrames (snapshots_df, connections_df)
     nb.fio(vol, 'randread')      # fio results as a DataFrame; nb.verify_lifecycle(vol): integrity checks
     nb.pictures.draw_lineage()   # lineage graph, capacity_chart(), fio_plot(df), operations_timeline()
-    %load_ext cinder_nb.notebook # %cinder_checkpoint / %%cinder_restore
+    %%cinder_checkpoint          # magics registered by the import (no %load_ext needed)
 
 The core never imports this package.
 """
 from __future__ import annotations
 
 from cinder_nb.notebook.browser import ResourceBrowser
-from cinder_nb.notebook.checkpoint import (checkpoint, checkpoint_cell, load_ipython_extension, restore,
-                                           unload_ipython_extension)
+from cinder_nb.notebook.checkpoint import (checkpoint, checkpoint_cell, load_ipython_extension,
+                                           register_in_running_shell, restore, unload_ipython_extension)
 from cinder_nb.notebook import pictures
 from cinder_nb.notebook.console import Console
 from cinder_nb.notebook.fio_runs import fio, parse_fio_json
@@ -29,3 +29,5 @@ __all__ = ['Console', 'BackendForm', 'OptionField', 'OperationsPanel', 'Resource
            'volumes_df', 'snapshots_df', 'connections_df', 'checkpoint', 'checkpoint_cell', 'restore',
            'load_ipython_extension', 'unload_ipython_extension', 'fio', 'parse_fio_json', 'Integrity',
            'verify_lifecycle', 'copy_to', 'operations_df', 'clear_operations', 'pictures']
+
+register_in_running_shell()
