@@ -1,4 +1,8 @@
-"""The console: backend form, operation tabs and resource browser in one widget."""
+"""The console: backend form, operation tabs and resource browser in one widget.
+
+The console is a list of panels (``Console.panels``); a new view (a picture, a graph) is
+one more panel with a ``refresh()`` method, added with ``Console.add_panel``.
+"""
 from __future__ import annotations
 
 import weakref
@@ -14,6 +18,14 @@ from cinder_nb.notebook.operations import OperationsPanel
 
 _live: 'weakref.WeakSet[Console]' = weakref.WeakSet()
 _hooked: 'weakref.WeakSet[Any]' = weakref.WeakSet()   # shells whose cells refresh consoles
+
+#: shown under a console's cell; hidden by CSS while the live console is in the same output area,
+#: so it appears when the widgets are gone (kernel restarted, notebook reopened)
+STALE_HINT = ('<div class="cinder-nb-stale-hint" style="color:#8a5300;background:#fff8e6;border-left:3px solid '
+              '#e0a000;padding:4px 8px">This cinder_nb console belonged to a kernel session that has ended '
+              '(kernel restarted, or notebook reopened). <b>Run this cell again</b> to get a live console.</div>')
+_LIVE_CSS = ('<style>.jp-OutputArea:has(.cinder-nb-console) .cinder-nb-stale-hint,'
+             '.output_area:has(.cinder-nb-console) ~ .output_area .cinder-nb-stale-hint{display:none}</style>')
 
 
 class Console(widgets.VBox):
@@ -34,11 +46,23 @@ class Console(widgets.VBox):
         self.add_backend.set_title(0, 'Add a backend (any Cinder driver)')
         title = widgets.HTML('<h3 style="margin:4px 0">cinder_nb console</h3>'
                              '<div style="color:#555">Operations run in a worker thread: the notebook stays '
-                             'usable while a driver works.</div>')
-        super().__init__([title, self.add_backend, self.operations, self.browser])
+                             'usable while a driver works. Click a row to pick the target.</div>' + _LIVE_CSS)
+        #: the parts shown top to bottom; each may have refresh()
+        self.panels: list[widgets.Widget] = [title, self.add_backend, self.operations, self.browser]
+        super().__init__(list(self.panels))
         self.add_class('cinder-nb-console')
         _live.add(self)
         _hook_cells()
+
+    def add_panel(self, panel: widgets.Widget, index: int | None = None) -> None:
+        """Show one more panel (at index, default last); its refresh() runs with the console's."""
+        self.panels.insert(len(self.panels) if index is None else index, panel)
+        self.children = tuple(self.panels)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import HTML, display
+        display(self._repr_mimebundle_(), raw=True)   # the widget view
+        display(HTML(STALE_HINT))                      # visible only once the widget is gone
 
     def _backend_created(self, backend: Any) -> None:
         self.operations.refresh_backends()
@@ -49,7 +73,10 @@ class Console(widgets.VBox):
     def refresh(self) -> None:
         """Re-read backends and resources (runs by itself after each cell and operation)."""
         self.operations.refresh_backends()
-        self.browser.refresh()
+        for panel in self.panels:
+            if panel is not self.operations and callable(getattr(panel, 'refresh', None)):
+                panel.refresh()
+        self.operations.refresh_fields()
 
     def wait(self, timeout: float | None = 120) -> Job | None:
         """Wait for the last operation to finish (for scripts and tests)."""

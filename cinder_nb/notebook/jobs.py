@@ -56,6 +56,7 @@ class Job:
         self.error: BaseException | None = None
         self.done = threading.Event()
         self.future: Future | None = None
+        self.status: widgets.HTML | None = None
 
     @property
     def elapsed(self) -> float:
@@ -89,16 +90,26 @@ class JobRunner:
     def last(self) -> Job | None:
         return self.jobs[-1] if self.jobs else None
 
+    @property
+    def running(self) -> Job | None:
+        """The job that has not finished yet (a runner runs one at a time), or None."""
+        job = self.last
+        return job if job is not None and not job.done.is_set() else None
+
     def submit(self, label: str, call: Callable[[], Any], on_success: Callable[[Any], Any] | None = None,
                on_error: Callable[[BaseException], Any] | None = None,
                success_text: Callable[[Any], str] | None = None,
-               buttons: tuple = ()) -> Job:
+               buttons: tuple = (), status: widgets.HTML | None = None,
+               on_end: Callable[[], Any] | None = None) -> Job:
         """Start call() in the worker thread; return the Job at once.
 
-        on_success(result) / on_error(exc) run in the worker thread after the call;
-        buttons are disabled while the job runs.
+        on_success(result) / on_error(exc) run in the worker thread after the call, then
+        on_end(); buttons are disabled while the job runs. Progress and outcome go to
+        ``status`` (default: the runner's own status widget).
         """
+        out = status if status is not None else self.status
         job = Job(label)
+        job.status = out
         self.jobs.append(job)
         for b in buttons:
             b.disabled = True
@@ -114,22 +125,27 @@ class JobRunner:
             try:
                 if job.error is None:
                     text = success_text(job.result) if success_text else f'{label}: done'
-                    self.status.value = ok_html(f'{text} ({job.elapsed:.2f} s)')
+                    out.value = ok_html(f'{text} ({job.elapsed:.2f} s)')
                     if on_success is not None:
                         on_success(job.result)
                 else:
-                    self.status.value = error_html(f'{label} failed: {error_text(job.error)}')
+                    out.value = error_html(f'{label} failed: {error_text(job.error)}')
                     if on_error is not None:
                         on_error(job.error)
             except Exception as exc:  # a handler bug must not leave the job hanging
                 LOG.warning('completion handler of %s failed', label, exc_info=True)
-                self.status.value = error_html(f'{label}: {error_text(exc)}')
+                out.value = error_html(f'{label}: {error_text(exc)}')
             finally:
+                try:
+                    if on_end is not None:
+                        on_end()
+                except Exception:  # noqa: BLE001
+                    LOG.warning('end handler of %s failed', label, exc_info=True)
                 for b in buttons:
                     b.disabled = False
                 job.done.set()
 
-        self.status.value = running_html(label, 0.0, _SPINNER[0])
+        out.value = running_html(label, 0.0, _SPINNER[0])
         job.future = self._executor.submit(run)
         threading.Thread(target=self._tick, args=(job,), daemon=True, name=f'{label}-ticker').start()
         return job
@@ -141,7 +157,7 @@ class JobRunner:
             with self._status_lock:
                 if job.ended is not None:
                     return
-                self.status.value = running_html(job.label, job.elapsed, frame)
+                job.status.value = running_html(job.label, job.elapsed, frame)
 
     def wait(self, timeout: float | None = 120) -> Job | None:
         """Wait for the last submitted job (returns it, or None if none ran)."""

@@ -1,12 +1,18 @@
 """Forms and buttons for every volume, snapshot and connection operation.
 
-Targets come from the ResourceBrowser's pickers. Each button runs its driver
-call through a JobRunner (worker thread, elapsed time, typed error message) and
-refreshes the browser when the call ends, picking the new resource.
+Targets come from the ResourceBrowser (a clicked row or the picker). Fields take what was
+typed (plain text) and the kernel checks it before anything runs: a bad value shows its
+error next to its own field and nothing is created. Enter in a field presses its button.
+One operation runs at a time: while it runs, every operation button is disabled, its target's
+row shows the transitional status, and a second click (a double-click) does nothing. A delete
+asks for confirmation by name first. Messages name resources by name, id in brackets.
 """
 from __future__ import annotations
 
 import json
+import re
+import time
+import warnings
 from typing import Any, Callable
 
 import ipywidgets as widgets
@@ -14,23 +20,35 @@ import ipywidgets as widgets
 from cinder_nb import runtime
 from cinder_nb.errors import CinderNBError, InvalidArgument
 from cinder_nb.notebook.browser import ResourceBrowser
-from cinder_nb.notebook.jobs import Job, JobRunner
+from cinder_nb.notebook.jobs import Job, JobRunner, error_html
 
 _STYLE = {'description_width': '110px'}
+#: a second click on the same button within this many seconds is a double-click: ignored
+DOUBLE_CLICK = 0.5
+_UUID = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
 
 
-def _text(description: str, value: str = '', cls: str = '', **kw: Any) -> widgets.Text:
-    w = widgets.Text(value=value, description=description, style=_STYLE,
-                     layout=widgets.Layout(width='360px'), **kw)
+class FieldInputError(InvalidArgument):
+    """What was typed in a field cannot be used; nothing was changed."""
+
+    def __init__(self, field: str, value: Any, message: str) -> None:
+        CinderNBError.__init__(self, message, argument=field, value=value)
+        self.argument, self.value = field, value
+
+
+class NoTarget(InvalidArgument):
+    """The operation needs a picked resource and none is picked."""
+
+    def __init__(self, kind: str) -> None:
+        CinderNBError.__init__(self, f'No {kind} is picked: click its row in the {kind.capitalize()}s table '
+                               f'below, or type its name in "target {kind}".', argument=f'target {kind}', value=None)
+        self.argument, self.value = f'target {kind}', None
+
+
+def _text(description: str, value: str = '', cls: str = '', width: str = '340px', **kw: Any) -> widgets.Text:
+    w = widgets.Text(value=value, description=description, style=_STYLE, layout=widgets.Layout(width=width), **kw)
     if cls:
         w.add_class(cls)
-    return w
-
-
-def _size(description: str, value: int, cls: str) -> widgets.BoundedIntText:
-    w = widgets.BoundedIntText(value=value, min=1, max=1_000_000, description=description, style=_STYLE,
-                               layout=widgets.Layout(width='220px'))
-    w.add_class(cls)
     return w
 
 
@@ -41,26 +59,98 @@ def _button(description: str, cls: str, icon: str = '', style: str = '', tooltip
     return b
 
 
+def _message(key: str) -> widgets.HTML:
+    w = widgets.HTML(layout=widgets.Layout(margin='0 0 0 8px'))
+    w.add_class('cinder-nb-message')
+    w.add_class(f'cinder-nb-message-{key.replace("_", "-")}')
+    return w
+
+
 def _row(*children: widgets.Widget) -> widgets.HBox:
     return widgets.HBox(list(children), layout=widgets.Layout(align_items='center', flex_flow='row wrap'))
 
 
-def _nm(obj: Any) -> str:
-    """A resource's name, or its short id when it has none."""
-    return getattr(obj, 'name', '') or obj.id[:8]
+def nm(obj: Any) -> str:
+    """A resource for messages: its name first, the short id in brackets (only the id if unnamed)."""
+    name = getattr(obj, 'name', '') or ''
+    return f'{name} ({obj.id[:8]})' if name else obj.id[:8]
 
 
-class NoTarget(InvalidArgument):
-    """The operation needs a picked resource and none is picked."""
+def named(message: str) -> str:
+    """The message with every known resource id replaced by 'name (short id)'."""
+    rt = runtime.get()
 
-    def __init__(self, kind: str) -> None:
-        CinderNBError.__init__(self, f'No {kind} is picked: choose one in the "target {kind}" list above '
-                               f'the {kind.capitalize()}s table.', argument=f'target {kind}', value=None)
-        self.argument, self.value = f'target {kind}', None
+    def swap(match: re.Match) -> str:
+        ident = match.group(0)
+        for kind in ('volume', 'snapshot', 'connection'):
+            obj = rt.live[kind].get(ident)
+            if obj is not None:
+                return nm(obj)
+        return ident
+    return _UUID.sub(swap, message)
+
+
+def parse_size(field: str, text: str, backend: Any = None, more_than: int | None = None, of: str = '') -> int:
+    """The whole number of GiB typed in a field, checked (>= 1, fits the backend, above more_than)."""
+    typed = (text or '').strip()
+    if not re.fullmatch(r'[0-9]+', typed):
+        raise FieldInputError(field, text, f'{field} must be a whole number of GiB, such as 1 or 20 '
+                                           f'(you typed {typed!r}).' if typed else f'{field} is empty: type a '
+                                           f'whole number of GiB, such as 1.')
+    size = int(typed)
+    if size < 1:
+        raise FieldInputError(field, text, f'{field} must be at least 1 GiB (you typed {typed}).')
+    if more_than is not None and size <= more_than:
+        raise FieldInputError(field, text, f'{field} must be more than the current {more_than} GiB of {of} '
+                                           f'(you typed {typed}): volumes only grow.')
+    limit = capacity_gib(backend) if backend is not None else None
+    if limit is not None and size > limit:
+        raise FieldInputError(field, text, f'{field} {size:,} GiB is more than backend {backend.name} can hold '
+                                           f'({limit:,} GiB).')
+    return size
+
+
+def capacity_gib(backend: Any) -> int | None:
+    """The largest volume the backend can hold, from its stats (None when it does not say).
+
+    Thin pools may over-subscribe: total capacity x max_over_subscription_ratio, as
+    Cinder's capacity filter allows; thick pools: the free capacity.
+    """
+    try:
+        pools = backend.stats().get('pools') or []
+    except Exception:  # noqa: BLE001 - a driver without stats gets no extra check
+        return None
+    best = None
+    for pool in pools:
+        try:
+            if pool.get('thin_provisioning_support'):
+                ratio = float(pool.get('max_over_subscription_ratio') or 1.0)
+                cap = float(pool['total_capacity_gb']) * max(ratio, 1.0)
+            else:
+                cap = float(pool['free_capacity_gb'])
+        except (KeyError, TypeError, ValueError):   # 'infinite' / 'unknown' capacities: no limit known
+            return None
+        best = cap if best is None else max(best, cap)
+    return int(best) if best is not None else None
+
+
+def _optional_name(field: str, text: str) -> str | None:
+    value = (text or '').strip()
+    if len(value) > 255:
+        raise FieldInputError(field, value[:40] + '...', f'{field} is {len(value)} characters long: at most 255.')
+    if any(ord(c) < 32 for c in value):
+        raise FieldInputError(field, value, f'{field} holds control characters: type plain text.')
+    return value or None
 
 
 class OperationsPanel(widgets.VBox):
     """Tabs of operations on the browser's picked volume, snapshot or connection."""
+
+    #: transitional status shown on the target's row while each operation runs
+    TRANSITIONS = {'extend': 'extending', 'delete_volume': 'deleting', 'clone': 'cloning',
+                   'create_snapshot': 'snapshotting', 'attach': 'attaching', 'detach': 'detaching',
+                   'connect': 'connecting', 'delete_snapshot': 'deleting', 'volume_from_snapshot': 'copying',
+                   'disconnect': 'disconnecting'}
 
     def __init__(self, browser: ResourceBrowser, runner: JobRunner | None = None,
                  backends: Callable[[], list[str]] | None = None) -> None:
@@ -68,13 +158,16 @@ class OperationsPanel(widgets.VBox):
         self.runner = runner if runner is not None else JobRunner()
         self._backends = backends or (lambda: sorted(runtime.get().backends))
         self.buttons: dict[str, widgets.Button] = {}
+        self.double_click = DOUBLE_CLICK
+        self.messages: dict[str, widgets.HTML] = {}
+        self._pending_delete: dict[str, str | None] = {'volume': None, 'snapshot': None}
 
         # volumes
-        self.backend = widgets.Dropdown(description='backend', style=_STYLE, layout=widgets.Layout(width='360px'))
+        self.backend = widgets.Dropdown(description='backend', style=_STYLE, layout=widgets.Layout(width='300px'))
         self.backend.add_class('cinder-nb-create-backend-pick')
-        self.new_name = _text('name', 'data', 'cinder-nb-create-name', placeholder='volume name')
-        self.new_size = _size('size (GiB)', 1, 'cinder-nb-create-size')
-        self.extend_size = _size('new size', 2, 'cinder-nb-extend-size')
+        self.new_name = _text('name', '', 'cinder-nb-create-name', width='300px', placeholder='volume name')
+        self.new_size = _text('size (GiB)', '1', 'cinder-nb-create-size', width='200px')
+        self.extend_size = _text('new size (GiB)', '', 'cinder-nb-extend-size', width='240px')
         self.clone_name = _text('clone name', '', 'cinder-nb-clone-name', placeholder='(optional)')
         self.snap_name = _text('snapshot name', '', 'cinder-nb-snapshot-name', placeholder='(optional)')
         # snapshots
@@ -87,25 +180,34 @@ class OperationsPanel(widgets.VBox):
                                                 description='extra', style=_STYLE,
                                                 layout=widgets.Layout(width='640px', height='52px'))
         self.connector_extra.add_class('cinder-nb-connector-extra')
+        self.targets = {kind: widgets.HTML() for kind in ('volume', 'snapshot', 'connection')}
+        for kind, w in self.targets.items():
+            w.add_class(f'cinder-nb-target-{kind}')
 
-        b = self._make_button
+        b, m = self._make_button, self._msg
+        self.confirm = {kind: self._confirm_box(kind) for kind in ('volume', 'snapshot')}
         volume_tab = widgets.VBox([
             widgets.HTML('<b>Create</b> a volume on a backend'),
             _row(self.backend, self.new_name, self.new_size,
-                 b('create_volume', 'Create volume', 'plus', 'success', self.create_volume)),
-            widgets.HTML('<b>On the target volume</b> (pick it in the Volumes table below)'),
-            _row(self.extend_size, b('extend', 'Extend', 'expand', '', self.extend_volume)),
-            _row(self.clone_name, b('clone', 'Clone', 'clone', '', self.clone_volume)),
-            _row(self.snap_name, b('create_snapshot', 'Create snapshot', 'camera', '', self.create_snapshot)),
+                 b('create_volume', 'Create volume', 'plus', 'success', self.create_volume), m('create_volume')),
+            self.targets['volume'],
+            _row(self.extend_size, b('extend', 'Extend', 'expand', '', self.extend_volume), m('extend')),
+            _row(self.clone_name, b('clone', 'Clone', 'clone', '', self.clone_volume), m('clone')),
+            _row(self.snap_name, b('create_snapshot', 'Create snapshot', 'camera', '', self.create_snapshot),
+                 m('create_snapshot')),
             _row(b('attach', 'Attach here', 'link', '', self.attach_volume),
                  b('detach', 'Detach', 'unlink', '', self.detach_volume),
-                 b('delete_volume', 'Delete volume', 'trash', 'danger', self.delete_volume)),
+                 b('delete_volume', 'Delete volume…', 'trash', 'danger', self.delete_volume),
+                 m('volume_actions', 'attach', 'detach', 'delete_volume')),
+            self.confirm['volume'],
         ])
         snapshot_tab = widgets.VBox([
-            widgets.HTML('<b>On the target snapshot</b> (pick it in the Snapshots table below)'),
+            self.targets['snapshot'],
             _row(self.from_snap_name, b('volume_from_snapshot', 'Create volume from snapshot', 'plus', '',
-                                        self.volume_from_snapshot)),
-            _row(b('delete_snapshot', 'Delete snapshot', 'trash', 'danger', self.delete_snapshot)),
+                                        self.volume_from_snapshot), m('volume_from_snapshot')),
+            _row(b('delete_snapshot', 'Delete snapshot…', 'trash', 'danger', self.delete_snapshot),
+                 m('delete_snapshot')),
+            self.confirm['snapshot'],
         ])
         connection_tab = widgets.VBox([
             widgets.HTML('<b>Connector</b> (the host a volume is exported to, as os-brick describes it)'),
@@ -113,45 +215,174 @@ class OperationsPanel(widgets.VBox):
             self.connector_extra,
             _row(b('validate_connector', 'Validate connector', 'check', '', self.validate_connector),
                  b('connect', 'Connect target volume', 'plug', '', self.connect_volume),
-                 b('disconnect', 'Disconnect target connection', 'unlink', 'warning', self.disconnect)),
+                 m('connector', 'validate_connector', 'connect')),
+            self.targets['connection'],
+            _row(b('disconnect', 'Disconnect target connection', 'unlink', 'warning', self.disconnect),
+                 m('disconnect')),
         ])
         self.tabs = widgets.Tab(children=[volume_tab, snapshot_tab, connection_tab])
         for i, title in enumerate(('Volumes', 'Snapshots', 'Connections')):
             self.tabs.set_title(i, title)
-        super().__init__([self.tabs, self.runner.status])
+        super().__init__([self.tabs])
         self.add_class('cinder-nb-operations')
+        # Enter in a field presses its button
+        for field, key in ((self.new_name, 'create_volume'), (self.new_size, 'create_volume'),
+                           (self.extend_size, 'extend'), (self.clone_name, 'clone'),
+                           (self.snap_name, 'create_snapshot'), (self.from_snap_name, 'volume_from_snapshot'),
+                           (self.host, 'connect'), (self.initiator, 'connect')):
+            self._on_enter(field, key)
+        for section in browser.sections:
+            section.on_pick(lambda ident, kind=section.kind: self._target_changed(kind, ident))
         self.refresh_backends()
+        self.refresh_fields()
 
+    # ------------------------------------------------------------------ building
     def _make_button(self, key: str, description: str, icon: str, style: str,
                      handler: Callable[[], Any]) -> widgets.Button:
         button = _button(description, f'cinder-nb-{key.replace("_", "-")}', icon, style)
-        button.on_click(lambda _b: handler())
+        last = [0.0]
+
+        def clicked(_b: widgets.Button) -> None:
+            now = time.monotonic()
+            if now - last[0] < self.double_click:
+                return            # the second click of a double-click does nothing
+            last[0] = now
+            handler()
+        button.on_click(clicked)
         self.buttons[key] = button
         return button
 
+    def _msg(self, name: str, *keys: str) -> widgets.HTML:
+        w = _message(name)
+        for key in keys or (name,):
+            self.messages[key] = w
+        return w
+
+    def _on_enter(self, field: widgets.Text, key: str) -> None:
+        with warnings.catch_warnings():   # ipywidgets 8 deprecates on_submit; the Enter event is still sent
+            warnings.simplefilter('ignore', DeprecationWarning)
+            field.on_submit(lambda _w: self.buttons[key].click())
+
+    def _confirm_box(self, kind: str) -> widgets.HBox:
+        question = widgets.HTML()
+        yes = _button('Delete', f'cinder-nb-confirm-delete-{kind}', 'trash', 'danger')
+        no = _button('Cancel', f'cinder-nb-cancel-delete-{kind}')
+        yes.on_click(lambda _b: self._confirmed_delete(kind))   # a 2nd click finds nothing pending: no-op
+        no.on_click(lambda _b: self._hide_confirm(kind))
+        self.buttons[f'confirm_delete_{kind}'] = yes
+        box = _row(question, yes, no)
+        box.add_class(f'cinder-nb-confirm-{kind}')
+        box.question, box.yes = question, yes
+        box.layout.display = 'none'
+        return box
+
+    # ------------------------------------------------------------------ keeping fields current
     def refresh_backends(self) -> None:
         """Offer every loaded backend in the create-volume dropdown."""
         names = self._backends()
         current = self.backend.value
-        self.backend.options = names
+        if tuple(names) != tuple(self.backend.options):
+            self.backend.options = names
         if current in names:
             self.backend.value = current
         elif names:
             self.backend.value = names[0]
 
+    def refresh_fields(self) -> None:
+        """Defaults that follow the state: a free volume name, a new size above the target's size."""
+        taken = {v.name for v in runtime.get().find('volume')}
+        if not self.new_name.value.strip() or self.new_name.value.strip() in taken:
+            n = 1
+            while f'volume-{n}' in taken:
+                n += 1
+            self.new_name.value = f'volume-{n}'
+        for kind in self.targets:
+            self._show_target(kind, self.browser.section(kind).picked)
+        ident = self.browser.volumes.picked
+        vol = runtime.get().live['volume'].get(ident) if ident else None
+        typed = self.extend_size.value.strip()
+        if vol is not None and (not typed or (typed.isdigit() and int(typed) <= vol.size)):
+            self.extend_size.value = str(vol.size + 1)    # never offer a size the volume already has
+
+    def _target_changed(self, kind: str, ident: str | None) -> None:
+        self._hide_confirm(kind) if kind in self.confirm else None
+        self._show_target(kind, ident)
+        if kind == 'volume':
+            vol = runtime.get().live['volume'].get(ident) if ident else None
+            self.extend_size.value = str(vol.size + 1) if vol is not None else ''
+
+    def _show_target(self, kind: str, ident: str | None) -> None:
+        obj = runtime.get().live[kind].get(ident) if ident else None
+        if obj is None:
+            text = (f'<b>On the target {kind}</b>: <i>none picked</i>: click a row in the {kind.capitalize()}s '
+                    f'table below, or type in "target {kind}"')
+        elif kind == 'volume':
+            text = f'<b>On the target volume</b> <code>{_h(nm(obj))}</code>: {obj.size} GiB, {obj.status}'
+        elif kind == 'snapshot':
+            text = f'<b>On the target snapshot</b> <code>{_h(nm(obj))}</code> of {_h(nm(obj.volume))}'
+        else:
+            text = f'<b>Target connection</b> <code>{obj.id[:8]}</code> of {_h(nm(obj.volume))}'
+        if self.targets[kind].value != text:
+            self.targets[kind].value = text
+
     # ------------------------------------------------------------------ running
+    @property
+    def busy(self) -> bool:
+        return self.runner.running is not None
+
+    def _clear_messages(self) -> None:
+        for w in set(self.messages.values()):
+            w.value = ''
+
+    def _refuse(self, key: str, exc: CinderNBError) -> None:
+        self.messages[key].value = error_html(named(exc.message))
+
     def _run(self, key: str, label: str, call: Callable[[], Any], select: Callable[[Any], dict] | None = None,
-             success_text: Callable[[Any], str] | None = None) -> Job:
+             success_text: Callable[[Any], str] | None = None,
+             target: tuple[str, str] | None = None) -> Job | None:
+        """Start call() unless a job runs; every operation button stays disabled until it ends."""
+        if self.busy:
+            return None          # a second click while a job runs (a double-click) does nothing
+        self._clear_messages()
+        if target is not None and key in self.TRANSITIONS:
+            self.browser.mark(target[0], target[1], self.TRANSITIONS[key])
+
+        def unmark() -> None:
+            if target is not None:
+                self.browser.section(target[0]).pending.pop(target[1], None)
+
         def done(result: Any) -> None:
+            unmark()
             self.browser.refresh(select(result) if select else None)
+            self.refresh_fields()
 
         def failed(_exc: BaseException) -> None:
+            unmark()
             self.browser.refresh()
-        return self.runner.submit(label, call, on_success=done, on_error=failed, success_text=success_text,
-                                  buttons=(self.buttons[key],))
+            self.refresh_fields()
+
+        def run() -> Any:
+            try:
+                return call()
+            except CinderNBError as exc:    # name resources by name in what the student reads
+                exc.message = named(exc.message)
+                raise
+        return self.runner.submit(label, run, on_success=done, on_error=failed, success_text=success_text,
+                                  buttons=tuple(self.buttons.values()), status=self.messages[key])
+
+    def _checked(self, key: str, check: Callable[[], Any]) -> Any:
+        """Run the field checks in the kernel; a bad value is shown next to its field (returns None)."""
+        if self.busy:
+            return None
+        try:
+            return check()
+        except CinderNBError as exc:
+            self._clear_messages()
+            self._refuse(key, exc)
+            return None
 
     def connector(self) -> dict:
-        """The connector dict from the host / initiator / extra JSON fields."""
+        """The connector dict from the host / initiator / extra JSON fields (host is required)."""
         conn: dict[str, Any] = {}
         if self.host.value.strip():
             conn['host'] = self.host.value.strip()
@@ -162,103 +393,173 @@ class OperationsPanel(widgets.VBox):
             try:
                 more = json.loads(extra)
             except ValueError as exc:
-                raise InvalidArgument('extra connector fields', extra, f'a JSON object ({exc})') from None
+                raise FieldInputError('extra', extra, f'extra connector fields must be a JSON object ({exc}).') \
+                    from None
             if not isinstance(more, dict):
-                raise InvalidArgument('extra connector fields', extra, 'a JSON object')
+                raise FieldInputError('extra', extra, 'extra connector fields must be a JSON object, '
+                                                      'like {"multipath": false}.')
             conn.update(more)
+        if not conn.get('host'):
+            raise FieldInputError('host', '', "The connector has no 'host': type the name of the host the volume "
+                                              "is exported to (os-brick connectors always carry it).")
         return conn
 
+    def _target(self, kind: str) -> Any:
+        ident = self.browser.section(kind).picked
+        obj = runtime.get().live[kind].get(ident) if ident else None
+        if obj is None:
+            raise NoTarget(kind)
+        return obj
+
     # ------------------------------------------------------------------ volume operations
-    def create_volume(self) -> Job:
+    def create_volume(self) -> Job | None:
         """Create a volume with the name and size fields on the chosen backend."""
-        name, size, backend = self.new_name.value.strip() or None, self.new_size.value, self.backend.value
+        def check():
+            if self.backend.value is None:
+                raise FieldInputError('backend', None, 'No backend is loaded: add one with "Add a backend" first.')
+            backend = runtime.get().backends[self.backend.value]
+            return backend, _optional_name('name', self.new_name.value), parse_size('size', self.new_size.value,
+                                                                                     backend)
+        checked = self._checked('create_volume', check)
+        if checked is None:
+            return None
+        backend, name, size = checked
+        return self._run('create_volume', f'Creating volume {name or ""} ({size} GiB)'.replace('  ', ' '),
+                         lambda: backend.create_volume(size, name=name), select=lambda v: {'volume': v.id},
+                         success_text=lambda v: f'Created volume {nm(v)}, {v.size} GiB')
 
-        def call():
-            if backend is None:
-                raise InvalidArgument('backend', None, 'a loaded backend (create one first)')
-            return runtime.get().backends[backend].create_volume(size, name=name)
-        return self._run('create_volume', f'Creating volume {name or ""} ({size} GiB)'.replace('  ', ' '), call,
-                         select=lambda v: {'volume': v.id},
-                         success_text=lambda v: f'Created volume {_nm(v)} ({v.size} GiB)')
+    def extend_volume(self) -> Job | None:
+        def check():
+            vol = self._target('volume')
+            return vol, parse_size('new size', self.extend_size.value, vol.backend, more_than=vol.size, of=nm(vol))
+        checked = self._checked('extend', check)
+        if checked is None:
+            return None
+        vol, size = checked
+        return self._run('extend', f'Extending {nm(vol)} to {size} GiB', lambda: vol.extend(size),
+                         success_text=lambda _r: f'Extended {nm(vol)} to {vol.size} GiB', target=('volume', vol.id))
 
-    def delete_volume(self) -> Job:
-        return self._on_target('volume', 'delete_volume', 'Deleting volume', lambda v: v.delete(),
-                               lambda v, _r: f'Deleted volume {_nm(v)}')
+    def clone_volume(self) -> Job | None:
+        checked = self._checked('clone', lambda: (self._target('volume'),
+                                                  _optional_name('clone name', self.clone_name.value)))
+        if checked is None:
+            return None
+        vol, name = checked
+        return self._run('clone', f'Cloning {nm(vol)}', lambda: vol.clone(name=name),
+                         select=lambda c: {'volume': c.id}, success_text=lambda c: f'Cloned {nm(vol)} into {nm(c)}',
+                         target=('volume', vol.id))
 
-    def extend_volume(self) -> Job:
-        size = self.extend_size.value
-        return self._on_target('volume', 'extend', f'Extending volume to {size} GiB', lambda v: v.extend(size),
-                               lambda v, _r: f'Extended volume {_nm(v)} to {v.size} GiB')
+    def create_snapshot(self) -> Job | None:
+        checked = self._checked('create_snapshot', lambda: (self._target('volume'),
+                                                            _optional_name('snapshot name', self.snap_name.value)))
+        if checked is None:
+            return None
+        vol, name = checked
+        return self._run('create_snapshot', f'Snapshotting {nm(vol)}', lambda: vol.create_snapshot(name=name),
+                         select=lambda s: {'snapshot': s.id},
+                         success_text=lambda s: f'Snapshot {nm(s)} of {nm(vol)} created', target=('volume', vol.id))
 
-    def clone_volume(self) -> Job:
-        name = self.clone_name.value.strip() or None
-        return self._on_target('volume', 'clone', 'Cloning volume', lambda v: v.clone(name=name),
-                               lambda v, c: f'Cloned {_nm(v)} into {_nm(c)}',
-                               select=lambda c: {'volume': c.id})
+    def attach_volume(self) -> Job | None:
+        vol = self._checked('attach', lambda: self._target('volume'))
+        if vol is None:
+            return None
+        return self._run('attach', f'Attaching {nm(vol)} here', vol.attach, select=lambda c: {'connection': c.id},
+                         success_text=lambda c: f'Attached {nm(vol)} at {c.path}', target=('volume', vol.id))
 
-    def create_snapshot(self) -> Job:
-        name = self.snap_name.value.strip() or None
-        return self._on_target('volume', 'create_snapshot', 'Creating snapshot',
-                               lambda v: v.create_snapshot(name=name),
-                               lambda v, s: f'Snapshot {_nm(s)} of {_nm(v)} created',
-                               select=lambda s: {'snapshot': s.id})
+    def detach_volume(self) -> Job | None:
+        vol = self._checked('detach', lambda: self._target('volume'))
+        if vol is None:
+            return None
+        return self._run('detach', f'Detaching {nm(vol)}', vol.detach,
+                         success_text=lambda _r: f'Detached {nm(vol)}', target=('volume', vol.id))
 
-    def attach_volume(self) -> Job:
-        return self._on_target('volume', 'attach', 'Attaching volume here', lambda v: v.attach(),
-                               lambda v, c: f'Attached {_nm(v)} at {c.path}',
-                               select=lambda c: {'connection': c.id})
-
-    def detach_volume(self) -> Job:
-        return self._on_target('volume', 'detach', 'Detaching volume', lambda v: v.detach(),
-                               lambda v, _r: f'Detached {_nm(v)}')
+    def delete_volume(self) -> Job | None:
+        """Ask for confirmation by name; the delete runs when 'Delete <name>' is clicked."""
+        return self._ask_delete('volume', 'delete_volume')
 
     # ------------------------------------------------------------------ snapshot operations
-    def delete_snapshot(self) -> Job:
-        return self._on_target('snapshot', 'delete_snapshot', 'Deleting snapshot', lambda s: s.delete(),
-                               lambda s, _r: f'Deleted snapshot {_nm(s)}')
+    def delete_snapshot(self) -> Job | None:
+        return self._ask_delete('snapshot', 'delete_snapshot')
 
-    def volume_from_snapshot(self) -> Job:
-        name = self.from_snap_name.value.strip() or None
-        return self._on_target('snapshot', 'volume_from_snapshot', 'Creating volume from snapshot',
-                               lambda s: s.create_volume(name=name),
-                               lambda s, v: f'Volume {_nm(v)} created from snapshot {_nm(s)}',
-                               select=lambda v: {'volume': v.id})
+    def volume_from_snapshot(self) -> Job | None:
+        checked = self._checked('volume_from_snapshot', lambda: (
+            self._target('snapshot'), _optional_name('volume name', self.from_snap_name.value)))
+        if checked is None:
+            return None
+        snap, name = checked
+        return self._run('volume_from_snapshot', f'Creating a volume from {nm(snap)}',
+                         lambda: snap.create_volume(name=name), select=lambda v: {'volume': v.id},
+                         success_text=lambda v: f'Volume {nm(v)} created from snapshot {nm(snap)}',
+                         target=('snapshot', snap.id))
+
+    # ------------------------------------------------------------------ deletes, confirmed by name
+    def _ask_delete(self, kind: str, key: str) -> Job | None:
+        obj = self._checked(key, lambda: self._target(kind))
+        if obj is None:
+            return None
+        box = self.confirm[kind]
+        self._pending_delete[kind] = obj.id
+        box.question.value = (f'Delete {kind} <b>{_h(nm(obj))}</b>? Its data is gone for good.')
+        box.yes.description = f'Delete {getattr(obj, "name", "") or obj.id[:8]}'
+        box.layout.display = 'flex'
+        return None
+
+    def _hide_confirm(self, kind: str) -> None:
+        self._pending_delete[kind] = None
+        self.confirm[kind].layout.display = 'none'
+
+    def _confirmed_delete(self, kind: str) -> Job | None:
+        ident = self._pending_delete[kind]
+        key = f'delete_{kind}'
+        if self.busy or ident is None:
+            return None
+        self._hide_confirm(kind)
+        obj = runtime.get().live[kind].get(ident)
+        if obj is None:
+            self._refuse(key, CinderNBError(f'That {kind} is gone already: nothing to delete.'))
+            return None
+        return self._run(key, f'Deleting {kind} {nm(obj)}', obj.delete,
+                         success_text=lambda _r: f'Deleted {kind} {nm(obj)}', target=(kind, obj.id))
 
     # ------------------------------------------------------------------ connections
-    def validate_connector(self) -> Job:
-        backend = self.backend.value
+    def validate_connector(self) -> Job | None:
+        def check():
+            if self.backend.value is None:
+                raise FieldInputError('backend', None, 'No backend is loaded: add one with "Add a backend" first.')
+            return runtime.get().backends[self.backend.value], self.connector()
+        checked = self._checked('validate_connector', check)
+        if checked is None:
+            return None
+        backend, connector = checked
+        return self._run('validate_connector', f'Validating the connector on {backend.name}',
+                         lambda: backend.validate_connector(connector),
+                         success_text=lambda _r: f'Backend {backend.name} accepts this connector')
+
+    def connect_volume(self) -> Job | None:
+        checked = self._checked('connect', lambda: (self._target('volume'), self.connector()))
+        if checked is None:
+            return None
+        vol, connector = checked
+        return self._run('connect', f'Connecting {nm(vol)}', lambda: vol.connect(connector),
+                         select=lambda c: {'connection': c.id},
+                         success_text=lambda c: f'Connected {nm(vol)} to {c.connector.get("host")} ({c.protocol})',
+                         target=('volume', vol.id))
+
+    def disconnect(self) -> Job | None:
+        conn = self._checked('disconnect', lambda: self._target('connection'))
+        if conn is None:
+            return None
 
         def call():
-            if backend is None:
-                raise InvalidArgument('backend', None, 'a loaded backend (create one first)')
-            runtime.get().backends[backend].validate_connector(self.connector())
-        return self._run('validate_connector', f'Validating connector on {backend}', call,
-                         success_text=lambda _r: f'Backend {backend} accepts this connector')
-
-    def connect_volume(self) -> Job:
-        return self._on_target('volume', 'connect', 'Connecting volume', lambda v: v.connect(self.connector()),
-                               lambda v, c: f'Connected {_nm(v)} to {c.connector.get("host")} '
-                                            f'({c.protocol})',
-                               select=lambda c: {'connection': c.id})
-
-    def disconnect(self) -> Job:
-        def call(c):
-            return c.detach() if c.attached else c.disconnect()
-        return self._on_target('connection', 'disconnect', 'Disconnecting', call,
-                               lambda c, _r: f'Connection {c.id[:8]} closed')
-
-    def _on_target(self, kind: str, key: str, label: str, call: Callable[[Any], Any],
-                   text: Callable[[Any, Any], str], select: Callable[[Any], dict] | None = None) -> Job:
-        ident = getattr(self.browser, f'{kind}s').selected_id
-
-        def run():
-            if ident is None:
-                raise NoTarget(kind)
-            target = runtime.get().get(kind, ident)
-            return target, call(target)
-        return self._run(key, f'{label} {ident[:8] if ident else ""}'.strip(), run,
-                         select=(lambda r: select(r[1])) if select else None,
-                         success_text=lambda r: text(*r))
+            return conn.detach() if conn.attached else conn.disconnect()
+        return self._run('disconnect', f'Disconnecting {conn.id[:8]}', call,
+                         success_text=lambda _r: f'Connection {conn.id[:8]} of {nm(conn.volume)} closed',
+                         target=('connection', conn.id))
 
 
-__all__ = ['OperationsPanel', 'NoTarget']
+def _h(text: str) -> str:
+    import html
+    return html.escape(text)
+
+
+__all__ = ['OperationsPanel', 'NoTarget', 'FieldInputError', 'parse_size', 'capacity_gib', 'named', 'nm']

@@ -117,8 +117,10 @@ def test_quickstart_in_jupyterlab(jupyterlab):
             console = notebook.locator('.cinder-nb-console')
             expect(console).to_be_visible(timeout=180_000)
             expect(idle).to_have_count(1, timeout=180_000)
-            # %cinder_checkpoint put a %%cinder_restore cell into the notebook
-            expect(notebook.locator('.jp-Cell .cm-content', has_text='%%cinder_restore')).not_to_have_count(0)
+            # the one checkpoint cell now holds the state (its text replaced, no cell added)
+            checkpoint_cell = notebook.locator('.jp-Cell .cm-content', has_text='%%cinder_checkpoint')
+            expect(checkpoint_cell).to_have_count(1)
+            expect(checkpoint_cell).to_contain_text('"format": "cinder_nb.state"')
             assert notebook.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]',
                                     has_text='Traceback').count() == 0
             table = console.locator('.cinder-nb-volumes')

@@ -1,6 +1,7 @@
 """Widget logic in-process: set values, click buttons, wait for the worker thread, check state and tables."""
 from __future__ import annotations
 
+import html
 import re
 import threading
 
@@ -12,7 +13,7 @@ import cinder_nb.notebook as nb
 from cinder_nb import catalog, runtime
 from cinder_nb.catalog import EMBEDDED_DRIVER, OptionInfo
 from cinder_nb.notebook.forms import FieldError, OptionField, driver_choices
-from cinder_nb.notebook.jobs import JobRunner
+from cinder_nb.notebook.jobs import Job, JobRunner
 
 
 def click(console: nb.Console, key: str):
@@ -27,6 +28,7 @@ def click(console: nb.Console, key: str):
 def console(session):
     """A console with one embedded backend made through the backend form."""
     c = nb.Console(load_drivers=False)
+    c.operations.double_click = 0          # tests click faster than a person; one test checks double-clicks
     form = c.backend_form
     form.name.value = 'lab'
     form.set_values(local_file_path=str(session / 'vols'), local_file_attach_mode='file')
@@ -160,86 +162,233 @@ def test_option_field_types_and_client_side_errors():
     assert driver_choices({})[0][1] == EMBEDDED_DRIVER
 
 
+def _msg(c: nb.Console, key: str) -> str:
+    return html.unescape(c.operations.messages[key].value)
+
+
+def _all_messages(c: nb.Console) -> dict:
+    return {k: html.unescape(w.value) for k, w in c.operations.messages.items() if w.value}
+
+
+def delete(console: nb.Console, kind: str, obj) -> Job:
+    """Pick obj, click Delete, then the confirm button that names it."""
+    console.browser.select(kind, obj.id)
+    console.operations.buttons[f'delete_{kind}'].click()
+    box = console.operations.confirm[kind]
+    assert box.layout.display == 'flex' and (obj.name or obj.id[:8]) in box.question.value
+    return click(console, f'confirm_delete_{kind}')
+
+
 def test_every_operation_through_the_buttons(console, session):
     ops, browser = console.operations, console.browser
     assert ops.backend.value == 'lab'
-    ops.new_name.value, ops.new_size.value = 'data', 1
+    ops.new_name.value, ops.new_size.value = 'data', '1'
     job = click(console, 'create_volume')
-    assert job.ok, _status(console)
+    assert job.ok, _msg(console, 'create_volume')
     vol = job.result
     assert (vol.name, vol.size, vol.status) == ('data', 1, 'available')
-    assert browser.volumes.picker.value == vol.id            # the new volume is the next target
-    assert 'data' in browser.volumes.table.value and 'cinder-nb-selected' in browser.volumes.table.value
+    assert browser.volumes.picked == vol.id                  # the new volume is the next target
+    assert browser.volumes.picker.value == f'data ({vol.id[:8]})' and browser.volumes.grid.selected_rows == [0]
+    assert 'data' in browser.volumes.text() and ops.extend_size.value == '2'
+    assert ops.new_name.value == 'volume-1'                  # the create name never defaults to a taken one
 
-    ops.extend_size.value = 3
+    ops.extend_size.value = '3'
     assert click(console, 'extend').ok and vol.size == 3
-    assert '<td>3</td>' in browser.volumes.table.value
+    assert ' 3 ' in browser.volumes.text() and ops.extend_size.value == '4'   # no stale "new size"
 
     ops.snap_name.value = 'before'
     job = click(console, 'create_snapshot')
-    _vol, snap = job.result
-    assert snap.name == 'before' and browser.snapshots.picker.value == snap.id
-    assert 'before' in browser.snapshots.table.value
+    snap = job.result
+    assert snap.name == 'before' and browser.snapshots.picked == snap.id
+    assert 'before' in browser.snapshots.text()
+    assert f'data ({vol.id[:8]})' in browser.snapshots.text()   # the volume column names the volume
 
     ops.from_snap_name.value = 'restored'
-    job = click(console, 'volume_from_snapshot')
-    restored = job.result[1]
-    assert restored.snapshot_id == snap.id and browser.volumes.picker.value == restored.id
+    restored = click(console, 'volume_from_snapshot').result
+    assert restored.snapshot_id == snap.id and browser.volumes.picked == restored.id
 
     browser.select('volume', vol.id)
     ops.clone_name.value = 'copy'
-    clone = click(console, 'clone').result[1]
+    clone = click(console, 'clone').result
     assert clone.source_volid == vol.id and clone.size == 3
 
     browser.select('volume', vol.id)
-    conn = click(console, 'attach').result[1]
+    conn = click(console, 'attach').result
     assert conn.attached and conn.path and vol.status == 'in-use'
-    assert browser.connections.picker.value == conn.id and 'yes' in browser.connections.table.value
+    assert browser.connections.picked == conn.id and 'yes' in browser.connections.text()
     assert click(console, 'detach').ok and vol.status == 'available'
-    assert '<i>no connections</i>' in browser.connections.table.value
+    assert browser.connections.text() == 'no connections'
 
     ops.host.value = 'compute-7'
     assert click(console, 'validate_connector').ok
-    assert 'accepts' in _status(console)
-    conn = click(console, 'connect').result[1]
+    assert 'accepts' in _msg(console, 'validate_connector')
+    conn = click(console, 'connect').result
     assert conn.connector['host'] == 'compute-7' and conn.protocol == 'local'
-    assert 'compute-7' in browser.connections.table.value
+    assert 'compute-7' in browser.connections.text()
     assert click(console, 'disconnect').ok and vol.status == 'available'
 
-    browser.select('snapshot', snap.id)
-    assert click(console, 'delete_snapshot').ok and snap.status == 'deleted'
+    assert delete(console, 'snapshot', snap).ok and snap.status == 'deleted'
     for v in (restored, clone, vol):
-        browser.select('volume', v.id)
-        assert click(console, 'delete_volume').ok, _status(console)
-        assert v.status == 'deleted'
+        assert delete(console, 'volume', v).ok, _all_messages(console)
+        assert v.status == 'deleted' and f'Deleted volume {v.name} ({v.id[:8]})' in _msg(console, 'delete_volume')
+        assert browser.volumes.picked is None                # nothing else becomes the target
     df = nb.volumes_df()
-    assert df.empty and '<i>no volumes</i>' in browser.volumes.table.value
+    assert df.empty and browser.volumes.text() == 'no volumes'
 
 
-def test_failures_show_the_typed_message_without_a_traceback(console):
-    ops, browser = console.operations, console.browser
-    browser.select('volume', None)
-    job = click(console, 'delete_volume')
-    assert not job.ok and 'No volume is picked' in _status(console)
-    ops.new_name.value = 'x' * 300
-    job = click(console, 'create_volume')
-    assert isinstance(job.error, cnb.InvalidArgument)
-    assert job.error.message in _status(console).replace('&#x27;', "'")
-    assert 'Traceback' not in _status(console)
-    ops.new_name.value = 'a'
+@pytest.mark.parametrize('typed', ['0', '-1', 'abc', '2.5', '', ' ', '1e3', '99999999'])
+def test_a_bad_size_is_refused_next_to_its_field_and_nothing_is_created(console, typed):
+    ops = console.operations
+    ops.new_name.value, ops.new_size.value = 'bad', typed
+    ops.buttons['create_volume'].click()
+    assert ops.runner.last is None                           # no job ran: the kernel refused the input
+    assert nb.volumes_df().empty
+    messages = _all_messages(console)
+    assert list(messages) == ['create_volume'] and 'size' in messages['create_volume']
+    assert '✖' in messages['create_volume'] and 'Traceback' not in messages['create_volume']
+    if typed == '99999999':
+        assert 'more than backend lab can hold' in messages['create_volume']
+
+
+def test_extend_refuses_sizes_that_do_not_grow_without_error_rows(console):
+    ops = console.operations
+    ops.new_name.value, ops.new_size.value = 'db', '5'
     vol = click(console, 'create_volume').result
-    ops.extend_size.value = 1
-    job = click(console, 'extend')
-    assert isinstance(job.error, cnb.InvalidArgument) and 'more than the current size' in _status(console)
-    click(console, 'create_snapshot')
-    browser.select('volume', vol.id)
-    job = click(console, 'delete_volume')
-    assert isinstance(job.error, cnb.InvalidState) and 'snapshots' in _status(console)
-    ops.connector_extra.value = '{not json'
-    job = click(console, 'connect')
-    assert isinstance(job.error, cnb.InvalidArgument) and 'JSON' in _status(console)
+    for typed, says in (('0', 'at least 1 GiB'), ('5', 'more than the current 5 GiB of db'),
+                        ('2.5', 'whole number'), ('99999999', 'can hold')):
+        ops.extend_size.value = typed
+        ops.buttons['extend'].click()
+        assert 'new size' in _msg(console, 'extend') and says in _msg(console, 'extend'), (typed, _msg(console, 'extend'))
+        assert 'new_size=' not in _msg(console, 'extend')
+        assert ops.runner.running is None and vol.size == 5
+    df = nb.volumes_df()
+    assert list(df['status']) == ['available'] and df['error'].isna().all()
+
+
+def test_messages_sit_by_their_field_and_old_ones_go(console):
+    ops = console.operations
+    ops.new_size.value = 'abc'
+    ops.buttons['create_volume'].click()
+    assert 'size' in _msg(console, 'create_volume')
+    console.browser.select('snapshot', None)
+    ops.buttons['delete_snapshot'].click()                   # another tab: the old error goes
+    assert list(_all_messages(console)) == ['delete_snapshot']
+    assert 'No snapshot is picked' in _msg(console, 'delete_snapshot')
+
+
+def test_errors_name_resources_by_name_with_the_id_in_brackets(console):
+    ops = console.operations
+    ops.new_name.value, ops.new_size.value = 'db', '1'
+    vol = click(console, 'create_volume').result
+    ops.snap_name.value = 'db-snap-1'
+    snap = click(console, 'create_snapshot').result
+    job = delete(console, 'volume', vol)
+    assert not job.ok
+    text = _msg(console, 'delete_volume')
+    assert f'db-snap-1 ({snap.id[:8]})' in text and snap.id not in text and vol.id not in text, text
     assert vol.status == 'available'
-    assert not any(b.disabled for b in ops.buttons.values())
+
+
+def test_an_empty_connector_is_refused_naming_host(console):
+    ops = console.operations
+    ops.new_name.value, ops.new_size.value = 'db', '1'
+    vol = click(console, 'create_volume').result
+    ops.host.value = ops.initiator.value = ''
+    for key in ('validate_connector', 'connect'):
+        ops.buttons[key].click()
+        assert "no 'host'" in _msg(console, key) and ops.runner.last.result is vol
+    ops.connector_extra.value = '{not json'
+    ops.host.value = 'h'
+    ops.buttons['connect'].click()
+    assert 'JSON' in _msg(console, 'connect') and vol.connections == []
+
+
+def test_enter_in_a_field_presses_its_button(console):
+    ops = console.operations
+    ops.new_name.value, ops.new_size.value = 'typed', '2'
+    ops.new_size._handle_string_msg(None, {'event': 'submit'}, None)   # what the browser sends on Enter
+    console.wait(60)
+    assert list(nb.volumes_df()['name']) == ['typed']
+
+
+def test_a_delete_waits_for_confirmation_by_name_and_cancel_keeps_it(console):
+    ops = console.operations
+    ops.new_name.value, ops.new_size.value = 'keep-me', '1'
+    vol = click(console, 'create_volume').result
+    ops.buttons['delete_volume'].click()
+    box = ops.confirm['volume']
+    assert box.layout.display == 'flex' and 'keep-me' in box.question.value
+    assert box.yes.description == 'Delete keep-me' and vol.status == 'available'
+    box.children[2].click()                                  # Cancel
+    assert box.layout.display == 'none' and vol.status == 'available'
+    # picking another target withdraws the question
+    ops.buttons['delete_volume'].click()
+    console.browser.select('volume', None)
+    assert box.layout.display == 'none'
+    ops.buttons['confirm_delete_volume'].click()
+    assert vol.status == 'available'
+
+
+def test_one_operation_at_a_time_with_the_transitional_status_shown(console, monkeypatch):
+    """A slow extend (the driver call held by an Event): every button is disabled, the row says
+    'extending…', and clicks meanwhile (Delete, a double-click on Extend) start nothing."""
+    ops = console.operations
+    ops.new_name.value, ops.new_size.value = 'slow', '1'
+    vol = click(console, 'create_volume').result
+    driver = vol.backend.driver
+    gate, entered = threading.Event(), threading.Event()
+    real = driver.extend_volume
+
+    def held(*args):
+        entered.set()
+        gate.wait(30)
+        return real(*args)
+    monkeypatch.setattr(driver, 'extend_volume', held)
+    ops.extend_size.value = '2'
+    ops.buttons['extend'].click()
+    assert entered.wait(10)
+    jobs = len(ops.runner.jobs)
+    try:
+        assert all(b.disabled for b in ops.buttons.values())
+        assert 'extending…' in console.browser.volumes.text()
+        ops.double_click = 0
+        ops.buttons['extend'].click()
+        ops.buttons['delete_volume'].click()
+        ops.buttons['confirm_delete_volume'].click()
+        ops.buttons['create_volume'].click()
+        assert len(ops.runner.jobs) == jobs and ops.confirm['volume'].layout.display == 'none'
+    finally:
+        gate.set()
+    console.wait(30)
+    assert vol.size == 2 and vol.status == 'available' and not any(b.disabled for b in ops.buttons.values())
+    assert 'extending' not in console.browser.volumes.text() and len(nb.volumes_df()) == 1
+
+
+def test_a_double_click_creates_once(console):
+    ops = console.operations
+    ops.double_click = 0.5
+    ops.new_name.value, ops.new_size.value = 'once', '1'
+    ops.buttons['create_volume'].click()
+    console.wait(30)
+    ops.buttons['create_volume'].click()       # the second click of a double-click, after the job ended
+    console.wait(30)
+    assert len(nb.volumes_df()) == 1
+
+
+def test_a_grid_row_click_picks_the_target(console):
+    ops, browser = console.operations, console.browser
+    vols = []
+    for name in ('a', 'b', 'c'):
+        ops.new_name.value, ops.new_size.value = name, '1'
+        vols.append(click(console, 'create_volume').result)
+    # what the browser sends when a row is clicked: the row's index in the grid
+    browser.volumes.grid.set_state({'selected_rows': [1]})
+    assert browser.volumes.picked == vols[1].id and browser.volumes.picker.value == f'b ({vols[1].id[:8]})'
+    assert 'b (' in ops.targets['volume'].value
+    browser.volumes.picker.set_state({'value': f'c ({vols[2].id[:8]})'})   # typed in the picker
+    assert browser.volumes.picked == vols[2].id and browser.volumes.grid.selected_rows == [0]
+    browser.volumes.grid.set_state({'selected_rows': []})             # row clicked again: unpicked
+    assert browser.volumes.picked is None and browser.volumes.picker.value == ''
 
 
 def test_a_running_operation_leaves_the_kernel_free_and_shows_elapsed_time(session):
@@ -273,12 +422,14 @@ def test_tables_follow_the_state_and_one_backend_filter(session):
     b.create_volume(1, name='on-b')
     only_a.refresh()
     both.refresh()
-    assert 'on-a' in only_a.volumes.table.value and 'on-b' not in only_a.volumes.table.value
-    assert 'on-a' in both.volumes.table.value and 'on-b' in both.volumes.table.value
+    assert 'on-a' in only_a.volumes.text() and 'on-b' not in only_a.volumes.text()
+    assert 'on-a' in both.volumes.text() and 'on-b' in both.volumes.text()
+    assert only_a.selected_volume is None                 # made by code: nothing is picked by itself
+    only_a.select('volume', va.id)
     assert only_a.selected_volume is va
     va.delete()
     only_a.refresh()
-    assert only_a.selected_volume is None and 'no volumes' in only_a.volumes.table.value
+    assert only_a.selected_volume is None and 'no volumes' in only_a.volumes.text()
 
 
 def test_console_tables_refresh_after_each_notebook_cell(session):
@@ -289,9 +440,9 @@ def test_console_tables_refresh_after_each_notebook_cell(session):
                        f"lab = cnb.embedded({str(session / 'v')!r}, local_file_attach_mode='file')\n"
                        f"console = nb.Console(load_drivers=False)").raise_error()
         console = shell.user_ns['console']
-        assert 'no volumes' in console.browser.volumes.table.value
+        assert 'no volumes' in console.browser.volumes.text()
         shell.run_cell("lab.create_volume(1, name='typed-in-a-cell')").raise_error()
-        assert 'typed-in-a-cell' in console.browser.volumes.table.value
+        assert 'typed-in-a-cell' in console.browser.volumes.text()
         assert console.operations.backend.options == ('embedded',)
     finally:
         InteractiveShell.clear_instance()
