@@ -94,10 +94,11 @@ class _Section:
         self.clear.add_class(f'cinder-nb-unpick-{kind}')
         self.clear.on_click(lambda _b: self.pick(None))
         save, load = _state_js(f'{kind}-{uuid.uuid4().hex}')
+        # every update passes all options again: ITable.update(df) alone drops the list of JS functions
+        self._options = dict(self._grid_options(), stateSave=True, stateSaveCallback=save, stateLoadCallback=load)
         with warnings.catch_warnings():   # the state callbacks are DataTables options itables does not list
             warnings.simplefilter('ignore', SyntaxWarning)
-            self.grid = ITable(self._view_frame(), **self._grid_options(), stateSave=True,
-                               stateSaveCallback=save, stateLoadCallback=load)
+            self.grid = ITable(self._view_frame(), **self._options)
         self.grid.add_class(f'cinder-nb-grid')
         self.grid.add_class(f'cinder-nb-{kind}s')
         self.picker.observe(self._picker_changed, names='value')
@@ -196,7 +197,7 @@ class _Section:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore', SyntaxWarning)
-                self.grid.update(shown, selected_rows=rows)
+                self.grid.update(shown, selected_rows=rows, **self._options)
         finally:
             self._syncing = False
 
@@ -237,7 +238,7 @@ class ResourceBrowser(widgets.VBox):
         select = select or {}
         with self._lock:
             rt = runtime.get()
-            names = {v.id: v.name for v in rt.find('volume') if v.name}
+            names = {o.id: o.name for kind in ('volume', 'snapshot') for o in rt.find(kind) if o.name}
             for section in self.sections:
                 section.load(self.backend, select.get(section.kind), names)
 

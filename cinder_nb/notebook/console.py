@@ -19,13 +19,15 @@ from cinder_nb.notebook.operations import OperationsPanel
 _live: 'weakref.WeakSet[Console]' = weakref.WeakSet()
 _hooked: 'weakref.WeakSet[Any]' = weakref.WeakSet()   # shells whose cells refresh consoles
 
-#: shown under a console's cell; hidden by CSS while the live console is in the same output area,
-#: so it appears when the widgets are gone (kernel restarted, notebook reopened)
+#: shown under a console's cell; hidden by CSS while a connected console is in the same output area,
+#: so it appears when the widgets are disconnected (kernel restarted) or gone (notebook reopened)
 STALE_HINT = ('<div class="cinder-nb-stale-hint" style="color:#8a5300;background:#fff8e6;border-left:3px solid '
               '#e0a000;padding:4px 8px">This cinder_nb console belonged to a kernel session that has ended '
               '(kernel restarted, or notebook reopened). <b>Run this cell again</b> to get a live console.</div>')
-_LIVE_CSS = ('<style>.jp-OutputArea:has(.cinder-nb-console) .cinder-nb-stale-hint,'
-             '.output_area:has(.cinder-nb-console) ~ .output_area .cinder-nb-stale-hint{display:none}</style>')
+#: ipywidgets marks every view 'jupyter-widgets-disconnected' when its kernel restarts or dies
+_LIVE_CSS = ('<style>.jp-OutputArea:has(.cinder-nb-console:not(.jupyter-widgets-disconnected)) '
+             '.cinder-nb-stale-hint{display:none}'
+             '.cinder-nb-console.jupyter-widgets-disconnected{opacity:.45;pointer-events:none}</style>')
 
 
 class Console(widgets.VBox):

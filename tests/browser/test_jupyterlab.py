@@ -1,10 +1,12 @@
-"""A person's path through the quick start: JupyterLab in Chromium, Run All, create a volume in the form.
+"""A person's path through the notebooks: JupyterLab in Chromium, Run All, the Console's forms and grids.
 
 Starts JupyterLab on 127.0.0.1 (random port, token, a temp copy of notebooks/) and drives it with
-Playwright on Debian's Chromium. The screenshot lands in test-artifacts/jupyterlab-quickstart.png.
+Playwright on Debian's Chromium: menus, typed input, clicks, double-clicks, Enter, restart-and-run-all.
+Screenshots land in test-artifacts/ (quick start, backend form, the 200-volume Console, a rejected size).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -43,8 +45,17 @@ def jupyterlab(tmp_path):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f'{CHROMIUM} missing: apt-get install chromium (Debian package)')
     pytest.importorskip('playwright.sync_api', reason='python playwright not installed')
+    with serve(tmp_path) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serve(tmp_path: Path, extra_notebooks: dict[str, str] | None = None):
+    """Run JupyterLab on a free 127.0.0.1 port over a copy of notebooks/ (plus extra_notebooks: name -> JSON)."""
     root_dir = tmp_path / 'notebooks'
     shutil.copytree(ROOT / 'notebooks', root_dir)
+    for name, text in (extra_notebooks or {}).items():
+        (root_dir / name).write_text(text)
     settings = tmp_path / 'lab-settings'
     for name, value in LAB_SETTINGS.items():
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +82,7 @@ def jupyterlab(tmp_path):
             except OSError:
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail('JupyterLab did not start:\n' + (tmp_path / 'jupyterlab.log').read_text()[-3000:])
+                raise RuntimeError('JupyterLab did not start:\n' + (tmp_path / 'jupyterlab.log').read_text()[-3000:])
             time.sleep(0.3)
         yield base, token
     finally:
@@ -94,7 +105,48 @@ def _accept_kernel_dialog(page) -> None:
     dialog.wait_for(state='detached', timeout=10_000)
 
 
-def test_quickstart_in_jupyterlab(jupyterlab):
+def _menu(page, menu: str, item: str) -> None:
+    """Open a menu of the menu bar and click an item, as a person would."""
+    page.locator('.lm-MenuBar-itemLabel', has_text=menu).first.click()
+    page.locator('.lm-Menu-itemLabel', has_text=item).first.click()
+
+
+def _accept_dialog(page) -> None:
+    dialog = page.locator('.jp-Dialog')
+    dialog.wait_for(state='visible', timeout=10_000)
+    dialog.locator('.jp-Dialog-button.jp-mod-accept').click()
+    dialog.wait_for(state='detached', timeout=10_000)
+
+
+def _open(page, base: str, token: str, name: str):
+    """Open a notebook; returns (notebook panel, idle-indicator locator)."""
+    page.goto(f'{base}/lab/tree/{name}?token={token}')
+    notebook = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden)')
+    expect_ = _expect()
+    expect_(notebook.locator('.jp-Notebook')).to_be_visible(timeout=60_000)
+    idle = page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+    expect_(idle).to_have_count(1, timeout=60_000)
+    _accept_kernel_dialog(page)
+    return notebook, idle
+
+
+def _expect():
+    from playwright.sync_api import expect
+    return expect
+
+
+def _errors(notebook) -> list[str]:
+    """Tracebacks and error outputs in the notebook's outputs."""
+    out = notebook.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+    texts = [out.nth(i).inner_text() for i in range(out.count())]
+    return [t for t in texts if 'Traceback' in t or 'Error' in t] + \
+        [notebook.locator('.jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]').nth(i).inner_text()
+         for i in range(notebook.locator('.jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]').count())]
+
+
+def test_quickstart_in_jupyterlab_restart_and_run_all_twice(jupyterlab):
+    """Run All, then Restart Kernel and Run All twice: no error, one checkpoint cell, the Console each time.
+    Then the form: typed name and size, a new row in the grid; the old Console after a restart says to re-run."""
     from playwright.sync_api import expect, sync_playwright
     base, token = jupyterlab
     ARTIFACTS.mkdir(exist_ok=True)
@@ -103,44 +155,42 @@ def test_quickstart_in_jupyterlab(jupyterlab):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={'width': 1400, 'height': 1100})
-            page.goto(f'{base}/lab/tree/quickstart.ipynb?token={token}')
-            notebook = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden)')
-            expect(notebook.locator('.jp-Notebook')).to_be_visible(timeout=60_000)
-            idle = page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
-            expect(idle).to_have_count(1, timeout=60_000)
-            _accept_kernel_dialog(page)
-
-            # Run All through the menu, as a person would
-            page.locator('.lm-MenuBar-itemLabel', has_text='Run').first.click()
-            page.locator('.lm-Menu-itemLabel', has_text='Run All Cells').first.click()
-
+            notebook, idle = _open(page, base, token, 'quickstart.ipynb')
+            cells = notebook.locator('.jp-Notebook > .jp-Cell')
+            n_cells = cells.count()
             console = notebook.locator('.cinder-nb-console')
-            expect(console).to_be_visible(timeout=180_000)
-            expect(idle).to_have_count(1, timeout=180_000)
-            # the one checkpoint cell now holds the state (its text replaced, no cell added)
             checkpoint_cell = notebook.locator('.jp-Cell .cm-content', has_text='%%cinder_checkpoint')
-            expect(checkpoint_cell).to_have_count(1)
-            expect(checkpoint_cell).to_contain_text('"format": "cinder_nb.state"')
-            assert notebook.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]',
-                                    has_text='Traceback').count() == 0
-            table = console.locator('.cinder-nb-volumes')
-            expect(table).to_contain_text('data-clone')          # made by the cells above
 
+            _menu(page, 'Run', 'Run All Cells')
+            for run in range(3):
+                if run:
+                    _menu(page, 'Kernel', 'Restart Kernel and Run All Cells')
+                    _accept_dialog(page)
+                expect(console).to_be_visible(timeout=180_000)
+                expect(idle).to_have_count(1, timeout=180_000)
+                expect(console.locator('.cinder-nb-volumes')).to_contain_text('data-clone', timeout=30_000)
+                assert _errors(notebook) == [], f'run {run + 1}: {_errors(notebook)}'
+                # the one checkpoint cell holds the state (its text replaced, no cell added)
+                expect(checkpoint_cell).to_have_count(1)
+                expect(checkpoint_cell).to_contain_text('"format": "cinder_nb.state"')
+                assert cells.count() == n_cells, f'run {run + 1} added cells'
+                expect(notebook.locator('.jp-Cell', has=page.locator('.cm-content', has_text='%%cinder_checkpoint'))
+                       ).to_contain_text('saved into this cell')
+
+            table = console.locator('.cinder-nb-volumes')
             # create a volume through the form
-            name = console.locator('.cinder-nb-create-name input')
-            name.fill('from-browser')
-            size = console.locator('.cinder-nb-create-size input')
-            size.fill('3')
-            size.press('Tab')
+            console.locator('.cinder-nb-create-name input').fill('from-browser')
+            console.locator('.cinder-nb-create-size input').fill('3')
             console.locator('button.cinder-nb-create-volume').click()
-            row = table.locator('tr', has_text='from-browser')
+            row = table.locator('tbody tr', has_text='from-browser')
             expect(row).to_be_visible(timeout=60_000)
             expect(row.locator('td').nth(2)).to_have_text('3')
             expect(row.locator('td').nth(3)).to_have_text('available')
-            expect(console.locator('.cinder-nb-operations .cinder-nb-ok')).to_contain_text('Created volume from-browser (3 GiB)')
+            expect(console.locator('.cinder-nb-message-create-volume .cinder-nb-ok')).to_contain_text(
+                'Created volume from-browser (')
             # the new volume is the target of the next operation: picked and highlighted
-            expect(console.locator('.cinder-nb-pick-volume select')).to_have_value(re.compile('^from-browser'))
-            expect(row).to_have_class(re.compile('cinder-nb-selected'))
+            expect(console.locator('.cinder-nb-target-volume')).to_contain_text('from-browser')
+            expect(row).to_have_class(re.compile('selected'))
 
             # what a newcomer sees: the operation tabs, the outcome line and the tables below
             console.locator('.cinder-nb-operations').evaluate("e => e.scrollIntoView({block: 'start'})")
@@ -158,6 +208,16 @@ def test_quickstart_in_jupyterlab(jupyterlab):
             form.evaluate("e => e.scrollIntoView({block: 'start'})")
             page.wait_for_timeout(300)
             page.screenshot(path=str(ARTIFACTS / 'jupyterlab-backend-form.png'))
+
+            # a kernel restart leaves the old Console dead: it says to run the cell again
+            hint = notebook.locator('.cinder-nb-stale-hint')
+            expect(hint).to_be_hidden()
+            _menu(page, 'Kernel', 'Restart Kernel…')
+            _accept_dialog(page)
+            expect(hint).to_be_visible(timeout=30_000)
+            expect(hint).to_contain_text('Run this cell again')
+            hint.evaluate("e => e.scrollIntoView({block: 'center'})")
+            page.screenshot(path=str(ARTIFACTS / 'jupyterlab-console-after-restart.png'))
         finally:
             browser.close()
     assert shot.stat().st_size > 10_000
