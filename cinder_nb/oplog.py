@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import threading
+import weakref
 import time
 from collections import deque
 from datetime import datetime, timezone
@@ -21,6 +23,8 @@ _records: 'deque[dict]' = deque(maxlen=MAX_RECORDS)
 _seq = itertools.count(1)
 _lock = threading.Lock()
 _stack = threading.local()
+_listeners: 'weakref.WeakSet[Any]' = weakref.WeakSet()
+LOG = logging.getLogger('cinder_nb')
 
 F = TypeVar('F', bound=Callable[..., Any])
 
@@ -62,6 +66,12 @@ def operation(name: str) -> Callable[[F], F]:
                        'thread': threading.current_thread().name}
                 with _lock:
                     _records.append(rec)
+                    listeners = list(_listeners)
+                for listener in listeners:
+                    try:
+                        listener.operation_ended(dict(rec))
+                    except Exception:   # a display must never break an operation
+                        LOG.debug('operation listener %r failed', listener, exc_info=True)
         return run  # type: ignore[return-value]
     return wrap
 
@@ -84,6 +94,20 @@ def records() -> list[dict]:
     """Copies of the recorded operations, in the order they started."""
     with _lock:
         return [dict(r) for r in sorted(_records, key=lambda r: r['seq'])]
+
+
+def subscribe(listener: Any) -> None:
+    """Call ``listener.operation_ended(record)`` after each operation (in the thread that ran it).
+
+    Held weakly: a listener that is garbage collected drops out by itself.
+    """
+    with _lock:
+        _listeners.add(listener)
+
+
+def unsubscribe(listener: Any) -> None:
+    with _lock:
+        _listeners.discard(listener)
 
 
 def clear() -> None:

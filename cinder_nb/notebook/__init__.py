@@ -22,12 +22,14 @@ from cinder_nb.notebook.frames import connections_df, snapshots_df, volumes_df
 from cinder_nb.notebook.history import clear_operations, operations_df
 from cinder_nb.notebook.integrity import Integrity, verify_lifecycle
 from cinder_nb.notebook.jobs import Job, JobRunner
+from cinder_nb.notebook.lineage_view import LineageView
 from cinder_nb.notebook.operations import OperationsPanel
 from cinder_nb.notebook.progress import copy_to
 
 __all__ = ['Console', 'BackendForm', 'OptionField', 'OperationsPanel', 'ResourceBrowser', 'Job', 'JobRunner',
            'volumes_df', 'snapshots_df', 'connections_df', 'checkpoint', 'checkpoint_cell', 'restore',
            'load_ipython_extension', 'unload_ipython_extension', 'fio', 'parse_fio_json', 'Integrity',
-           'verify_lifecycle', 'copy_to', 'operations_df', 'clear_operations', 'pictures']
+           'verify_lifecycle', 'copy_to', 'operations_df', 'clear_operations', 'pictures',
+           'LineageView']
 
 register_in_running_shell()

@@ -36,3 +36,30 @@ def test_operations_are_recorded_with_nesting_and_failures(session):
     assert [r['seq'] for r in recs] == sorted(r['seq'] for r in recs)
     oplog.clear()
     assert oplog.records() == []
+
+
+def test_listeners_hear_each_operation_and_a_failing_one_breaks_nothing(session):
+    import gc
+    lab = cnb.embedded(str(session / 'a'), name='a', local_file_attach_mode='file')
+    heard = []
+
+    class Ear:
+        def operation_ended(self, rec):
+            heard.append((rec['operation'], rec['ok']))
+
+    class Broken:
+        def operation_ended(self, rec):
+            raise RuntimeError('display bug')
+
+    ear, broken = Ear(), Broken()
+    oplog.subscribe(ear)
+    oplog.subscribe(broken)
+    vol = lab.create_volume(1)
+    with pytest.raises(InvalidArgument):
+        vol.extend(1)
+    assert heard == [('backend.create_volume', True), ('volume.extend', False)]
+    oplog.unsubscribe(ear)
+    del broken
+    gc.collect()
+    vol.extend(2)
+    assert len(heard) == 2 and vol.size == 2
