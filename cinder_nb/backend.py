@@ -8,7 +8,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
-from cinder_nb import _cinder, catalog, credentials, oplog, runtime, validation
+from cinder_nb import _cinder, bulk, catalog, credentials, oplog, runtime, validation
 from cinder_nb.errors import (BackendConfigError, CinderNBError, DriverError, InvalidArgument,
                               InvalidState, MissingSecret, NotFound, StateError, shown_name,
                               summary)
@@ -16,6 +16,9 @@ from cinder_nb.resource import now
 from cinder_nb.secrets import REDACTED, SCRUBBER
 
 _init_lock = threading.Lock()
+#: create_volume's keyword arguments that create_volumes passes on to every volume
+_BULK_VOLUME_ARGS = frozenset({'description', 'pool_name', 'extra_specs', 'qos_specs', 'metadata',
+                               'multiattach', 'bootable'})
 _reopen_lock = threading.Lock()
 
 
@@ -187,6 +190,122 @@ class Backend:
                           extra_specs=extra_specs, qos_specs=qos_specs, metadata=metadata,
                           multiattach=multiattach, bootable=bootable, id=id)
         return vol._create_with('create', self.driver.create_volume)
+
+    # ------------------------------------------------------------------ bulk (cinder_nb.bulk)
+    def create_volumes(self, count: int, size: int, name: str = 'volume', first: int = 1,
+                       workers: int = bulk.DEFAULT_WORKERS,
+                       progress: Callable[[int, int, Any], Any] | None = None,
+                       cancel: threading.Event | None = None, **kwargs: Any) -> 'bulk.BulkResult':
+        """Create count volumes of size GiB concurrently, named ``<name>-01`` .. ``<name>-<count>``.
+
+        Runs ``create_volume`` (same keyword arguments, except ``id``) on a pool of at most
+        ``workers`` threads. Returns a BulkResult: ``.succeeded`` the volumes, ``.failed``
+        each failed item with its typed error (a failed volume stays recorded as 'error').
+        ``progress(done, total, item)`` / ``cancel``: see cinder_nb.bulk.
+        """
+        from cinder_nb.volume import Volume
+        bulk.check_count(count)
+        bulk.check_workers(workers)
+        bulk.check_callbacks(progress, cancel)
+        if not validation.text('name', name, allow_none=False):
+            raise InvalidArgument('name', name, "a prefix for the names, e.g. 'student' (student-01, ...)")
+        if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+            raise InvalidArgument('first', first, 'a non-negative integer')
+        unknown = sorted(set(kwargs) - _BULK_VOLUME_ARGS)
+        if unknown:
+            raise InvalidArgument(unknown[0], kwargs[unknown[0]] if unknown[0] == 'id' else '...',
+                                  f'one of {", ".join(sorted(_BULK_VOLUME_ARGS))} (each new volume '
+                                  'gets its own id)')
+        names = bulk.numbered_names(name, count, first)
+        Volume._new(self, size, name=max(names, key=len), **kwargs)   # every argument checked, no driver call
+        return bulk.run('create_volumes', names,
+                        lambda i: self.create_volume(size, name=names[i], **kwargs),
+                        workers, progress, cancel)
+
+    def create_snapshots(self, volumes: list, name: str | None = None, workers: int = bulk.DEFAULT_WORKERS,
+                         progress: Callable[[int, int, Any], Any] | None = None,
+                         cancel: threading.Event | None = None, **kwargs: Any) -> 'bulk.BulkResult':
+        """Snapshot each of these volumes (Volume objects or ids, on this backend) concurrently.
+
+        Same keyword arguments as ``Volume.create_snapshot``; ``.succeeded`` holds the snapshots.
+        """
+        targets = self._bulk_targets('volumes', volumes, 'volume')
+        bulk.check_workers(workers)
+        bulk.check_callbacks(progress, cancel)
+        validation.text('name', name)
+        validation.text('description', kwargs.get('description'), max_len=4096)
+        validation.str_mapping('metadata', kwargs.get('metadata'))
+        unknown = set(kwargs) - {'description', 'metadata'}
+        if unknown:
+            raise InvalidArgument(sorted(unknown)[0], '...', 'one of name, description, metadata')
+        return bulk.run('create_snapshots', targets,
+                        lambda i: self._bulk_get('volume', volumes[i]).create_snapshot(name=name, **kwargs),
+                        workers, progress, cancel)
+
+    def delete_volumes(self, volumes: list, workers: int = bulk.DEFAULT_WORKERS,
+                       progress: Callable[[int, int, Any], Any] | None = None,
+                       cancel: threading.Event | None = None) -> 'bulk.BulkResult':
+        """Delete these volumes (Volume objects or ids, on this backend) concurrently.
+
+        Each follows ``Volume.delete``: one with snapshots or connections fails with
+        InvalidState and is kept. ``.succeeded`` holds the deleted volumes.
+        """
+        targets = self._bulk_targets('volumes', volumes, 'volume')
+        bulk.check_workers(workers)
+        bulk.check_callbacks(progress, cancel)
+
+        def delete(i: int) -> Any:
+            vol = self._bulk_get('volume', volumes[i])
+            vol.delete()
+            return vol
+        return bulk.run('delete_volumes', targets, delete, workers, progress, cancel)
+
+    def delete_snapshots(self, snapshots: list, workers: int = bulk.DEFAULT_WORKERS,
+                         progress: Callable[[int, int, Any], Any] | None = None,
+                         cancel: threading.Event | None = None) -> 'bulk.BulkResult':
+        """Delete these snapshots (Snapshot objects or ids, on this backend) concurrently."""
+        targets = self._bulk_targets('snapshots', snapshots, 'snapshot')
+        bulk.check_workers(workers)
+        bulk.check_callbacks(progress, cancel)
+
+        def delete(i: int) -> Any:
+            snap = self._bulk_get('snapshot', snapshots[i])
+            snap.delete()
+            return snap
+        return bulk.run('delete_snapshots', targets, delete, workers, progress, cancel)
+
+    def _bulk_targets(self, argument: str, resources: Any, kind: str) -> list[str]:
+        """The ids of a list of resources (objects of this backend, or ids); refuses duplicates."""
+        if isinstance(resources, (str, bytes, dict)) or not hasattr(resources, '__len__'):
+            raise InvalidArgument(argument, type(resources).__name__, f'a list of {kind}s or {kind} ids')
+        if len(resources) > bulk.MAX_ITEMS:
+            raise InvalidArgument(argument, f'{len(resources)} items', f'at most {bulk.MAX_ITEMS}')
+        ids: list[str] = []
+        for res in resources:
+            if isinstance(res, str):
+                validation.text('id', res, allow_none=False, max_len=255)
+                ids.append(res)
+            elif getattr(res, 'KIND', None) == kind:
+                if res.backend_name != self._name:
+                    raise InvalidArgument(argument, res.id, f'{kind}s of backend {self._name!r} '
+                                          f'(this one is on {res.backend_name!r})')
+                ids.append(res.id)
+            else:
+                raise InvalidArgument(argument, type(res).__name__, f'{kind} objects or ids')
+        if len(set(ids)) != len(ids):
+            seen: set[str] = set()
+            dup = next(i for i in ids if i in seen or seen.add(i))
+            raise InvalidArgument(argument, dup, f'each {kind} once')
+        return ids
+
+    def _bulk_get(self, kind: str, res: Any) -> Any:
+        """The live object for a bulk item (an id is looked up; another backend's is refused)."""
+        if not isinstance(res, str):
+            return res
+        obj = runtime.get().get(kind, res)
+        if obj.backend_name != self._name:
+            raise InvalidArgument('id', res, f'a {kind} of backend {self._name!r}')
+        return obj
 
     def validate_connector(self, connector_dict: dict) -> None:
         """Raise InvalidArgument if the driver cannot connect with this connector."""

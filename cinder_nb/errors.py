@@ -170,3 +170,18 @@ class ToolError(CinderNBError):
 
 class Cancelled(CinderNBError):
     """A long operation was cancelled by its caller; what it cleaned up is said in the message."""
+
+
+class BulkError(CinderNBError):
+    """Some items of a bulk operation failed (``BulkResult.raise_on_failure()``).
+
+    ``.result`` is the whole BulkResult: what succeeded is there too, nothing is lost.
+    """
+
+    def __init__(self, result):
+        failed = result.failed
+        shown = '; '.join(f'{i.target}: {type(i.error).__name__}: {i.error}' for i in failed[:3])
+        more = f' (and {len(failed) - 3} more)' if len(failed) > 3 else ''
+        super().__init__(f'{result.operation}: {len(failed)} of {len(result.items)} items failed: '
+                         f'{shown}{more}', operation=result.operation, failed=len(failed))
+        self.result = result

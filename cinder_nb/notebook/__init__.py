@@ -24,12 +24,12 @@ from cinder_nb.notebook.integrity import Integrity, verify_lifecycle
 from cinder_nb.notebook.jobs import Job, JobRunner
 from cinder_nb.notebook.lineage_view import LineageView
 from cinder_nb.notebook.operations import OperationsPanel
-from cinder_nb.notebook.progress import copy_to
+from cinder_nb.notebook.progress import copy_to, create_snapshots, create_volumes, delete_snapshots, delete_volumes
 
 __all__ = ['Console', 'BackendForm', 'OptionField', 'OperationsPanel', 'ResourceBrowser', 'Job', 'JobRunner',
            'volumes_df', 'snapshots_df', 'connections_df', 'checkpoint', 'checkpoint_cell', 'restore',
            'load_ipython_extension', 'unload_ipython_extension', 'fio', 'parse_fio_json', 'Integrity',
-           'verify_lifecycle', 'copy_to', 'operations_df', 'clear_operations', 'pictures',
-           'LineageView']
+           'verify_lifecycle', 'copy_to', 'create_volumes', 'create_snapshots', 'delete_volumes',
+           'delete_snapshots', 'operations_df', 'clear_operations', 'pictures', 'LineageView']
 
 register_in_running_shell()

@@ -65,3 +65,73 @@ def copy_to(volume: Any, backend: Any, progress: bool = True, cancel: threading.
     with ByteProgress(f'copy {volume.name or volume.id} -> {getattr(backend, "name", backend)}',
                       enabled=progress, cancel=cancel) as cb:
         return volume.copy_to(backend, progress=cb, **kwargs)
+
+
+class ItemProgress:
+    """A callback ``(done, total, item)`` for bulk operations: a bar counting items, with the
+    failures so far in its postfix; raises Cancelled once cancel is set (items not started skip)."""
+
+    def __init__(self, desc: str, enabled: bool = True, cancel: threading.Event | None = None) -> None:
+        self.desc, self.enabled, self.cancel = desc, enabled, cancel
+        self.bar = None
+        self.failed = 0
+
+    def __call__(self, done: int, total: int, item: Any) -> None:
+        if self.bar is None:
+            self.bar = bar(total, self.desc, unit='item', enabled=self.enabled)
+        if not item.ok:
+            self.failed += 1
+            self.bar.set_postfix(failed=self.failed, refresh=False)
+        self.bar.update(1)
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled(f'{self.desc}: cancelled after {done} of {total} items.')
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __enter__(self) -> 'ItemProgress':
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def create_volumes(backend: Any, count: int, size: int, progress: bool = True,
+                   cancel: threading.Event | None = None, **kwargs: Any) -> Any:
+    """``backend.create_volumes(count, size, **kwargs)`` with a progress bar; returns its BulkResult."""
+    with ItemProgress(f'create {count} volumes on {backend.name}', progress, cancel) as cb:
+        return backend.create_volumes(count, size, progress=cb, cancel=cancel, **kwargs)
+
+
+def create_snapshots(volumes: list, progress: bool = True, cancel: threading.Event | None = None,
+                     **kwargs: Any) -> Any:
+    """Snapshot these volumes (all on one backend) concurrently, with a progress bar."""
+    backend = _one_backend(volumes)
+    with ItemProgress(f'snapshot {len(volumes)} volumes', progress, cancel) as cb:
+        return backend.create_snapshots(volumes, progress=cb, cancel=cancel, **kwargs)
+
+
+def delete_volumes(volumes: list, progress: bool = True, cancel: threading.Event | None = None,
+                   **kwargs: Any) -> Any:
+    """Delete these volumes (all on one backend) concurrently, with a progress bar."""
+    backend = _one_backend(volumes)
+    with ItemProgress(f'delete {len(volumes)} volumes', progress, cancel) as cb:
+        return backend.delete_volumes(volumes, progress=cb, cancel=cancel, **kwargs)
+
+
+def delete_snapshots(snapshots: list, progress: bool = True, cancel: threading.Event | None = None,
+                     **kwargs: Any) -> Any:
+    """Delete these snapshots (all on one backend) concurrently, with a progress bar."""
+    backend = _one_backend(snapshots)
+    with ItemProgress(f'delete {len(snapshots)} snapshots', progress, cancel) as cb:
+        return backend.delete_snapshots(snapshots, progress=cb, cancel=cancel, **kwargs)
+
+
+def _one_backend(resources: list) -> Any:
+    from cinder_nb.errors import InvalidArgument
+    names = {getattr(r, 'backend_name', None) for r in resources}
+    if len(names) != 1 or None in names:
+        raise InvalidArgument('resources', f'{len(resources)} items on {sorted(map(str, names))}',
+                              'a non-empty list of volume/snapshot objects of one backend')
+    return resources[0].backend

@@ -43,3 +43,27 @@ def test_byte_progress_counts_deltas(capsys):
     assert cb.bar.n == 60 and cb.done == 60
     cb.close()
     assert '60.0/100' in capsys.readouterr().err
+
+
+def test_bulk_bars_count_items_and_failures(session, capsys):
+    import tests.core.bulk_driver as bulk_driver
+    from cinder_nb.notebook import create_snapshots, create_volumes, delete_snapshots, delete_volumes
+    bulk_driver.FailNamedDriver.FAIL_NAMES = {'lab-2'}
+    lab = cnb.Backend('flaky', volume_driver='tests.core.bulk_driver.FailNamedDriver',
+                      local_file_path=str(session / 'v'), local_file_attach_mode='file')
+    res = create_volumes(lab, 4, 1, name='lab', workers=2)
+    err = capsys.readouterr().err
+    assert 'create 4 volumes on flaky' in err and '4/4' in err and 'failed=1' in err
+    assert [v.name for v in res.succeeded] == ['lab-1', 'lab-3', 'lab-4']
+    snaps = create_snapshots(res.succeeded)
+    assert snaps.ok and 'snapshot 3 volumes' in capsys.readouterr().err
+    assert delete_snapshots(snaps.succeeded).ok and delete_volumes(lab.volumes).ok and lab.volumes == []
+
+
+def test_bulk_bar_cancel_event(session):
+    from cinder_nb.notebook import create_volumes
+    lab = cnb.embedded(str(session / 'v'), local_file_attach_mode='file')
+    cancel = threading.Event()
+    cancel.set()
+    res = create_volumes(lab, 3, 1, cancel=cancel, progress=False)
+    assert res.succeeded == [] and all(isinstance(i.error, Cancelled) for i in res.items) and lab.volumes == []
