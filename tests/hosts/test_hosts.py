@@ -140,6 +140,8 @@ def test_three_hosts_conflicting_operations_and_kill(tmp_path):
             elif procs[victim].poll() is not None or time.monotonic() > deadline:
                 pytest.fail('host 1 ended before it could be killed:\n' +
                             (tmp_path / f'{victim}.log').read_text()[-3000:])
+            else:
+                time.sleep(0.002)   # an operation takes several ms: polling this often still hits one
         procs[victim].wait(10)
         for n in names[1:]:
             rc = procs[n].wait(timeout=max(1.0, 150 - (time.monotonic() - started)))
