@@ -8,8 +8,9 @@ network namespace. MODE is
   connect, disconnect), half of them on objects this process fetched earlier and may
   hold stale;
 - ``recover``: what an operator does on another host after one died: every record left in
-  a transitional status is reset to 'error' and deleted (connections disconnected);
-- ``teardown``: disconnect and delete everything, so the test can check nothing is left.
+  a transitional status is reset to 'error' and deleted (connections disconnected); then,
+  once the test has checked the state, disconnect and delete everything, so the test can
+  check that nothing is left.
 
 Each operation is journaled to ``<journal_dir>/<host>.jsonl``: a ``start`` line before,
 an ``end`` line after with the outcome (written with O_APPEND before and after the call,
@@ -238,9 +239,35 @@ def teardown(journal: Journal) -> None:
         vol.delete()
 
 
+def _pause_inside_driver(host: Host, after: int, seconds: float) -> None:
+    """Test instrument for the kill: once ``after`` operations are done, each driver call of
+    this host journals 'in-driver' when the driver has done its work and then waits
+    ``seconds`` before cinder_nb records the outcome. The test's SIGKILL lands in that
+    wait, so the storage exists (or is gone) while the record still says 'creating',
+    'deleting', ... exactly what a host dying mid-operation leaves behind."""
+    driver = host.backend.driver
+    for name in ('create_volume', 'delete_volume', 'extend_volume', 'create_cloned_volume',
+                 'create_snapshot', 'delete_snapshot', 'create_volume_from_snapshot',
+                 'initialize_connection', 'terminate_connection'):
+        real = getattr(driver, name)
+
+        def paused(*a, _real=real, _name=name, **kw):
+            result = _real(*a, **kw)
+            if host.n >= after:
+                host.journal.write(ph='in-driver', n=host.n, call=_name)
+                time.sleep(seconds)
+            return result
+        setattr(driver, name, paused)
+
+
+def _wait_for(path: str) -> None:
+    while not os.path.exists(path):
+        time.sleep(0.01)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument('mode', choices=('run', 'recover', 'teardown'))
+    ap.add_argument('mode', choices=('run', 'recover'))
     ap.add_argument('--config', required=True)
     ap.add_argument('--host', required=True)
     args = ap.parse_args(argv)
@@ -249,17 +276,19 @@ def main(argv: list[str] | None = None) -> int:
     journal = Journal(os.path.join(cfg['journal_dir'], f'{args.host}-{args.mode}.jsonl'), args.host)
     host = Host(cfg, args.host, journal)
     if args.mode == 'run':
+        if args.host == cfg.get('victim'):
+            _pause_inside_driver(host, cfg['kill_after_ops'], 0.05)
         journal.write(ph='ready')
-        # start together: each host waits for the go file the test writes once all are ready
-        while not os.path.exists(cfg['go_file']):
-            time.sleep(0.01)
+        _wait_for(cfg['go_file'])       # start together, once every host is ready
         host.run(cfg['ops_per_host'])
         journal.write(ph='done')
-    elif args.mode == 'recover':
-        _fix_stuck(journal, 'recover')
     else:
+        # recover, let the test check, then delete everything (what is left afterwards leaked)
+        _fix_stuck(journal, 'recover')
+        journal.write(ph='recovered')
+        _wait_for(cfg['checked_file'])
         teardown(journal)
-    del host
+        journal.write(ph='torn-down')
     return 0
 
 
