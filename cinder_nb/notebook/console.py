@@ -14,6 +14,7 @@ from cinder_nb import runtime
 from cinder_nb.notebook.browser import ResourceBrowser
 from cinder_nb.notebook.forms import BackendForm
 from cinder_nb.notebook.jobs import Job
+from cinder_nb.notebook.lineage_view import LineageView
 from cinder_nb.notebook.operations import OperationsPanel
 
 _live: 'weakref.WeakSet[Console]' = weakref.WeakSet()
@@ -35,10 +36,12 @@ class Console(widgets.VBox):
 
     backend: a Backend (or name) to show only its resources; None shows all.
     load_drivers: list every Cinder driver for the backend form (in a worker thread).
-    The tables refresh after each operation and after every notebook cell that runs.
+    lineage: show the lineage graph (LineageView) under the tables.
+    The tables and the graph refresh after each operation and after every notebook cell that runs.
     """
 
-    def __init__(self, backend: Any = None, load_drivers: bool = True, prefill: dict | None = None) -> None:
+    def __init__(self, backend: Any = None, load_drivers: bool = True, prefill: dict | None = None,
+                 lineage: bool = True) -> None:
         self.browser = ResourceBrowser(backend)
         self.operations = OperationsPanel(self.browser)
         self.backend_form = BackendForm(name=_free_name(), prefill=prefill, load_drivers=load_drivers)
@@ -52,6 +55,9 @@ class Console(widgets.VBox):
         #: the parts shown top to bottom; each may have refresh()
         self.panels: list[widgets.Widget] = [title, self.add_backend, self.operations, self.browser]
         super().__init__(list(self.panels))
+        self.lineage = LineageView(backend) if lineage else None
+        if self.lineage is not None:
+            self.add_panel(self.lineage)
         self.add_class('cinder-nb-console')
         _live.add(self)
         _hook_cells()

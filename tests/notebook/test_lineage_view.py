@@ -46,3 +46,30 @@ def test_view_of_one_backend(session):
         assert view.renders == 2 and len(view.signature[0]) == 1
     finally:
         view.close()
+
+
+def test_console_shows_the_lineage_under_the_tables_and_redraws_after_its_operations(session):
+    import cinder_nb.notebook as nb
+    console = nb.Console(load_drivers=False)
+    try:
+        assert console.lineage is not None and console.children[-1] is console.lineage
+        assert console.children.index(console.browser) < console.children.index(console.lineage)
+        form = console.backend_form
+        form.name.value = 'lab'
+        form.set_values(local_file_path=str(session / 'vols'), local_file_attach_mode='file')
+        assert form.submit().wait(60).ok
+        ops = console.operations
+        ops.double_click = 0
+        ops.new_name.value, ops.new_size.value = 'drawn', '1'
+        before = console.lineage.renders
+        ops.buttons['create_volume'].click()
+        job = console.wait(60)
+        assert job.ok
+        console.lineage.wait()
+        assert console.lineage.renders == before + 1
+        assert (f'volume:{job.result.id}', 'available', 'drawn') in console.lineage.signature[0]
+        console.refresh()                                   # what runs after every cell: no change, no redraw
+        assert console.lineage.renders == before + 1
+    finally:
+        console.lineage.close()
+    assert nb.Console(lineage=False, load_drivers=False).lineage is None
