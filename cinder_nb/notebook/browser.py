@@ -109,7 +109,8 @@ class _Section:
     def _grid_options() -> dict:
         return dict(select={'style': 'single', 'info': False}, pageLength=PAGE_LENGTH,
                     lengthMenu=[PAGE_LENGTH, 50, 200], showIndex=False, maxBytes=0, classes='display compact',
-                    autoWidth=False, order=[], style='width:100%;margin:0 0 6px 0')
+                    autoWidth=False, order=[], style='width:100%;margin:0 0 6px 0',
+                    text_in_header_can_be_selected=False)   # a click on a header sorts by it
 
     # ------------------------------------------------------------------ picking
     def on_pick(self, listener: Callable[[str | None], None]) -> None:

@@ -23,7 +23,7 @@ from cinder_nb.notebook.browser import ResourceBrowser
 from cinder_nb.notebook.jobs import Job, JobRunner, error_html
 
 _STYLE = {'description_width': '110px'}
-#: a second click on the same button within this many seconds is a double-click: ignored
+#: the same click (same button, fields and targets) again within this many seconds is a double-click: ignored
 DOUBLE_CLICK = 0.5
 _UUID = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
 
@@ -240,17 +240,23 @@ class OperationsPanel(widgets.VBox):
     def _make_button(self, key: str, description: str, icon: str, style: str,
                      handler: Callable[[], Any]) -> widgets.Button:
         button = _button(description, f'cinder-nb-{key.replace("_", "-")}', icon, style)
-        last = [0.0]
+        last: list = [0.0, None]
 
         def clicked(_b: widgets.Button) -> None:
-            now = time.monotonic()
-            if now - last[0] < self.double_click:
-                return            # the second click of a double-click does nothing
-            last[0] = now
+            now, sig = time.monotonic(), self._signature()
+            if sig == last[1] and now - last[0] < self.double_click:
+                return            # the same click again at once (a double-click) does nothing
+            last[0], last[1] = now, sig
             handler()
         button.on_click(clicked)
         self.buttons[key] = button
         return button
+
+    def _signature(self) -> tuple:
+        """What a click would act on: every field's text and every picked target."""
+        fields = (self.backend, self.new_name, self.new_size, self.extend_size, self.clone_name, self.snap_name,
+                  self.from_snap_name, self.host, self.initiator, self.connector_extra)
+        return tuple(f.value for f in fields) + tuple(s.picked for s in self.browser.sections)
 
     def _msg(self, name: str, *keys: str) -> widgets.HTML:
         w = _message(name)

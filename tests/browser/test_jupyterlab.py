@@ -221,3 +221,164 @@ def test_quickstart_in_jupyterlab_restart_and_run_all_twice(jupyterlab):
         finally:
             browser.close()
     assert shot.stat().st_size > 10_000
+
+
+def scale_notebook(volumes: int) -> str:
+    """A notebook that makes `volumes` volumes (and a snapshot of the first) then shows the Console."""
+    import nbformat
+    setup = (f"import os, tempfile\nimport cinder_nb as cnb, cinder_nb.notebook as nb\n"
+             f"workdir = tempfile.mkdtemp(prefix='cinder-nb-scale-')\ncnb.setup('memory', state_dir=workdir)\n"
+             f"lab = cnb.embedded(os.path.join(workdir, 'volumes'), local_file_attach_mode='file')\n"
+             f"vols = [lab.create_volume(1, name=f'data-{{i:04d}}') for i in range({volumes})]\n"
+             f"vols[0].create_snapshot(name='data-0000-snap')\nlen(vols)")
+    doc = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup),
+                                          nbformat.v4.new_code_cell('console = nb.Console(load_drivers=False)\n'
+                                                                    'console')])
+    doc.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3 (ipykernel)', 'language': 'python'}
+    return nbformat.writes(doc)
+
+
+def open_console(page, base: str, token: str, name: str):
+    """Open a notebook, Run All, wait for its Console; returns (notebook, console)."""
+    from playwright.sync_api import expect
+    notebook, idle = _open(page, base, token, name)
+    _menu(page, 'Run', 'Run All Cells')
+    console = notebook.locator('.cinder-nb-console')
+    expect(console).to_be_visible(timeout=300_000)
+    expect(idle).to_have_count(1, timeout=300_000)
+    expect(console.locator('.cinder-nb-volumes tbody tr').first).to_be_visible(timeout=60_000)
+    return notebook, console
+
+
+def create_and_time(page, console, name: str, size: str = '1') -> float:
+    """Type a name and size, click Create volume; seconds until the new row shows in the grid."""
+    from playwright.sync_api import expect
+    console.locator('.cinder-nb-create-name input').fill(name)
+    console.locator('.cinder-nb-create-size input').fill(size)
+    row = console.locator('.cinder-nb-volumes tbody tr', has_text=name)
+    start = time.perf_counter()
+    console.locator('button.cinder-nb-create-volume').click()
+    expect(row).to_be_visible(timeout=60_000)
+    return time.perf_counter() - start
+
+
+SCALE = 200
+
+
+def test_console_at_200_volumes_inputs_targets_and_deletes(tmp_path):
+    """The Console with 200 volumes, driven as a student would: paged grid, search, sort, typed sizes
+    (bad ones refused by the field, nothing created), Enter, row clicks, the typing picker, a double-click,
+    and a delete confirmed by name after which nothing is the target."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f'{CHROMIUM} missing: apt-get install chromium (Debian package)')
+    pytest.importorskip('playwright.sync_api', reason='python playwright not installed')
+    from playwright.sync_api import expect, sync_playwright
+    ARTIFACTS.mkdir(exist_ok=True)
+    with serve(tmp_path, {'scale.ipynb': scale_notebook(SCALE)}) as (base, token), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={'width': 1400, 'height': 1100})
+            notebook, console = open_console(page, base, token, 'scale.ipynb')
+            grid = console.locator('.cinder-nb-volumes')
+            info = grid.locator('.dt-info')
+            rows = grid.locator('tbody tr')
+            message = console.locator('.cinder-nb-message-create-volume')
+            target = console.locator('.cinder-nb-target-volume')
+
+            # height-limited: one page of rows, the rest behind paging
+            expect(info).to_contain_text(f'of {SCALE} entries')
+            assert rows.count() == 15
+            assert grid.bounding_box()['height'] < 900
+            snapshots = console.locator('.cinder-nb-snapshots')
+            ops_box = console.locator('.cinder-nb-operations').bounding_box()
+            assert snapshots.bounding_box()['y'] - (ops_box['y'] + ops_box['height']) < 1200
+
+            # a bad size is refused next to its field; nothing is created, no error row
+            for typed, says in (('0', 'at least 1 GiB'), ('-1', 'whole number'), ('abc', "'abc'"),
+                                ('2.5', "'2.5'"), ('99999999', 'more than backend embedded can hold')):
+                console.locator('.cinder-nb-create-name input').fill(f'bad-{typed}')
+                console.locator('.cinder-nb-create-size input').fill(typed)
+                console.locator('button.cinder-nb-create-volume').click()
+                expect(message.locator('.cinder-nb-error')).to_contain_text(f'size', timeout=10_000)
+                expect(message).to_contain_text(says)
+                if typed == '2.5':
+                    console.locator('.cinder-nb-operations').evaluate("e => e.scrollIntoView({block: 'start'})")
+                    page.wait_for_timeout(200)
+                    page.screenshot(path=str(ARTIFACTS / 'console-rejected-size.png'))
+                page.wait_for_timeout(600)     # past the double-click window
+            expect(info).to_contain_text(f'of {SCALE} entries')
+            expect(grid).not_to_contain_text('bad-')
+            expect(grid.locator('tbody td', has_text=re.compile('^error'))).to_have_count(0)
+
+            # typed input + click: the new row is on the first page, picked; Enter submits too
+            create_and_time(page, console, 'typed-in', '3')
+            expect(target).to_contain_text('typed-in')
+            console.locator('.cinder-nb-create-name input').fill('by-enter')
+            console.locator('.cinder-nb-create-size input').fill('2')
+            console.locator('.cinder-nb-create-size input').press('Enter')
+            expect(rows.filter(has_text='by-enter')).to_be_visible(timeout=30_000)
+            expect(info).to_contain_text(f'of {SCALE + 2} entries')
+
+            # a double-click on Create makes one volume
+            console.locator('.cinder-nb-create-name input').fill('double')
+            console.locator('.cinder-nb-create-size input').fill('1')
+            console.locator('button.cinder-nb-create-volume').dblclick()
+            expect(rows.filter(has_text='double')).to_have_count(1, timeout=30_000)
+            page.wait_for_timeout(1500)
+            expect(info).to_contain_text(f'of {SCALE + 3} entries')
+
+            # search filters the grid; a row click picks the target
+            grid.locator('.dt-search input').fill('data-0042')
+            expect(info).to_contain_text(f'filtered from {SCALE + 3}')
+            rows.filter(has_text='data-0042').click()
+            expect(target).to_contain_text('data-0042')
+            expect(console.locator('.cinder-nb-extend-size input')).to_have_value('2')   # follows the target
+            grid.locator('.dt-search input').fill('')
+
+            # the picker filters its list as you type: type the start of a name, take the offered label
+            picker = console.locator('.cinder-nb-pick-volume input')
+            options = console.locator('.cinder-nb-pick-volume datalist option')
+            assert options.count() == SCALE + 3
+            label = next(v for v in (options.nth(i).get_attribute('value') for i in range(options.count()))
+                         if v.startswith('data-0007'))
+            picker.fill(label)
+            picker.press('Enter')
+            expect(target).to_contain_text('data-0007')
+            grid.locator('.dt-search input').fill('data-0007')
+            expect(rows.filter(has_text='data-0007')).to_have_class(re.compile('selected'))
+            grid.locator('.dt-search input').fill('')
+
+            # sort by name: the order survives the next refresh
+            grid.locator('thead th').first.click()
+            expect(grid.locator('thead th').first).to_have_attribute('aria-sort', 'ascending')
+            expect(rows.first).to_contain_text('by-enter')
+
+            # delete asks by name; afterwards nothing is the target
+            console.locator('button.cinder-nb-delete-volume').click()
+            confirm = console.locator('.cinder-nb-confirm-volume')
+            expect(confirm).to_be_visible()
+            expect(confirm).to_contain_text('data-0007')
+            confirm.locator('button.cinder-nb-confirm-delete-volume').dblclick()
+            expect(console.locator('.cinder-nb-message-volume-actions')).to_contain_text('Deleted volume data-0007')
+            expect(target).to_contain_text('none picked')
+            expect(rows.filter(has_text='data-0007')).to_have_count(0)
+            expect(rows.first).to_contain_text('by-enter')                  # still sorted by name
+            expect(info).to_contain_text(f'of {SCALE + 2} entries')
+            assert console.locator('.cinder-nb-volumes tr.selected').count() == 0
+            page.wait_for_timeout(1000)
+            assert console.locator('.cinder-nb-error').count() == 0         # the 2nd click found nothing
+
+            # deleting a volume that has a snapshot: the message names the snapshot by name
+            grid.locator('.dt-search input').fill('data-0000')
+            rows.filter(has_text='data-0000').first.click()
+            console.locator('button.cinder-nb-delete-volume').click()
+            confirm.locator('button.cinder-nb-confirm-delete-volume').click()
+            expect(console.locator('.cinder-nb-message-volume-actions .cinder-nb-error')).to_contain_text(
+                'data-0000-snap (')
+            grid.locator('.dt-search input').fill('')
+
+            console.locator('.cinder-nb-operations').evaluate("e => e.scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(ARTIFACTS / 'console-200-volumes.png'), full_page=True)
+        finally:
+            browser.close()
