@@ -1,0 +1,68 @@
+"""Click to refreshed grid in the notebook Console, in JupyterLab + Chromium, at 200 and 1,000 volumes.
+
+For each size: a notebook makes N volumes and shows the Console; then, as a student would, a name and
+a size are typed and "Create volume" clicked; the time runs from the click until the new row shows in
+the Volumes grid (browser -> kernel -> driver -> state -> grid data -> DataTables redraw). Also timed:
+a row click until the target line names it, and a search typed until the grid is filtered.
+Run: .venv/bin/python bench/console_refresh.py [N ...]   (needs /usr/bin/chromium and playwright)
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.browser.test_jupyterlab import (CHROMIUM, CHROMIUM_ARGS, create_and_time, open_console,  # noqa: E402
+                                           scale_notebook, serve)
+
+REPEAT = 5
+
+
+def measure(n: int) -> dict:
+    from playwright.sync_api import expect, sync_playwright
+    tmp = Path(tempfile.mkdtemp(prefix=f'cinder-nb-bench-console-{n}-'))
+    with serve(tmp, {'scale.ipynb': scale_notebook(n)}) as (base, token), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={'width': 1400, 'height': 1100})
+            start = time.perf_counter()
+            _nb, console = open_console(page, base, token, 'scale.ipynb')
+            opened = time.perf_counter() - start
+            creates = [create_and_time(page, console, f'bench-{i}') for i in range(REPEAT)]
+            grid = console.locator('.cinder-nb-volumes')
+            target = console.locator('.cinder-nb-target-volume')
+            picks, searches = [], []
+            for i in range(REPEAT):
+                row = grid.locator('tbody tr').nth(i + 3)
+                name = row.locator('td').first.inner_text()
+                t0 = time.perf_counter()
+                row.click()
+                expect(target).to_contain_text(name)
+                picks.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                grid.locator('.dt-search input').fill(f'data-{i:04d}')
+                expect(grid.locator('.dt-info')).to_contain_text('filtered')
+                searches.append(time.perf_counter() - t0)
+                grid.locator('.dt-search input').fill('')
+        finally:
+            browser.close()
+    return {'volumes': n, 'open': opened, 'create': creates, 'pick': picks, 'search': searches}
+
+
+def main(sizes: list[int]) -> None:
+    rows = [measure(n) for n in sizes]
+    print(f'Console in JupyterLab + Chromium, {REPEAT} tries each (seconds; median / max)')
+    print('| volumes | Run All to Console | click Create -> new row | row click -> target | search -> filtered |')
+    print('|---:|---:|---:|---:|---:|')
+    for r in rows:
+        cell = lambda xs: f'{statistics.median(xs):.2f} / {max(xs):.2f}'  # noqa: E731
+        print(f"| {r['volumes']:,} | {r['open']:.1f} | {cell(r['create'])} | {cell(r['pick'])} | "
+              f"{cell(r['search'])} |")
+
+
+if __name__ == '__main__':
+    main([int(a) for a in sys.argv[1:]] or [200, 1000])
