@@ -159,6 +159,7 @@ class OperationsPanel(widgets.VBox):
         self._backends = backends or (lambda: sorted(runtime.get().backends))
         self.buttons: dict[str, widgets.Button] = {}
         self.double_click = DOUBLE_CLICK
+        self._settled: tuple | None = None     # the fields and targets as the last job left them
         self.messages: dict[str, widgets.HTML] = {}
         self._pending_delete: dict[str, str | None] = {'volume': None, 'snapshot': None}
 
@@ -244,7 +245,7 @@ class OperationsPanel(widgets.VBox):
 
         def clicked(_b: widgets.Button) -> None:
             now, sig = time.monotonic(), self._signature()
-            if sig == last[1] and now - last[0] < self.double_click:
+            if now - last[0] < self.double_click and sig in (last[1], self._settled):
                 return            # the same click again at once (a double-click) does nothing
             last[0], last[1] = now, sig
             handler()
@@ -361,11 +362,13 @@ class OperationsPanel(widgets.VBox):
             unmark()
             self.browser.refresh(select(result) if select else None)
             self.refresh_fields()
+            self._settled = self._signature()
 
         def failed(_exc: BaseException) -> None:
             unmark()
             self.browser.refresh()
             self.refresh_fields()
+            self._settled = self._signature()
 
         def run() -> Any:
             try:
