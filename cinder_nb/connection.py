@@ -175,8 +175,12 @@ class Connection(Resource):
         return self._brick().extend_volume(self.connection_info['data'])
 
     @oplog.operation('connection.detach')
-    def detach(self, force: bool = False) -> None:
-        """Detach the local device through os-brick, then disconnect."""
+    def detach(self, force: bool = False, disconnect: bool = True) -> None:
+        """Detach the local device through os-brick, then disconnect.
+
+        ``disconnect=False`` keeps the export (the connection stays, not attached) for a
+        later attach or disconnect(), as cinderlib's Connection.detach() did.
+        """
         if not self.attached:
             raise InvalidState('connection', self.id, self.status, 'detach', 'It is not attached locally.')
         try:
@@ -190,7 +194,8 @@ class Connection(Resource):
             self._set(status='error', error=err.message)
             raise err
         self._set(device=None)
-        self.disconnect(force=force)
+        if disconnect:
+            self.disconnect(force=force)
 
     @oplog.operation('connection.disconnect')
     def disconnect(self, force: bool = False) -> None:
