@@ -571,6 +571,32 @@ def find_option(name: str) -> Any | None:
     return None
 
 
+#: global options cinder_nb sets itself in initialize(); a caller may not override them
+_OWN_GLOBAL_OPTIONS = frozenset({'state_path', 'host', 'debug'})
+
+
+def set_global_options(values: dict) -> None:
+    """Set Cinder's global ([DEFAULT]) options, each checked by its oslo.config type.
+
+    For cinderlib's setup(**cinder_config_params). Unknown names and bad values raise
+    InvalidArgument (cinderlib only logged a warning) and nothing is set.
+    """
+    from cinder_nb.errors import InvalidArgument
+    checked = {}
+    for name, value in values.items():
+        if name in _OWN_GLOBAL_OPTIONS:
+            raise InvalidArgument(name, value, 'not given: cinder_nb sets this option itself')
+        entry = CONF._opts.get(name)  # noqa: SLF001
+        if entry is None:
+            raise InvalidArgument(name, value, "a Cinder [DEFAULT] option (this one is unknown)")
+        try:
+            checked[name] = value if value is None else entry['opt'].type(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(name, value, f'a valid value ({exc})') from None
+    for name, value in checked.items():
+        CONF.set_override(name, value)
+
+
 def common_driver_options(with_manager: bool = True) -> list:
     """Options every driver accepts (VolumeDriver's and, by default, the volume manager's)."""
     groups = [cinder_driver.volume_opts, cinder_driver.iser_opts, cinder_driver.nvmet_opts,

@@ -98,6 +98,12 @@ def _own_options(cls: type) -> list[cfg.Opt]:
     return opts + _cinder.extra_driver_options(cls)
 
 
+def driver_opts(cls: type) -> list[cfg.Opt]:
+    """The oslo.config options a driver class reads, its own ones (no duplicates)."""
+    seen: set[str] = set()
+    return [o for o in _own_options(cls) if not (o.dest in seen or seen.add(o.dest))]
+
+
 def describe_driver(cls: type) -> DriverInfo:
     opts, seen = [], set()
     for opt in _own_options(cls):
