@@ -1,0 +1,1 @@
+"""cinderlib's command helpers."""
