@@ -106,7 +106,7 @@ class Backend:
             if failed is not None:
                 _cinder.clear_backend_config(volume_backend_name, options)
                 raise failed
-            self._stats = _with_pools(stats, volume_backend_name)
+            self._stats = self._with_allocated(_with_pools(stats, volume_backend_name))
             rt.backends[volume_backend_name] = self
         rt.persistence.put('backend', self.public_record())
 
@@ -146,8 +146,23 @@ class Backend:
     def stats(self, refresh: bool = False) -> dict:
         """Driver stats (capacity per pool); refresh=True asks the driver again."""
         if refresh:
-            self._stats = _with_pools(self.driver.get_volume_stats(refresh=True) or {}, self._name)
+            self._stats = self._with_allocated(
+                _with_pools(self.driver.get_volume_stats(refresh=True) or {}, self._name))
         return copy.deepcopy(self._stats)
+
+    def _with_allocated(self, stats: dict) -> dict:
+        """Each pool's allocated_capacity_gb: the GiB of the volumes recorded on it.
+
+        Cinder's volume manager sets this number from its database, whatever the driver
+        reported; cinder_nb's state store plays that part.
+        """
+        sizes: dict[str, int] = {}
+        for rec in runtime.get().persistence.list('volume', backend=self._name):
+            pool = rec.get('pool_name') or self._name
+            sizes[pool] = sizes.get(pool, 0) + int(rec.get('size') or 0)
+        for pool in stats.get('pools', []):
+            pool['allocated_capacity_gb'] = sizes.get(pool.get('pool_name'), 0)
+        return stats
 
     @property
     def pool_names(self) -> tuple[str, ...]:

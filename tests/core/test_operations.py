@@ -164,8 +164,20 @@ def test_stats_report_real_capacity(filelab):
     vol.detach()
     pool = filelab.stats(refresh=True)['pools'][0]
     assert pool['provisioned_capacity_gb'] == 2
-    assert 0.003 <= pool['allocated_capacity_gb'] < 0.1
+    assert pool['allocated_capacity_gb'] == 2   # Cinder's meaning: GiB of volumes, not bytes written
     assert filelab.stats()['storage_protocol'] == 'local'
+
+
+def test_allocated_capacity_is_the_recorded_volumes_like_cinders_manager(filelab):
+    """Cinder's volume manager sets allocated_capacity_gb from its database; so does cinder_nb
+    (cinderlib's functional suite checks that it changes when a volume is created)."""
+    assert filelab.stats(refresh=True)['pools'][0]['allocated_capacity_gb'] == 0
+    small, big = filelab.create_volume(1), filelab.create_volume(3)
+    assert filelab.stats()['pools'][0]['allocated_capacity_gb'] == 0, 'refresh=False keeps the cached stats'
+    assert filelab.stats(refresh=True)['pools'][0]['allocated_capacity_gb'] == 4
+    big.extend(5)
+    small.delete()
+    assert filelab.stats(refresh=True)['pools'][0]['allocated_capacity_gb'] == 5
 
 
 def test_volume_type_extra_specs_reach_the_driver(filelab):
