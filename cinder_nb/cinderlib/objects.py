@@ -57,7 +57,7 @@ class _Resource(_views.View):
 
     def refresh(self) -> None:
         """Read the resource again from the state store (another process may have changed it)."""
-        runtime.get().get(self._core.KIND, self._core.id)
+        self._core.refresh()
 
     def save(self) -> None:
         """Nothing to do: cinder_nb writes every change when it happens."""
@@ -118,13 +118,12 @@ class Volume(_Resource):
     @classmethod
     def get_by_id(cls, volume_id: str) -> 'Volume':
         """The volume with this id (NotFound if there is none)."""
-        validation.text('volume_id', volume_id, allow_none=False, max_len=255)
-        return _views.wrap(runtime.get().get('volume', volume_id))
+        return _views.wrap(_Volume.get_by_id(volume_id))
 
     @classmethod
     def get_by_name(cls, volume_name: str) -> list:
         """Every volume with this name (a list, as in cinderlib)."""
-        return persistence.get_volumes(volume_name=volume_name)
+        return _views.wrap_all(_Volume.get_by_name(volume_name))
 
     def create(self) -> None:
         raise InvalidState('volume', self._core.id, self._core.status, 'create',
@@ -199,12 +198,11 @@ class Snapshot(_Resource):
 
     @classmethod
     def get_by_id(cls, snapshot_id: str) -> 'Snapshot':
-        validation.text('snapshot_id', snapshot_id, allow_none=False, max_len=255)
-        return _views.wrap(runtime.get().get('snapshot', snapshot_id))
+        return _views.wrap(_Snapshot.get_by_id(snapshot_id))
 
     @classmethod
     def get_by_name(cls, snapshot_name: str) -> list:
-        return persistence.get_snapshots(snapshot_name=snapshot_name)
+        return _views.wrap_all(_Snapshot.get_by_name(snapshot_name))
 
     def delete(self) -> None:
         self._core.delete()
@@ -266,8 +264,7 @@ class Connection(_Resource):
 
     @classmethod
     def get_by_id(cls, connection_id: str) -> 'Connection':
-        validation.text('connection_id', connection_id, allow_none=False, max_len=255)
-        return _views.wrap(runtime.get().get('connection', connection_id))
+        return _views.wrap(_Connection.get_by_id(connection_id))
 
     def attach(self) -> None:
         """Attach this (not attached) connection here through os-brick."""

@@ -1,0 +1,15 @@
+"""Fixtures for the cinderlib compatibility tests."""
+from __future__ import annotations
+
+import pytest
+
+from tests.cinderlib.sdist import cinderlib_sdist
+
+
+@pytest.fixture(scope='session')
+def cinderlib_source():
+    """The unpacked cinderlib 5.2.0 sdist (downloaded once into the test cache)."""
+    path, why = cinderlib_sdist()
+    if path is None:
+        pytest.skip(why)
+    return path
