@@ -581,6 +581,12 @@ def set_global_options(values: dict) -> None:
     For cinderlib's setup(**cinder_config_params). Unknown names and bad values raise
     InvalidArgument (cinderlib only logged a warning) and nothing is set.
     """
+    for name, value in check_global_options(values).items():
+        CONF.set_override(name, value)
+
+
+def check_global_options(values: dict) -> dict:
+    """values converted by their oslo.config types; InvalidArgument for unknown or bad ones."""
     from cinder_nb.errors import InvalidArgument
     checked = {}
     for name, value in values.items():
@@ -593,8 +599,7 @@ def set_global_options(values: dict) -> None:
             checked[name] = value if value is None else entry['opt'].type(value)
         except (TypeError, ValueError) as exc:
             raise InvalidArgument(name, value, f'a valid value ({exc})') from None
-    for name, value in checked.items():
-        CONF.set_override(name, value)
+    return checked
 
 
 def common_driver_options(with_manager: bool = True) -> list:

@@ -168,6 +168,7 @@ class Backend(_views.View, metaclass=_BackendMeta):
         if not isinstance(debug, bool):
             raise InvalidArgument('debug', debug, 'True or False')
         store = persistence_config_to_cinder_nb(persistence_config)
+        _cinder.check_global_options(cinder_config_params)   # nothing changes on a bad one
         runtime.setup(store, state_dir=file_locks_path, debug=debug)
         if cinder_config_params:
             _cinder.set_global_options(cinder_config_params)
