@@ -99,13 +99,14 @@ def initialize(state_dir: str, provider: StateProvider, debug: bool = False,
             # installed here, and as root processutils needs no helper at all.
             cinder_utils.get_root_helper = lambda: 'sudo'
             _privileged_helpers_in_process()
-            logging.getLogger('cinder').setLevel(logging.DEBUG if debug else logging.WARNING)
-            logging.getLogger('os_brick').setLevel(logging.DEBUG if debug else logging.ERROR)
             _initialized = True
         _start_coordination(coordination_url or 'file://' + lock_dir)   # first: it may fail
         _provider = provider
         CONF.set_override('state_path', state_dir)
         CONF.set_override('lock_path', lock_dir, group='oslo_concurrency')
+        # every setup() sets the log level (it stayed as the first one set it)
+        logging.getLogger('cinder').setLevel(logging.DEBUG if debug else logging.WARNING)
+        logging.getLogger('os_brick').setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
 def _start_coordination(url: str) -> None:
