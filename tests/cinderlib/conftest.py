@@ -13,3 +13,4 @@ def cinderlib_source():
     if path is None:
         pytest.skip(why)
     return path
+from tests.pg.server import postgresql_url  # noqa: F401,E402

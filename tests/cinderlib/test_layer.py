@@ -217,3 +217,19 @@ def test_cinder_to_yaml(tmp_path):
         {'volume_driver': 'x.RBD', 'rbd_pool': 'rbd', 'volume_backend_name': 'rbd1'}]}
     with pytest.raises(InvalidArgument):
         cinder_to_yaml.convert(str(tmp_path / 'missing.conf'))
+
+
+def test_file_locks_path_and_debug_follow_every_setup(tmp_path):
+    """A second setup() in the same process moves Cinder's locks and log level too
+    (they were fixed by the first one, so file_locks_path was silently ignored)."""
+    import logging
+    from cinder_nb import _cinder
+    try:
+        for name, debug in (('one', True), ('two', False)):
+            cinderlib.Backend.global_initialization = False
+            cinderlib.setup(file_locks_path=str(tmp_path / name), debug=debug, disable_logs=False)
+            assert _cinder.CONF.oslo_concurrency.lock_path == str(tmp_path / name / 'locks')
+            assert _cinder.CONF.coordination.backend_url == 'file://' + str(tmp_path / name / 'locks')
+            assert logging.getLogger('cinder').level == (logging.DEBUG if debug else logging.WARNING)
+    finally:
+        cinderlib.Backend.global_initialization = False
