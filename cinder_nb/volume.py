@@ -1,6 +1,7 @@
 """Volume: create, delete, extend, clone, snapshot, connect and attach."""
 from __future__ import annotations
 
+import socket
 from typing import Any, Callable
 
 from cinder_nb import _cinder, oplog, runtime, validation
@@ -115,9 +116,14 @@ class Volume(Resource):
 
     @property
     def local_attach(self):
-        """The Connection of a local attach (attach()), or None."""
+        """The Connection of a local attach (attach() on this host), or None.
+
+        A device recorded for another host's connector (cinderlib's device_attached())
+        is that host's: this host neither rescans nor detaches it.
+        """
+        here = socket.gethostname()
         for conn in self.connections:
-            if conn.attached:
+            if conn.attached and (conn.connector or {}).get('host', here) == here:
                 return conn
         return None
 
