@@ -14,3 +14,13 @@ def cinderlib_source():
         pytest.skip(why)
     return path
 from tests.pg.server import postgresql_url  # noqa: F401,E402
+
+
+@pytest.fixture(scope='session')
+def cinderlib_python():
+    """Python of a venv with the real cinderlib 5.2.0 (built once, cached)."""
+    from tests.cinderlib.legacy import cinderlib_python as build
+    python, why = build()
+    if python is None:
+        pytest.skip(why)
+    return python

@@ -233,3 +233,14 @@ def test_file_locks_path_and_debug_follow_every_setup(tmp_path):
             assert logging.getLogger('cinder').level == (logging.DEBUG if debug else logging.WARNING)
     finally:
         cinderlib.Backend.global_initialization = False
+
+
+def test_a_device_recorded_for_another_host_is_not_rescanned_here(backend):
+    """extend() of a volume another host attached (device_attached) must not run this
+    host's os-brick on it: core Volume.local_attach took any recorded device for a local one."""
+    vol = backend.create_volume(1)
+    conn = vol.connect({'host': 'hv-2', 'ip': '192.0.2.22'})
+    conn.device_attached({'type': 'block', 'path': '/dev/sdq'})
+    assert vol.local_attach is None
+    assert vol.extend(2) == 2 * GiB and vol.size == 2
+    conn.disconnect()
