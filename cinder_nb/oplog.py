@@ -48,6 +48,10 @@ def operation(name: str) -> Callable[[F], F]:
             parent = stack[-1] if stack else None
             stack.append(seq)
             started, t0 = datetime.now(timezone.utc), time.perf_counter()
+            _notify('operation_started', {'seq': seq, 'operation': name, 'kind': kind,
+                                          'resource_id': _rec_id(self), 'backend': _backend_of(self),
+                                          'started_at': started, 'parent': parent,
+                                          'thread': threading.current_thread().name})
             error: BaseException | None = None
             result = None
             try:
@@ -66,14 +70,23 @@ def operation(name: str) -> Callable[[F], F]:
                        'thread': threading.current_thread().name}
                 with _lock:
                     _records.append(rec)
-                    listeners = list(_listeners)
-                for listener in listeners:
-                    try:
-                        listener.operation_ended(dict(rec))
-                    except Exception:   # a display must never break an operation
-                        LOG.debug('operation listener %r failed', listener, exc_info=True)
+                _notify('operation_ended', rec)
         return run  # type: ignore[return-value]
     return wrap
+
+
+def _notify(event: str, rec: dict) -> None:
+    """Call listener.<event>(copy of rec) on each listener that has that method."""
+    with _lock:
+        listeners = list(_listeners)
+    for listener in listeners:
+        method = getattr(listener, event, None)
+        if method is None:
+            continue
+        try:
+            method(dict(rec))
+        except Exception:   # a display must never break an operation
+            LOG.debug('operation listener %r failed', listener, exc_info=True)
 
 
 def _rec_id(obj: Any) -> str | None:
@@ -97,7 +110,8 @@ def records() -> list[dict]:
 
 
 def subscribe(listener: Any) -> None:
-    """Call ``listener.operation_ended(record)`` after each operation (in the thread that ran it).
+    """Call ``listener.operation_started(record)`` / ``listener.operation_ended(record)`` (where the
+    listener has them) around each operation, in the thread that runs it.
 
     Held weakly: a listener that is garbage collected drops out by itself.
     """

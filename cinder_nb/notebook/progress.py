@@ -135,3 +135,68 @@ def _one_backend(resources: list) -> Any:
         raise InvalidArgument('resources', f'{len(resources)} items on {sorted(map(str, names))}',
                               'a non-empty list of volume/snapshot objects of one backend')
     return resources[0].backend
+
+
+class SlowOperations:
+    """Shows a progress bar (elapsed time) for every top-level operation still running after
+    ``after`` seconds: a driver call that takes long is visible while it runs.
+
+    Listens to cinder_nb.oplog; ``stop()`` ends it. Use show_slow_operations().
+    """
+
+    def __init__(self, after: float = 1.0, tick: float = 0.5) -> None:
+        self.after, self.tick = after, tick
+        self._running: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
+        self.shown: list[str] = []        # descriptions of the bars shown, for scripts and tests
+
+    def operation_started(self, rec: dict) -> None:
+        if rec.get('parent') is not None:
+            return
+        done = threading.Event()
+        with self._lock:
+            self._running[rec['seq']] = done
+        what = f"{rec['operation']} {str(rec.get('resource_id') or '')[:8]} on {rec.get('backend') or '-'}"
+        threading.Thread(target=self._watch, args=(what, done), daemon=True,
+                         name=f"cinder_nb-slow-{rec['seq']}").start()
+
+    def operation_ended(self, rec: dict) -> None:
+        with self._lock:
+            done = self._running.pop(rec['seq'], None)
+        if done is not None:
+            done.set()
+
+    def _watch(self, what: str, done: threading.Event) -> None:
+        if done.wait(self.after):
+            return
+        self.shown.append(what)
+        pbar = bar(None, what, unit='s', bar_format='{desc}: running {elapsed}')
+        pbar.start_t -= self.after          # the elapsed time counts from the operation's start
+        try:
+            while not done.wait(self.tick):
+                pbar.refresh()
+        finally:
+            pbar.close()
+
+    def stop(self) -> None:
+        from cinder_nb import oplog
+        oplog.unsubscribe(self)
+        with self._lock:
+            for done in self._running.values():
+                done.set()
+            self._running.clear()
+
+
+_slow: SlowOperations | None = None
+
+
+def show_slow_operations(after: float = 1.0) -> SlowOperations:
+    """From now on, show a running-time bar for any operation that runs longer than ``after`` s
+    (a widget in Jupyter, text in a terminal). Returns the watcher; ``.stop()`` turns it off."""
+    from cinder_nb import oplog
+    global _slow
+    if _slow is not None:
+        _slow.stop()
+    _slow = SlowOperations(after)
+    oplog.subscribe(_slow)
+    return _slow

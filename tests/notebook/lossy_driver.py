@@ -16,3 +16,12 @@ class NoRevertDriver(LocalFileDriver):
         if name == 'revert_to_snapshot':
             raise AttributeError(name)
         return super().__getattribute__(name)
+
+
+class SlowSnapshotDriver(LocalFileDriver):
+    """create_snapshot takes 1.5 s, like an array that answers slowly."""
+
+    def create_snapshot(self, snapshot):
+        import time
+        time.sleep(1.5)
+        return super().create_snapshot(snapshot)

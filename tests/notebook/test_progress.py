@@ -67,3 +67,21 @@ def test_bulk_bar_cancel_event(session):
     cancel.set()
     res = create_volumes(lab, 3, 1, cancel=cancel, progress=False)
     assert res.succeeded == [] and all(isinstance(i.error, Cancelled) for i in res.items) and lab.volumes == []
+
+
+def test_operations_slower_than_a_second_get_a_running_bar(session, capsys):
+    from cinder_nb.notebook.progress import show_slow_operations
+    slow = cnb.Backend('slow', volume_driver='tests.notebook.lossy_driver.SlowSnapshotDriver',
+                       local_file_path=str(session / 'slow'), local_file_attach_mode='file')
+    watcher = show_slow_operations(after=1.0)
+    try:
+        vol = slow.create_volume(1, name='quick')            # milliseconds: no bar
+        snap = vol.create_snapshot(name='slow')               # 1.5 s: a bar while it runs
+        assert watcher.shown == [f'volume.create_snapshot {vol.id[:8]} on slow']
+        snap.delete()
+    finally:
+        watcher.stop()
+    vol.create_snapshot()                                    # stopped: no more bars
+    assert len(watcher.shown) == 1
+    err = capsys.readouterr().err
+    assert f'volume.create_snapshot {vol.id[:8]} on slow: running 00:01' in err
