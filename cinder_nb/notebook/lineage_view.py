@@ -11,6 +11,8 @@ from cinder_nb import oplog
 from cinder_nb.notebook import pictures
 
 LOG = logging.getLogger('cinder_nb.notebook')
+#: above this many nodes the view says so instead of drawing an unreadable picture
+MAX_NODES = 80
 #: wait this long after an operation before redrawing, so a burst of operations draws once
 DEBOUNCE_S = 0.3
 
@@ -28,7 +30,8 @@ class LineageView(widgets.VBox):
         self.image = widgets.Image(format='png', layout=widgets.Layout(width=width, max_width='900px'))
         self.caption = widgets.HTML('<b>Lineage</b> <span style="color:#666">(volumes ■, snapshots ●, '
                                     'connections ◆; colour = status)</span>')
-        super().__init__([self.caption, self.image])
+        self.note = widgets.HTML()
+        super().__init__([self.caption, self.note, self.image])
         self.add_class('cinder-nb-lineage')
         self.renders = 0
         self.signature: tuple | None = None
@@ -45,8 +48,17 @@ class LineageView(widgets.VBox):
                          tuple(sorted((u, v, r) for u, v, r in graph.edges(data='relation'))))
             if signature == self.signature:
                 return False
-            fig = pictures.draw_lineage(self.backend, graph=graph)
-            self.image.value = pictures.to_bytes(fig, 'png', dpi=80)
+            if len(graph) > MAX_NODES:
+                self.note.value = (f'<span class="cinder-nb-lineage-too-big" style="color:#666">{len(graph)} '
+                                   f'volumes, snapshots and connections: too many to draw here '
+                                   f'(limit {MAX_NODES}). Draw one backend with '
+                                   f'<code>pictures.draw_lineage(backend)</code>.</span>')
+                self.image.layout.display = 'none'
+            else:
+                fig = pictures.draw_lineage(self.backend, graph=graph)
+                self.image.value = pictures.to_bytes(fig, 'png', dpi=80)
+                self.note.value = ''
+                self.image.layout.display = None
             self.signature = signature
             self.renders += 1
             return True

@@ -73,3 +73,19 @@ def test_console_shows_the_lineage_under_the_tables_and_redraws_after_its_operat
     finally:
         console.lineage.close()
     assert nb.Console(lineage=False, load_drivers=False).lineage is None
+
+
+def test_view_says_when_the_graph_is_too_big_to_draw(filelab, monkeypatch):
+    from cinder_nb.notebook import lineage_view
+    monkeypatch.setattr(lineage_view, 'MAX_NODES', 3)
+    view = LineageView()
+    try:
+        vols = [filelab.create_volume(1, name=f'v{i}') for i in range(4)]
+        view.wait()
+        assert 'too many to draw' in view.note.value and '4 volumes' in view.note.value
+        assert view.image.layout.display == 'none'
+        vols[0].delete()
+        view.wait()
+        assert view.note.value == '' and view.image.layout.display is None
+    finally:
+        view.close()
