@@ -156,8 +156,9 @@ def test_quickstart_in_jupyterlab_restart_and_run_all_twice(jupyterlab):
         try:
             page = browser.new_page(viewport={'width': 1400, 'height': 1100})
             notebook, idle = _open(page, base, token, 'quickstart.ipynb')
-            cells = notebook.locator('.jp-Notebook > .jp-Cell')
+            cells = notebook.locator('.jp-Notebook .jp-Cell')
             n_cells = cells.count()
+            assert n_cells > 20, n_cells
             console = notebook.locator('.cinder-nb-console')
             checkpoint_cell = notebook.locator('.jp-Cell .cm-content', has_text='%%cinder_checkpoint')
 
@@ -380,5 +381,36 @@ def test_console_at_200_volumes_inputs_targets_and_deletes(tmp_path):
             console.locator('.cinder-nb-operations').evaluate("e => e.scrollIntoView({block: 'start'})")
             page.wait_for_timeout(300)
             page.screenshot(path=str(ARTIFACTS / 'console-200-volumes.png'), full_page=True)
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize('name', ['lab-snapshots-and-clones.ipynb', 'multi-backend.ipynb'])
+def test_other_notebooks_restart_and_run_all_twice(jupyterlab, name):
+    """Every notebook runs again after Restart Kernel and Run All (the Ceph lab needs its cluster: it runs
+    headless in tests/notebook/test_notebooks.py instead)."""
+    from playwright.sync_api import expect, sync_playwright
+    base, token = jupyterlab
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={'width': 1400, 'height': 1100})
+            notebook, idle = _open(page, base, token, name)
+            cells = notebook.locator('.jp-Notebook .jp-Cell')
+            n_cells = cells.count()
+            assert n_cells > 5, n_cells
+            last = cells.nth(n_cells - 1)
+            _menu(page, 'Run', 'Run All Cells')
+            for run in range(3):
+                if run:
+                    _menu(page, 'Kernel', 'Restart Kernel and Run All Cells')
+                    _accept_dialog(page)
+                    expect(last.locator('.jp-InputArea-prompt')).not_to_contain_text(re.compile(r'\[\d+\]'),
+                                                                                        timeout=30_000)
+                expect(last.locator('.jp-InputArea-prompt')).to_contain_text(re.compile(r'\[\d+\]'),
+                                                                             timeout=240_000)
+                expect(idle).to_have_count(1, timeout=60_000)
+                assert _errors(notebook) == [], f'run {run + 1}: {_errors(notebook)}'
+                assert cells.count() == n_cells
         finally:
             browser.close()
