@@ -34,6 +34,16 @@ POOL = 8                    # shared volume ids: few, so hosts collide often
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def _has_compare_and_swap() -> bool:
+    """True once the persistence layer has versioned compare-and-swap commits (issue 10, point 1);
+    from then on this test must pass, with no xfail."""
+    try:
+        from cinder_nb.persistence.base import StaleRecord, Write  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _needs():
     reason = netns.unavailable_reason()
     if reason:
@@ -78,9 +88,10 @@ def _last_line(path: str) -> dict | None:
 
 @pytest.mark.postgresql
 @pytest.mark.root
-@pytest.mark.timeout(170)
-@pytest.mark.xfail(reason='lost updates and double operations until every change is a compare-and-swap '
-                          '(issue 10, point 1); figures in docs/reliability.md', strict=False)
+@pytest.mark.timeout(200)   # ~60 s on an idle 2-core machine, ~140 s under load 15
+@pytest.mark.xfail(not _has_compare_and_swap(), strict=False,
+                   reason='lost updates and double operations until every change is a compare-and-swap '
+                          '(issue 10, point 1); figures in docs/reliability.md')
 def test_three_hosts_conflicting_operations_and_kill(tmp_path):
     bindir = _needs()
     from tests.pg.server import PostgresServer
