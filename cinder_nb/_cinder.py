@@ -8,6 +8,7 @@ Every patch of a Cinder internal carries a one-line comment saying why.
 """
 from __future__ import annotations
 
+import atexit
 import datetime
 import functools
 import importlib
@@ -15,7 +16,9 @@ import logging
 import os
 import pkgutil
 import threading
+import time
 import warnings
+import weakref
 from typing import Any, Callable, Iterable, Protocol
 
 # Cinder imports eventlet, which warns that it is deprecated on import. The warning is
@@ -722,6 +725,10 @@ def prepare_driver_module(module_name: str) -> None:
         # removing the parent's '<clone>.clone_snap' snapshot (only its trash path does), so
         # deleting the parent later only renames it '.deleted' and the image leaks in the pool.
         module.RBDDriver._delete_volume = _rbd_delete_volume_dropping_clone_snap(module)
+    if not getattr(module.RBDDriver._connect_to_rados, 'cinder_nb_patched', False):
+        # The driver opens and shuts down a new RADOS connection for every call (~8 ms CPU and
+        # ~20 ms on a loaded 2-core host, more than an RBD create itself); reuse idle ones.
+        _pool_rados_connections(module.RBDDriver)
 
 
 def _rbd_delete_volume_dropping_clone_snap(module: Any) -> Callable:
@@ -751,6 +758,130 @@ def _rbd_delete_volume_dropping_clone_snap(module: Any) -> Callable:
 
     _delete_volume.cinder_nb_patched = True
     return _delete_volume
+
+
+#: idle RADOS connections kept per driver and (pool, cluster, user, timeout); an idle one older
+#: than RADOS_IDLE_S is shut down instead of reused
+RADOS_MAX_IDLE = 16
+RADOS_IDLE_S = 60.0
+
+
+class RadosPool:
+    """Connected (Rados, Ioctx) pairs of one RBD driver, lent to one borrower at a time.
+
+    A borrower has its pair to itself until it gives it back (librados handles are
+    thread-safe, but nothing here relies on it); a pair that is no longer connected or
+    has been idle too long is shut down rather than reused.
+    """
+
+    _all: 'weakref.WeakSet[RadosPool]'
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[tuple, list[tuple[Any, Any, float]]] = {}
+        self._lent: dict[int, tuple] = {}
+        self._closed = False
+        self.opened = 0          #: connections opened so far (for tests and benchmarks)
+        RadosPool._all.add(self)
+
+    def borrow(self, key: tuple, connect: Callable[[], tuple]) -> tuple:
+        stale = []
+        pair = None
+        with self._lock:
+            idle = self._idle.get(key, [])
+            while idle:
+                client, ioctx, since = idle.pop()
+                if time.monotonic() - since < RADOS_IDLE_S and getattr(client, 'state', '') == 'connected':
+                    pair = client, ioctx
+                    break
+                stale.append((client, ioctx))
+        for client, ioctx in stale:
+            _shutdown_rados(client, ioctx)
+        if pair is None:
+            pair = connect()
+            with self._lock:
+                self.opened += 1
+        with self._lock:
+            self._lent[id(pair[1])] = key
+        return pair
+
+    def give_back(self, client: Any, ioctx: Any) -> None:
+        with self._lock:
+            key = self._lent.pop(id(ioctx), None)
+            idle = self._idle.setdefault(key, []) if key is not None else None
+            if idle is not None and not self._closed and len(idle) < RADOS_MAX_IDLE:
+                idle.append((client, ioctx, time.monotonic()))
+                return
+        _shutdown_rados(client, ioctx)
+
+    def close(self) -> None:
+        """Shut down the idle connections; ones lent out are shut down when given back."""
+        with self._lock:
+            self._closed = True
+            pairs = [(c, i) for idle in self._idle.values() for c, i, _ in idle]
+            self._idle.clear()
+        for client, ioctx in pairs:
+            _shutdown_rados(client, ioctx)
+
+    @property
+    def idle(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._idle.values())
+
+
+RadosPool._all = weakref.WeakSet()
+_pool_lock = threading.Lock()
+
+
+def _shutdown_rados(client: Any, ioctx: Any) -> None:
+    try:
+        ioctx.close()
+    finally:
+        client.shutdown()
+
+
+def rados_pool(driver: Any) -> RadosPool:
+    """The RADOS connection pool of an RBD driver instance (made on first use)."""
+    pool = driver.__dict__.get('_cinder_nb_rados_pool')
+    if pool is None:
+        with _pool_lock:
+            pool = driver.__dict__.setdefault('_cinder_nb_rados_pool', RadosPool())
+    return pool
+
+
+def _pool_rados_connections(cls: Any) -> None:
+    original_connect = cls._connect_to_rados
+    original_disconnect = cls._disconnect_from_rados
+
+    def _connect_to_rados(self: Any, pool: str | None = None, remote: dict | None = None,
+                          timeout: int | None = None) -> tuple:
+        key = (pool or self.configuration.rbd_pool, self._get_config_tuple(remote),
+               self.configuration.rados_connect_timeout if timeout is None else timeout)
+        return rados_pool(self).borrow(key, lambda: original_connect(self, pool, remote, timeout))
+
+    def _disconnect_from_rados(self: Any, client: Any, ioctx: Any) -> None:
+        pool = self.__dict__.get('_cinder_nb_rados_pool')
+        if pool is None:
+            original_disconnect(client, ioctx)
+        else:
+            pool.give_back(client, ioctx)
+
+    _connect_to_rados.cinder_nb_patched = True
+    cls._connect_to_rados = _connect_to_rados
+    cls._disconnect_from_rados = _disconnect_from_rados   # an instance method now: it needs the pool
+
+
+def release_driver(driver: Any) -> None:
+    """Free what cinder_nb keeps for a driver that is being unloaded (idle RADOS connections)."""
+    pool = getattr(driver, '__dict__', {}).get('_cinder_nb_rados_pool')
+    if pool is not None:
+        pool.close()
+
+
+@atexit.register
+def _close_rados_pools() -> None:
+    for pool in list(RadosPool._all):
+        pool.close()
 
 
 def is_volume_driver_class(cls: Any) -> bool:

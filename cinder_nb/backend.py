@@ -399,6 +399,7 @@ class Backend:
         rt = runtime.get()
         rt.backends.pop(self._name, None)
         _cinder.clear_backend_config(self._name, self._options)
+        _cinder.release_driver(self.driver)
 
     @staticmethod
     def list_supported_drivers() -> dict[str, dict]:

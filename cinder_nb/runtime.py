@@ -257,6 +257,8 @@ def setup(persistence_config: Any = None, state_dir: str | None = None, debug: b
         _runtime = new
         SCRUBBER.install()
         if old is not None:
+            for backend in list(old.backends.values()):   # dropped: free their idle connections
+                _cinder.release_driver(backend.driver)
             old.persistence.close()
     return _runtime
 

@@ -202,3 +202,40 @@ def test_deleting_clones_and_parents_leaves_no_image_behind(rbd_backend, ceph_cl
         assert f'volume-{vol.id}.deleted' in _images(ceph_cluster)
     second.delete()
     assert _images(ceph_cluster) == before
+
+
+def test_bulk_on_rbd_reuses_rados_connections(rbd_backend, ceph_cluster):
+    """Cinder's RBD driver opens a RADOS connection per call; cinder_nb lends idle ones out again."""
+    import rados
+    from cinder_nb import _cinder
+    driver = rbd_backend.driver
+    made = []
+
+    class CountingRados:      # the driver's own rados module, counting the cluster handles it makes
+        def __getattr__(self, name):
+            return getattr(rados, name)
+
+        def Rados(self, *args, **kwargs):
+            made.append(1)
+            return rados.Rados(*args, **kwargs)
+
+    driver.rados = CountingRados()
+    try:
+        res = rbd_backend.create_volumes(12, 1, name='bulk', workers=4)
+        assert res.ok, res.failed
+        images = {f'volume-{v.id}' for v in res.succeeded}
+        assert images <= _images(ceph_cluster)
+        snaps = rbd_backend.create_snapshots(res.succeeded, workers=4)
+        assert snaps.ok, snaps.failed
+        assert rbd_backend.delete_snapshots(snaps.succeeded, workers=4).ok
+        assert rbd_backend.delete_volumes(res.succeeded, workers=4).ok
+        assert not images & _images(ceph_cluster)
+        # 48 driver calls, each opening at least one connection before; now one per worker
+        # and nesting level at most
+        assert len(made) <= 8, f'{len(made)} RADOS connections for 48 driver calls'
+    finally:
+        del driver.rados
+    pool = _cinder.rados_pool(driver)
+    assert pool.idle > 0
+    rbd_backend.shutdown()
+    assert pool.idle == 0
