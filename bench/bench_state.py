@@ -27,13 +27,54 @@ def timed(fn):
     return time.perf_counter() - start, result
 
 
+def libraries_side_by_side(text: str, repeats: int = 3) -> None:
+    """The JSON and schema libraries on this state's document, alternating in one run."""
+    import copy
+
+    import fastjsonschema
+    import jsonschema
+    import orjson
+
+    from cinder_nb import serialization
+    doc = json.loads(text)
+    schema = copy.deepcopy(serialization.json_schema())
+    schema['$schema'] = 'http://json-schema.org/draft-07/schema#'
+    compile_s, fast = timed(lambda: fastjsonschema.compile(schema))
+    reference = jsonschema.validators.validator_for(serialization.json_schema())(serialization.json_schema())
+    pairs = [
+        ('encode the state (sorted keys)', 'json.dumps', lambda: json.dumps(doc, sort_keys=True),
+         'orjson.dumps', lambda: orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()),
+        ('parse the text', 'json.loads', lambda: json.loads(text), 'orjson.loads', lambda: orjson.loads(text)),
+        ('schema check', 'jsonschema', lambda: next(reference.iter_errors(doc), None),
+         'fastjsonschema (compiled)', lambda: fast(doc)),
+    ]
+    print('| step | stdlib / reference | s | fast library | s | speedup |\n|---|---|---:|---|---:|---:|')
+    for step, a_name, a, b_name, b in pairs:
+        ta, tb = [], []
+        for _ in range(repeats if step != 'schema check' else 1):
+            ta.append(timed(a)[0])
+            tb.append(timed(b)[0])
+        ma, mb = sorted(ta)[len(ta) // 2], sorted(tb)[len(tb) // 2]
+        print(f'| {step} | {a_name} | {ma:.3f} | {b_name} | {mb:.3f} | {ma / mb:.1f}× |')
+    print(f'\n(fastjsonschema compiles the schema once per process: {compile_s:.3f} s.)\n')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--volumes', type=int, default=10_000)
     parser.add_argument('--snapshots-per-volume', type=int, default=2)
+    parser.add_argument('--libraries-only', metavar='STATE_JSON',
+                        help='only compare the JSON/schema libraries on an existing state document')
     parser.add_argument('--postgresql', help="a postgresql:// URL of an empty database to include, or "
                                              "'auto' to start a throw-away server (tests/pg/server.py)")
     args = parser.parse_args()
+    if args.libraries_only:
+        with open(args.libraries_only) as f:
+            text = f.read()
+        print(f'## Libraries on {args.libraries_only} ({len(json.loads(text)["volumes"]):,} volumes, '
+              f'{len(text) / 1e6:.1f} MB)\n')
+        libraries_side_by_side(text)
+        return
     if args.postgresql == 'auto':
         import sys
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -58,6 +99,7 @@ def main() -> None:
         dump_s, text = timed(cnb.dumps)
         print(f'| dumps() from memory store | {dump_s:.2f} | {dump_s / (args.volumes + n_snaps) * 1e6:.1f} |')
         print(f'\nJSON size: {len(text) / 1e6:.1f} MB\n')
+        libraries_side_by_side(text)
 
         stores = [('memory', lambda: 'memory'),
                   ('sqlite', lambda: {'path': os.path.join(work, f'bench-{time.monotonic_ns()}.db')})]

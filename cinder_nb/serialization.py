@@ -38,6 +38,11 @@ from typing import Any, Callable, Iterable
 
 import jsonschema
 
+try:
+    import orjson as _orjson
+except ImportError:      # optional: the standard library's json does the same, slower
+    _orjson = None
+
 from cinder_nb import _cinder, runtime, validation
 from cinder_nb.persistence.files import write_file
 from cinder_nb.errors import BackendConfigError, CinderNBError, MissingSecret, StateError, shown_name
@@ -138,7 +143,19 @@ def _maybe_get(rt, vol_id: str):
 
 def dumps(backends: Iterable[str] | None = None, indent: int | None = None) -> str:
     """The whole state (or some backends) as versioned JSON; secrets are redacted."""
-    return json.dumps(state_dict(backends), indent=indent, sort_keys=True)
+    return encode(state_dict(backends), indent)
+
+
+def encode(doc: Any, indent: int | None = None) -> str:
+    """JSON text with sorted keys: orjson when installed (about 10x faster on a large state,
+    bench/bench_state.py), compact and UTF-8; the standard library for an indent or for what
+    orjson refuses (non-string keys, integers beyond 64 bits)."""
+    if indent is None and _orjson is not None:
+        try:
+            return _orjson.dumps(doc, option=_orjson.OPT_SORT_KEYS).decode()
+        except TypeError:       # orjson.JSONEncodeError is a TypeError
+            pass
+    return json.dumps(doc, indent=indent, sort_keys=True)
 
 
 def dumps_resource(obj, indent: int | None = None) -> str:
@@ -152,7 +169,7 @@ def dumps_resource(obj, indent: int | None = None) -> str:
             if kind not in ('volume', obj.KIND):
                 doc[key] = []
         doc[_LISTS[obj.KIND]] = [r for r in doc[_LISTS[obj.KIND]] if r['id'] == obj.id]
-    return json.dumps(doc, sort_keys=True, indent=indent)
+    return encode(doc, indent)
 
 
 def dump(path: str, indent: int | None = 1) -> None:
@@ -225,7 +242,29 @@ def _where(path) -> str:
     return out or 'the document'
 
 
+@functools.lru_cache(maxsize=1)
+def _fast_validator() -> Callable[[Any], Any] | None:
+    """The schema compiled to Python by fastjsonschema (30-40x faster than jsonschema on a
+    large state, bench/bench_state.py), or None when it is not installed. The schema is
+    draft 2020-12 but uses nothing whose meaning differs in draft 7, fastjsonschema's newest
+    (no $ref with siblings, no format assertions); jsonschema stays the judge of a rejection."""
+    try:
+        import fastjsonschema
+    except ImportError:
+        return None
+    schema = copy.deepcopy(json_schema())      # compile() may annotate the dict it is given
+    schema['$schema'] = 'http://json-schema.org/draft-07/schema#'
+    return fastjsonschema.compile(schema)
+
+
 def _schema_check(doc: dict) -> None:
+    fast = _fast_validator()
+    if fast is not None:
+        try:
+            fast(doc)
+            return
+        except Exception:   # invalid (or beyond fastjsonschema): jsonschema decides and words the error
+            pass
     error = jsonschema.exceptions.best_match(_validator().iter_errors(doc))
     if error is not None:
         # best_match picks the most relevant of the errors; its message quotes the value

@@ -311,3 +311,26 @@ def test_report_how_many_hostile_documents_were_tried(capsys):
     with capsys.disabled():
         print(f"\nhostile documents tried: {TRIED['documents']}, refused with a typed error: "
               f"{TRIED['refused']}")
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow,
+                                                                  HealthCheck.data_too_large])
+@given(data=st.data())
+def test_fast_schema_check_agrees_with_jsonschema(hostile_base, data):
+    """load() checks with the schema compiled by fastjsonschema and asks jsonschema only about a
+    rejection: the two must agree on every document, hostile ones included."""
+    _tmp, base = hostile_base
+    doc = data.draw(_hostile_document(base))
+    if validation.depth(doc, validation.MAX_DEPTH) is None:
+        return                                   # parse() refuses these before any schema check
+    doc = json.loads(json.dumps(doc))
+    fast = serialization._fast_validator()
+    assert fast is not None, 'fastjsonschema is a dependency (pyproject.toml)'
+    try:
+        fast(doc)
+        fast_ok = True
+    except Exception:
+        fast_ok = False
+    reference_ok = next(serialization._validator().iter_errors(doc), None) is None
+    assert fast_ok == reference_ok, json.dumps(doc)[:500]
