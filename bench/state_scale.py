@@ -130,7 +130,14 @@ def main() -> None:
     parser.add_argument('--persistence', choices=('memory', 'sqlite'), default='memory')
     parser.add_argument('--work-dir', required=True)
     parser.add_argument('--out')
+    parser.add_argument('--stdlib', action='store_true',
+                        help='cinder_nb without orjson and fastjsonschema (json + jsonschema only), for a '
+                             'side-by-side comparison')
     args = parser.parse_args()
+    if args.stdlib and args.lib == 'nb':
+        from cinder_nb import serialization
+        serialization._orjson = None
+        serialization._fast_validator = lambda: None
     if args.mode == 'gen':
         text = generate(args.lib, args.n, args.work_dir)
         with open(args.out, 'w') as f:

@@ -40,8 +40,9 @@ def _backend_name(backend: Any) -> str | None:
 
 
 def _frame(kind: str, columns: dict[str, Any], row: Callable[[Any], dict], backend: Any) -> pd.DataFrame:
-    objs = runtime.get().find(kind, backend=_backend_name(backend))
-    rows = [row(obj) for obj in objs]
+    found = runtime.get().find_with_records(kind, backend=_backend_name(backend))
+    # a stored record is already the public (redacted) form: redact only what is held here alone
+    rows = [row(rec if rec is not None else obj.public_record()) for obj, rec in found]
     df = pd.DataFrame(rows, columns=list(columns))
     for col, dtype in columns.items():
         if dtype == TIMESTAMP:
@@ -55,18 +56,15 @@ def _frame(kind: str, columns: dict[str, Any], row: Callable[[Any], dict], backe
     return df
 
 
-def _volume_row(vol: Any) -> dict:
-    rec = vol.public_record()
+def _volume_row(rec: dict) -> dict:
     return {k: rec.get(k) for k in VOLUME_COLUMNS}
 
 
-def _snapshot_row(snap: Any) -> dict:
-    rec = snap.public_record()
+def _snapshot_row(rec: dict) -> dict:
     return {k: rec.get(k) for k in SNAPSHOT_COLUMNS}
 
 
-def _connection_row(conn: Any) -> dict:
-    rec = conn.public_record()
+def _connection_row(rec: dict) -> dict:
     connector = rec.get('connector') or {}
     out = {k: rec.get(k) for k in CONNECTION_COLUMNS}
     out.update(protocol=(rec.get('connection_info') or {}).get('driver_volume_type'),
