@@ -113,15 +113,26 @@ def test_arguments_checked_before_any_driver_call(filelab, session):
     assert filelab.volumes == [] and os.listdir(os.path.join(filelab.driver.root, 'volumes')) == []
 
 
-def test_cancel_from_progress_stops_items_not_started(filelab):
+@pytest.fixture
+def gated(session):
+    bulk_driver.GateDriver.GATE = threading.Event()
+    return cnb.Backend('gated', volume_driver='tests.core.bulk_driver.GateDriver',
+                       local_file_path=str(session / 'gvols'), local_file_attach_mode='file')
+
+
+def test_cancel_from_progress_stops_items_not_started(gated):
+    gate = bulk_driver.GateDriver.GATE
+
     def stop_after_first(done, total, item):
+        gate.set()          # from here on, a worker that starts an item finds the cancel
         raise Cancelled('enough')
-    res = filelab.create_volumes(6, 1, workers=1, progress=stop_after_first)
+    res = gated.create_volumes(6, 1, workers=1, progress=stop_after_first, cancel=gate)
     made = res.succeeded
-    assert 1 <= len(made) <= 2        # the first, and the one the worker may have started meanwhile
-    assert all(isinstance(i.error, Cancelled) for i in res.failed) and len(res.failed) == 6 - len(made)
-    assert {v.id for v in filelab.volumes} == {v.id for v in made}
-    assert all(v.status == 'available' for v in filelab.volumes)
+    assert 1 <= len(made) <= 2        # the first, and the second if the worker had started it
+    assert [i.index for i in res.failed] == list(range(len(made), 6))
+    assert all(isinstance(i.error, Cancelled) for i in res.failed)
+    assert {v.id for v in gated.volumes} == {v.id for v in made}
+    assert all(v.status == 'available' for v in gated.volumes)
 
 
 def test_cancel_event(filelab):
@@ -132,12 +143,15 @@ def test_cancel_event(filelab):
     assert filelab.volumes == []
 
 
-def test_keyboard_interrupt_waits_for_running_items_then_propagates(filelab):
+def test_keyboard_interrupt_waits_for_running_items_then_propagates(gated):
+    gate = bulk_driver.GateDriver.GATE
+
     def interrupt(done, total, item):
+        gate.set()
         raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        filelab.create_volumes(4, 1, workers=2, progress=interrupt)
-    vols = filelab.volumes
+        gated.create_volumes(6, 1, workers=2, progress=interrupt, cancel=gate)
+    vols = gated.volumes
     assert 1 <= len(vols) <= 3 and all(v.status == 'available' for v in vols)   # none left 'creating'
 
 
