@@ -173,8 +173,17 @@ class RBDFuseConnector:
         mnt = self._ensure_mount(data)
         _, image = self._split(data)
         image_file = os.path.join(mnt, image)
+        loops = _loops_over(image_file)
         size = os.stat(image_file).st_size
-        for dev in _loops_over(image_file):
+        if loops:
+            # rbd-fuse learns the new size from librbd's header watch, up to about a second
+            # after the driver's resize; until then the file (and `losetup -c`) shows the old
+            # size, which the loop device still has
+            old, deadline = _device_bytes(loops[0]), time.monotonic() + 15
+            while size <= old and time.monotonic() < deadline:
+                time.sleep(0.1)
+                size = os.stat(image_file).st_size
+        for dev in loops:
             subprocess.run(['losetup', '-c', dev], check=True, capture_output=True)
         return size
 
@@ -188,6 +197,14 @@ def unmount_all(mount_root: str | None = None) -> None:
                 subprocess.run(['losetup', '-d', loop], capture_output=True)
             subprocess.run(['fusermount', '-u', mnt] if _has('fusermount') else ['umount', '-l', mnt],
                            capture_output=True)
+
+
+def _device_bytes(path: str) -> int:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.lseek(fd, 0, os.SEEK_END)
+    finally:
+        os.close(fd)
 
 
 def _loops_over(path: str) -> list[str]:

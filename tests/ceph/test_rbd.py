@@ -239,3 +239,16 @@ def test_bulk_on_rbd_reuses_rados_connections(rbd_backend, ceph_cluster):
     assert pool.idle > 0
     rbd_backend.shutdown()
     assert pool.idle == 0
+
+
+@pytest.mark.skipif(not LOOP_OK, reason='the attach is a loop device over the rbd-fuse file only with loop devices')
+def test_online_extend_without_io_in_between(rbd_backend):
+    """Extend right after attach, no I/O: rbd-fuse learns the new size up to a second later,
+    and the loop device kept the old size (cinderlib's test_extend_attached caught it)."""
+    from tests.conftest import device_size
+    vol = rbd_backend.create_volume(1)
+    conn = vol.attach()
+    vol.extend(2)
+    assert device_size(conn.path) == 2 * GiB
+    vol.detach()
+    vol.delete()
