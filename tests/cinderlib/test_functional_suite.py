@@ -63,3 +63,23 @@ def test_cinderlib_suite_on_embedded_backend(cinderlib_source, tmp_path):
     assert os.listdir(volumes / 'volumes') == [] and os.listdir(volumes / 'snapshots') == []
     loops = subprocess.run(['losetup', '-a'], capture_output=True, text=True).stdout
     assert str(volumes) not in loops
+
+
+@pytest.mark.ceph
+@pytest.mark.root
+@pytest.mark.skipif(not LOOP_OK, reason=f'the suite reads sizes with lsblk on block devices: {NO_LOOP_REASON}')
+def test_cinderlib_suite_on_ceph_rbd(cinderlib_source, ceph_cluster, tmp_path):
+    """The same suite on Cinder's RBDDriver against the single-node cluster the tests start
+    (cinderlib's gate ran it on Ceph too); the attach path is rbd-fuse + a loop device."""
+    def images() -> set[str]:
+        return set(subprocess.run(['rbd', '-c', ceph_cluster['CINDER_NB_CEPH_CONF'], '-n', 'client.admin', 'ls',
+                                   ceph_cluster['CINDER_NB_CEPH_POOL']], check=True, capture_output=True,
+                                  text=True).stdout.split())
+    before = images()
+    counts = run_suite(cinderlib_source, tmp_path, {
+        'volume_backend_name': 'ceph', 'volume_driver': 'cinder.volume.drivers.rbd.RBDDriver',
+        'rbd_pool': ceph_cluster['CINDER_NB_CEPH_POOL'], 'rbd_user': ceph_cluster['CINDER_NB_CEPH_USER'],
+        'rbd_ceph_conf': ceph_cluster['CINDER_NB_CEPH_CONF'],
+        'rbd_keyring_conf': ceph_cluster['CINDER_NB_CEPH_KEYRING']})
+    _assert_all_passed(counts)
+    assert images() == before, 'the suite left RBD images behind'
