@@ -12,7 +12,7 @@ from typing import Any
 from cinder_nb import errors
 from cinder_nb.backend import Backend, backends, embedded
 from cinder_nb.connection import Connection
-from cinder_nb.errors import (BackendConfigError, CinderNBError, DriverError, InvalidArgument,
+from cinder_nb.errors import (BackendConfigError, CinderNBError, Conflict, DriverError, InvalidArgument,
                               InvalidState, MissingSecret, NotFound, PersistenceError, StateError)
 from cinder_nb.runtime import setup as _setup
 from cinder_nb.serialization import SCHEMA_VERSION
@@ -23,7 +23,7 @@ __version__ = '0.1.0'
 
 __all__ = ['setup', 'backends', 'Backend', 'Volume', 'Snapshot', 'Connection', 'embedded', 'dumps', 'load',
            'list_supported_drivers', 'errors', 'CinderNBError', 'InvalidArgument', 'NotFound',
-           'InvalidState', 'BackendConfigError', 'MissingSecret', 'DriverError', 'StateError',
+           'InvalidState', 'Conflict', 'BackendConfigError', 'MissingSecret', 'DriverError', 'StateError',
            'PersistenceError', 'SCHEMA_VERSION', '__version__']
 
 

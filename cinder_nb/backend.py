@@ -347,7 +347,7 @@ class Backend:
             err = DriverError(operation, resource.KIND, resource.id, exc)
             status, said = fail_status, err.message
         # outside the except block: the driver's exception is not chained to err
-        resource._set(status=status, error=said)
+        resource._record_failure(status, said)
         raise err
 
     # ------------------------------------------------------------------ lifecycle

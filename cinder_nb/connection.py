@@ -76,9 +76,16 @@ class Connection(Resource):
                     'device': None, 'status': 'attaching', 'error': None,
                     'created_at': ts, 'updated_at': ts})
         backend = volume.backend
-        old = volume._transition('connect', {'available', 'in-use'}, volume.status,
-                                 check=lambda: _check_multiattach(volume))
-        runtime.get().save(conn)
+
+        def store(txn):     # the connection exists only if the volume is usable now
+            rec = txn.read(volume)
+            if rec.get('status') not in ('available', 'in-use'):
+                raise volume._not_allowed('connect', rec.get('status'), {'available', 'in-use'})
+            _check_multiattach(volume, rec, txn.children('connection', volume.id))
+            txn.put(volume, {**rec, 'updated_at': now()})
+            txn.insert(conn, conn.record)
+        rt = runtime.get()
+        rt.transact(store, volume, 'connect')
         ovo = volume.ovo()
         ctxt = _cinder.context()
         try:
@@ -93,11 +100,16 @@ class Connection(Resource):
         else:
             err = None
         if err is not None:     # outside the except block: no driver exception chained
-            conn._set(status='error', error=err.message)
-            volume._set(status=old)
+            conn._record_failure('error', err.message)
             raise err
-        conn._set(connection_info=info, status='attached', error=None)
-        volume._set(status='in-use')
+
+        def attached(txn):
+            crec, vrec = txn.read(conn), txn.read(volume)
+            txn.put(conn, {**crec, 'connection_info': info, 'status': 'attached', 'error': None,
+                           'updated_at': now()})
+            if vrec.get('status') == 'available':   # a running extend or revert settles it itself
+                txn.put(volume, {**vrec, 'status': 'in-use', 'updated_at': now()})
+        rt.transact(attached, conn, 'connect')
         return conn
 
     # ------------------------------------------------------------------ attributes
@@ -191,7 +203,7 @@ class Connection(Resource):
         else:
             err = None
         if err is not None:     # outside the except block: no driver exception chained
-            self._set(status='error', error=err.message)
+            self._record_failure('error', err.message)
             raise err
         self._set(device=None)
         if disconnect:
@@ -216,17 +228,25 @@ class Connection(Resource):
             if not others:
                 backend.driver.remove_export(_cinder.context(), ovo)
         self._driver('disconnect', call)
-        runtime.get().forget(self)
+
+        def gone(txn):      # drop the record; the volume is in-use while other connections remain
+            vrec = txn.read(volume)
+            txn.delete(self)
+            rest = [c for c in txn.children('connection', volume.id)
+                    if c['id'] != self.id and c.get('status') != 'error']
+            status = vrec.get('status')
+            if status in ('available', 'in-use'):
+                status = 'in-use' if rest else 'available'
+            txn.put(volume, {**vrec, 'status': status, 'updated_at': now()})
+        runtime.get().transact(gone, self, 'disconnect')
         self._rec['status'] = 'deleted'
         self._rec['updated_at'] = now()
-        if not others and volume.status == 'in-use':
-            volume._set(status='available')
 
 
-def _check_multiattach(volume) -> None:
-    existing = [c for c in volume.connections if c.status in ('attached', 'attaching')]
-    if existing and not volume.multiattach:
-        hosts = {(c.connector or {}).get('host') for c in existing}
-        raise InvalidState('volume', volume.id, volume.status, 'connect',
+def _check_multiattach(volume, rec: dict, conns: list[dict]) -> None:
+    existing = [c for c in conns if c.get('status') in ('attached', 'attaching')]
+    if existing and not rec.get('multiattach'):
+        hosts = {(c.get('connector') or {}).get('host') for c in existing}
+        raise InvalidState('volume', volume.id, rec.get('status'), 'connect',
                            f'It is already connected ({len(existing)} connection(s), hosts {sorted(map(str, hosts))}) '
                            'and is not multiattach: disconnect first or create it with multiattach=True.')

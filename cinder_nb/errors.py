@@ -185,3 +185,12 @@ class BulkError(CinderNBError):
         super().__init__(f'{result.operation}: {len(failed)} of {len(result.items)} items failed: '
                          f'{shown}{more}', operation=result.operation, failed=len(failed))
         self.result = result
+
+
+class Conflict(InvalidState):
+    """Another writer kept changing the resource while this one tried to (compare-and-swap lost).
+
+    Like Cinder's conditional_update: the write named the version it read, another
+    process or thread wrote first, and retrying on fresh data did not get through.
+    ``status`` is the current one. Nothing was written; retry the operation.
+    """

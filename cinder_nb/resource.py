@@ -44,8 +44,10 @@ class Resource:
     #: fields shown by repr / the HTML repr, in order
     SUMMARY: tuple[str, ...] = ('id', 'status')
 
-    def __init__(self, record: dict) -> None:
+    def __init__(self, record: dict, version: int = 0) -> None:
         self._rec = record
+        #: version of the stored record this object holds (0: not stored yet / unknown)
+        self._version = version
 
     # ------------------------------------------------------------- record access
     @property
@@ -85,29 +87,50 @@ class Resource:
         """
         runtime.get().refresh(self)
 
-    def _set(self, **values: Any) -> None:
-        rt = runtime.get()
-        with rt.lock:
-            self._rec.update(values)
-            self._rec['updated_at'] = now()
-            rt.save(self)
+    # ------------------------------------------------------------- compare-and-swap writes
+    @property
+    def version(self) -> int:
+        """The stored record's version this object last read or wrote (0: not stored yet)."""
+        return self._version
 
-    def _transition(self, operation: str, allowed: Iterable[str], new_status: str,
-                    check: Callable[[], None] | None = None) -> str:
-        """Atomically check the status (and check()) and move to new_status; returns the old one."""
-        rt = runtime.get()
-        with rt.lock:
-            old = self.status
+    def _update(self, change: Callable[[dict], dict], operation: str = 'update') -> Any:
+        """Apply change(fresh_record) -> {field: value} as a compare-and-swap on this record.
+
+        change() runs on the record as stored now (another process may have changed it)
+        and may raise a typed error to refuse; the write goes through only at the
+        version read, else it is retried on fresher data (runtime.transact).
+        """
+        def step(txn):
+            rec = txn.read(self)
+            values = change(rec)
+            txn.put(self, {**rec, **values, 'updated_at': now()})
+        return runtime.get().transact(step, self, operation)
+
+    def _set(self, **values: Any) -> None:
+        """Set fields on the current stored record (not on this object's possibly stale copy)."""
+        self._update(lambda rec: values)
+
+    def _transition(self, operation: str, allowed: Iterable[str], new_status: str | None,
+                    check: Callable[[Any, dict], None] | None = None) -> str:
+        """Check the current status (and check(txn, record)), move to new_status (None: keep it)
+        in one compare-and-swap; returns the status it found."""
+        def step(txn):
+            rec = txn.read(self)
+            old = rec.get('status')
             if old not in allowed:
-                hint = f"Allowed from: {', '.join(sorted(allowed))}."
-                if old in TRANSITIONAL:
-                    hint += (f' If the process doing it died, mark it with reset_status() '
-                             f"(like 'cinder reset-state') and retry.")
-                raise InvalidState(self.KIND, self.id, old, operation, hint)
+                raise self._not_allowed(operation, old, allowed)
             if check is not None:
-                check()
-            self._set(status=new_status)
+                check(txn, rec)
+            txn.put(self, {**rec, 'status': old if new_status is None else new_status, 'updated_at': now()})
             return old
+        return runtime.get().transact(step, self, operation)
+
+    def _not_allowed(self, operation: str, status: str, allowed: Iterable[str]) -> InvalidState:
+        hint = f"Allowed from: {', '.join(sorted(allowed))}."
+        if status in TRANSITIONAL:
+            hint += (' If the process doing it died, mark it with reset_status() '
+                     "(like 'cinder reset-state') and retry.")
+        return InvalidState(self.KIND, self.id, status, operation, hint)
 
     def reset_status(self, status: str = 'error') -> None:
         """Force the recorded status, as 'cinder reset-state' does (no driver call).
@@ -121,6 +144,13 @@ class Resource:
         validation.choice('status', status, self.RESETTABLE)
         self._set(status=status)
 
+    def _record_failure(self, status: str, message: str) -> None:
+        """Record a failed operation's status and message; a record deleted meanwhile stays gone."""
+        try:
+            self._set(status=status, error=message)
+        except NotFound:
+            pass
+
     def _driver(self, operation: str, call: Callable[[], Any], fail_status: str = 'error',
                 on_fail: Callable[[], None] | None = None) -> Any:
         """Run a driver call; on failure record fail_status and the message, raise DriverError."""
@@ -131,29 +161,34 @@ class Resource:
         # handled after the except block: the driver's exception (which may quote a
         # secret) is neither the DriverError's __cause__ nor its __context__
         LOG.warning('%s', err.message)
-        self._set(status=fail_status, error=err.message)
+        self._record_failure(fail_status, err.message)
         if on_fail is not None:
             on_fail()
         raise err
 
     def _driver_updates(self, ovo: Any, model_update: dict | None) -> dict:
-        """Record changes from what a driver returned or set on the OVO in place."""
+        """What a driver returned or set on the OVO in place (merge with _merge_driver_values)."""
         from cinder_nb import _cinder
         values = _cinder.changed_fields(ovo, self.DRIVER_FIELDS)
         values.update(model_update or {})
-        return self._merge_driver_values(values) if values else {}
+        return values
+
+    def _finish(self, driver_values: dict, **values: Any) -> None:
+        """Record an operation's outcome: plain values plus the driver's, on the fresh record."""
+        self._update(lambda rec: {**(self._merge_driver_values(driver_values, rec) if driver_values else {}),
+                                  **values})
 
     def _absorb(self, ovo: Any, model_update: dict | None) -> None:
         updates = self._driver_updates(ovo, model_update)
         if updates:
-            self._set(**updates)
+            self._finish(updates)
 
     def apply_driver_update(self, values: dict) -> None:
         """Merge what a driver reported (model update or OVO save) into the record."""
-        self._set(**self._merge_driver_values(values))
+        self._finish(dict(values))
 
-    def _merge_driver_values(self, values: dict) -> dict:
-        driver_data = dict(self._rec.get('driver_data') or {})
+    def _merge_driver_values(self, values: dict, rec: dict) -> dict:
+        driver_data = dict(rec.get('driver_data') or {})
         updates: dict[str, Any] = {}
         for key, value in values.items():
             if key in self.METADATA_FIELDS:

@@ -6,14 +6,19 @@ it is the private store. Persistence only ever receives redacted copies.
 from __future__ import annotations
 
 import os
+import random
 import threading
+import time
 import urllib.parse
 from typing import Any, Callable
 
 from cinder_nb import _cinder, persistence as persistence_mod
 from cinder_nb.errors import InvalidArgument, NotFound, PersistenceError
-from cinder_nb.persistence.base import Persistence
+from cinder_nb.persistence.base import ANY, NEW, Persistence, StaleRecord, Write
 from cinder_nb.secrets import SCRUBBER, redact_collect, unredact
+
+#: how often a compare-and-swap is retried on fresher data before Conflict
+MAX_ATTEMPTS = 50
 
 _lock = threading.RLock()
 _runtime: 'Runtime | None' = None
@@ -62,56 +67,77 @@ class Runtime:
         return {'volume': Volume, 'snapshot': Snapshot, 'connection': Connection}
 
     def register(self, obj: Any, saved: bool = False) -> None:
-        """Make obj live in this process; saved=False marks it as held here only (load(save=False))."""
+        """Make obj live in this process; saved=False marks it as held here only (load(save=False)).
+
+        A saved object's stored version is unknown here (0): its next write re-reads it.
+        """
         with self.lock:
             self.live[obj.KIND][obj.id] = obj
+            obj._version = 0
             if saved:
                 self.unsaved[obj.KIND].pop(obj.id, None)
             else:
                 self.unsaved[obj.KIND][obj.id] = None
 
-    def save(self, obj: Any) -> None:
-        """Write the object's redacted record; keep the full one in the live registry.
+    def transact(self, step: Callable[['Txn'], Any], subject: Any = None, operation: str = 'update') -> Any:
+        """Run step(txn) and commit its writes as one compare-and-swap; returns step's result.
 
-        An object this process knows to be stored is only updated, never re-inserted:
-        if another process deleted it meanwhile, it is dropped here and NotFound raised.
+        step reads fresh records through txn, may raise a typed error to refuse (the
+        objects it read are refreshed all the same), and queues writes. When another
+        writer changed a record in between, nothing is written and step runs again on
+        fresher data; after MAX_ATTEMPTS, Conflict names the current status.
         """
+        from cinder_nb.errors import Conflict
         with self.lock:
-            kind, ident = obj.KIND, obj.id
-            known = ident in self.live[kind] and ident not in self.unsaved[kind]
-            record, secrets = redact_collect(obj.record)
-            SCRUBBER.add(secrets)
-            if known:
-                if not self.persistence.update(kind, record):
-                    self._gone(kind, ident)
-                    raise NotFound(kind, ident, 'Another process sharing this state deleted it.')
-            else:
-                self.persistence.put(kind, record)
-            self.live[kind][ident] = obj
-            self.unsaved[kind].pop(ident, None)
+            for attempt in range(MAX_ATTEMPTS):
+                txn = Txn(self)
+                try:
+                    result = step(txn)
+                except BaseException:
+                    txn.refresh_read()
+                    raise
+                if not txn.writes:
+                    txn.refresh_read()
+                    return result
+                try:
+                    versions = self.persistence.commit(txn.commit_writes())
+                except StaleRecord:
+                    txn.refresh_read()
+                    time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))   # let the winner finish
+                    continue
+                txn.applied(versions)
+                return result
+        kind, ident = (subject.KIND, subject.id) if subject is not None else ('record', '?')
+        status = subject.status if subject is not None else 'changing'
+        raise Conflict(kind, ident, status, operation,
+                       f'Other writers changed it {MAX_ATTEMPTS} times while this one tried; retry.')
 
     def forget(self, obj: Any) -> None:
-        with self.lock:
-            self.live[obj.KIND].pop(obj.id, None)
-            self.unsaved[obj.KIND].pop(obj.id, None)
-            self.persistence.delete(obj.KIND, obj.id)
+        """Delete obj's record (whatever its version: its storage is gone) and drop it here."""
+        def step(txn):
+            txn.delete(obj)
+        self.transact(step, obj, 'delete')
 
-    def _gone(self, kind: str, ident: str) -> None:
+    def _gone(self, kind: str, ident: str, obj: Any = None) -> None:
         """A live object whose record another process deleted: drop it, mark it deleted."""
-        obj = self.live[kind].pop(ident, None)
-        if obj is not None:
-            obj.record['status'] = 'deleted'
+        live = self.live[kind].pop(ident, None)
+        self.unsaved[kind].pop(ident, None)
+        for o in (live, obj):
+            if o is not None:
+                o.record['status'] = 'deleted'
+                o._version = 0
 
-    def _wrap(self, kind: str, record: dict) -> Any:
+    def _wrap(self, kind: str, record: dict, version: int) -> Any:
         """The live object for a stored record (refreshed if another process changed it)."""
         live = self.live[kind].get(record['id'])
         if live is not None:
-            if record['id'] not in self.unsaved[kind] and live.record.get('updated_at') != record.get('updated_at'):
+            if record['id'] not in self.unsaved[kind] and live._version != version:
                 merged = unredact(record, live.record)
                 live.record.clear()
                 live.record.update(merged)
+                live._version = version
             return live
-        obj = self._classes()[kind](record)
+        obj = self._classes()[kind](record, version)
         self.live[kind][obj.id] = obj
         return obj
 
@@ -120,13 +146,13 @@ class Runtime:
             obj = self.live[kind].get(ident)
             if obj is not None and (ident in self.unsaved[kind] or not self.persistence.shared):
                 return obj
-            record = self.persistence.get(kind, ident)
-            if record is None:
+            found = self.persistence.get_versioned(kind, ident)
+            if found is None:
                 if obj is not None:
                     self._gone(kind, ident)
                     raise NotFound(kind, ident, 'Another process sharing this state deleted it.')
                 raise NotFound(kind, ident)
-            return self._wrap(kind, record)
+            return self._wrap(kind, *found)
 
     def refresh(self, obj: Any) -> None:
         """Re-read a live object's record from the store (secrets kept from the live record).
@@ -138,14 +164,16 @@ class Runtime:
             kind, ident = obj.KIND, obj.id
             if ident in self.unsaved[kind] and self.live[kind].get(ident) is obj:
                 return
-            record = self.persistence.get(kind, ident)
-            if record is None:
-                self._gone(kind, ident)
-                obj.record['status'] = 'deleted'
-                raise NotFound(kind, ident, 'It was deleted (by this or another process sharing this state).')
-            merged = unredact(record, obj.record)
-            obj.record.clear()
-            obj.record.update(merged)
+            found = self.persistence.get_versioned(kind, ident)
+            if found is None:
+                self._gone(kind, ident, obj)
+                raise NotFound(kind, ident, 'Another process sharing this state deleted it.')
+            record, version = found
+            if version != obj._version:
+                merged = unredact(record, obj.record)
+                obj.record.clear()
+                obj.record.update(merged)
+                obj._version = version
             self.live[kind][ident] = obj
 
     def find(self, kind: str, backend: str | None = None, volume_id: str | None = None) -> list:
@@ -161,9 +189,9 @@ class Runtime:
         its live object's record: callers that need public records can use it as it is.
         """
         with self.lock:
-            records = self.persistence.list(kind, backend=backend, volume_id=volume_id)
-            found: list[tuple[Any, dict | None]] = [(self._wrap(kind, r), r) for r in records]
-            listed = {r['id'] for r in records}
+            records = self.persistence.list_versioned(kind, backend=backend, volume_id=volume_id)
+            found: list[tuple[Any, dict | None]] = [(self._wrap(kind, r, v), r) for r, v in records]
+            listed = {r['id'] for r, _ in records}
             if self.persistence.shared:
                 for ident, obj in list(self.live[kind].items()):
                     rec = obj.record
@@ -209,6 +237,99 @@ class Runtime:
 
     def kv_set(self, key: str, value: Any) -> None:
         self.persistence.put('kv', {'id': key, 'value': value})
+
+
+class Txn:
+    """One compare-and-swap in the making: the records read (fresh, at their versions) and
+    the writes queued against those versions (see Runtime.transact)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        #: (kind, id) -> [object, full record as read, version read (ANY: held here only)]
+        self.seen: dict[tuple[str, str], list] = {}
+        #: (object, full record or None to delete, expected version)
+        self.writes: list[tuple[Any, dict | None, int]] = []
+
+    def read(self, obj: Any) -> dict:
+        """obj's record as stored now, secrets filled in from obj (do not change it in place).
+
+        NotFound (and obj marked deleted) when its record is gone.
+        """
+        key = (obj.KIND, obj.id)
+        if key in self.seen:
+            return self.seen[key][1]
+        rt = self.rt
+        kind, ident = key
+        live = rt.live[kind].get(ident)
+        if ident in rt.unsaved[kind] and live is obj:
+            rec, version = obj.record, ANY            # held only here: its first write stores it
+        elif live is obj and obj._version and not rt.persistence.shared:
+            rec, version = obj.record, obj._version   # no other process writes this store
+        else:
+            found = rt.persistence.get_versioned(kind, ident)
+            if found is None:
+                rt._gone(kind, ident, obj)
+                raise NotFound(kind, ident, 'Another process sharing this state deleted it.')
+            stored, version = found
+            rec = obj.record if version == obj._version else unredact(stored, obj.record)
+        self.seen[key] = [obj, rec, version]
+        return rec
+
+    def children(self, kind: str, volume_id: str) -> list[dict]:
+        """Records of a volume's snapshots or connections, as stored now (and held here only)."""
+        return [o.record for o in self.rt.find(kind, volume_id=volume_id) if o.status != 'deleted']
+
+    def exists(self, kind: str, ident: str) -> bool:
+        if ident in self.rt.live[kind] and ident in self.rt.unsaved[kind]:
+            return True
+        return self.rt.persistence.get_versioned(kind, ident) is not None
+
+    def put(self, obj: Any, record: dict) -> None:
+        """Write obj's record at the version read (read() it first)."""
+        self.writes.append((obj, record, self.seen[(obj.KIND, obj.id)][2]))
+
+    def insert(self, obj: Any, record: dict) -> None:
+        """Store a new record; the commit fails if one with its id exists."""
+        self.writes.append((obj, record, NEW))
+
+    def delete(self, obj: Any) -> None:
+        """Delete obj's record whatever its version (its storage is gone)."""
+        self.writes.append((obj, None, ANY))
+
+    def commit_writes(self) -> list[Write]:
+        out = []
+        for obj, record, expected in self.writes:
+            if record is None:
+                out.append(Write(obj.KIND, obj.id, None, expected))
+                continue
+            redacted, secrets = redact_collect(record)
+            SCRUBBER.add(secrets)
+            out.append(Write(obj.KIND, obj.id, redacted, expected))
+        return out
+
+    def refresh_read(self) -> None:
+        """Bring the objects read up to the records read (a stale object learns the news)."""
+        for obj, rec, version in self.seen.values():
+            if version != ANY and rec is not obj.record:
+                obj.record.clear()
+                obj.record.update(rec)
+                obj._version = version
+
+    def applied(self, versions: list[int]) -> None:
+        self.refresh_read()
+        rt = self.rt
+        for (obj, record, _), version in zip(self.writes, versions):
+            kind, ident = obj.KIND, obj.id
+            rt.unsaved[kind].pop(ident, None)
+            if record is None:
+                rt.live[kind].pop(ident, None)
+                obj._version = 0
+                continue
+            if record is not obj.record:
+                obj.record.clear()
+                obj.record.update(record)
+            obj._version = version
+            rt.live[kind][ident] = obj
 
 
 def default_state_dir() -> str:

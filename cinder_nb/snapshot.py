@@ -30,10 +30,10 @@ class Snapshot(Resource):
                     'driver_data': {}, 'error': None, 'created_at': ts, 'updated_at': ts})
 
     def _create(self) -> 'Snapshot':
-        runtime.get().save(self)
+        """Run the driver for a snapshot already stored as creating (Volume.create_snapshot)."""
         ovo = self.ovo()
         model = self._driver('create', lambda: self.backend.driver.create_snapshot(ovo))
-        self._set(status='available', error=None, **self._driver_updates(ovo, model))
+        self._finish(self._driver_updates(ovo, model), status='available', error=None)
         return self
 
     name = field('name')
@@ -76,21 +76,26 @@ class Snapshot(Resource):
     @oplog.operation('snapshot.create_volume')
     def create_volume(self, name: str | None = None, description: str | None = None,
                       size: int | None = None, **kwargs: Any):
-        """A new volume holding this snapshot's data (size defaults to the snapshot's)."""
+        """A new volume holding this snapshot's data (size defaults to the snapshot's).
+
+        Stored only if the snapshot is available now, in one compare-and-swap with it.
+        """
         from cinder_nb.volume import Volume
         self._require_not_deleted('create a volume from')
-        if self.status != 'available':
-            raise InvalidState('snapshot', self.id, self.status, 'create a volume from')
-        size = self.volume_size if size is None else size
-        validation.size('size', size)
-        if size < self.volume_size:
-            raise InvalidArgument('size', size, f'at least the snapshot size {self.volume_size} GiB')
+        if size is not None:
+            validation.size('size', size)
         source = self.volume
         kwargs.setdefault('extra_specs', source.extra_specs)
         kwargs.setdefault('qos_specs', source.qos_specs)
         kwargs.setdefault('pool_name', source.pool_name)
-        new = Volume._new(self.backend, size, name=name, description=description,
-                          snapshot_id=self.id, **kwargs)
-        snap_ovo = self.ovo()
-        return new._create_with('create from snapshot', lambda ovo: self.backend.driver
-                                .create_volume_from_snapshot(ovo, snap_ovo))
+        new = Volume._new(self.backend, self.volume_size if size is None else size, name=name,
+                          description=description, snapshot_id=self.id, **kwargs)
+
+        def prepare(snap):
+            if size is None:
+                new.record['size'] = snap['volume_size']
+            elif size < snap['volume_size']:
+                raise InvalidArgument('size', size, f"at least the snapshot size {snap['volume_size']} GiB")
+        return new._create_with('create a volume from', lambda ovo: self.backend.driver
+                                .create_volume_from_snapshot(ovo, self.ovo()),
+                                parent=self, parent_allowed=frozenset({'available'}), prepare=prepare)

@@ -14,6 +14,7 @@ VOLUME_STATUSES = ('creating', 'available', 'in-use', 'extending', 'deleting', '
 USABLE = frozenset({'available', 'in-use'})
 
 
+
 class Volume(Resource):
     """A volume on a backend. Attribute names follow cinderlib's Volume."""
 
@@ -53,17 +54,40 @@ class Volume(Resource):
         }
         return cls(rec)
 
-    def _create_with(self, operation: str, call) -> 'Volume':
-        """Record the new volume as creating, run the driver call, record the outcome."""
-        rt = runtime.get()
-        with rt.lock:
-            if self.id in rt.live['volume'] or rt.persistence.get('volume', self.id):
+    def _create_with(self, operation: str, call, parent: Resource | None = None,
+                     parent_allowed: frozenset = frozenset(), prepare=None) -> 'Volume':
+        """Store the new volume as creating, run the driver call, record the outcome.
+
+        With a parent (the source volume of a clone, the snapshot of a volume from
+        snapshot), the new record is stored only if the parent's current status is in
+        parent_allowed, in the same compare-and-swap that bumps the parent's version;
+        prepare(parent_record) may adjust the new record from the fresh parent or refuse.
+        """
+        def step(txn):
+            if txn.exists('volume', self.id):
                 raise InvalidArgument('id', self.id, 'an id no other volume has')
-            rt.save(self)
+            if parent is not None:
+                prec = txn.read(parent)
+                if prec.get('status') not in parent_allowed:
+                    raise parent._not_allowed(operation, prec.get('status'), parent_allowed)
+                if prepare is not None:
+                    prepare(prec)
+                txn.put(parent, {**prec, 'updated_at': now()})
+            txn.insert(self, self._rec)
+        runtime.get().transact(step, parent if parent is not None else self, operation)
         ovo = _cinder.volume_ovo(self._rec)   # a new volume: no snapshots or connections to look up
         model = self._driver(operation, lambda: call(ovo))
-        self._set(status='available', error=None, **self._driver_updates(ovo, model))
+        self._finish(self._driver_updates(ovo, model), status='available', error=None)
         return self
+
+    def _settle(self, **values: Any) -> None:
+        """End an operation: set values and the status the volume's connections give it
+        ('in-use' while any connection is not in error, else 'available'), on fresh data."""
+        def step(txn):
+            rec = txn.read(self)
+            conns = [c for c in txn.children('connection', self.id) if c.get('status') != 'error']
+            txn.put(self, {**rec, **values, 'status': 'in-use' if conns else 'available', 'updated_at': now()})
+        runtime.get().transact(step, self, 'update')
 
     # ------------------------------------------------------------------ attributes
     name = field('name')
@@ -134,29 +158,29 @@ class Volume(Resource):
         conns = [c.record for c in self.connections if c.status != 'deleted']
         return _cinder.volume_ovo(self._rec, snapshots=snaps, connections=conns)
 
-    def _absorb(self, ovo: Any, model_update: dict | None) -> None:
-        updates = self._driver_updates(ovo, model_update)
-        if updates:
-            self._set(**updates)
-
     # ------------------------------------------------------------------ operations
     @oplog.operation('volume.delete')
     def delete(self) -> None:
-        """Delete the volume (it must have no snapshots and no connections)."""
-        def check():
-            snaps = [s.id for s in self.snapshots]
+        """Delete the volume (it must have no snapshots and no connections).
+
+        The check of the children and the move to 'deleting' are one compare-and-swap:
+        a snapshot or connection created meanwhile (which bumps this volume's version)
+        makes it retry on fresh data and refuse.
+        """
+        def check(txn, rec):
+            if rec['status'] == 'in-use':
+                raise InvalidState('volume', self.id, 'in-use', 'delete',
+                                   'It is attached or connected: detach() / disconnect() it first.')
+            snaps = [s['id'] for s in txn.children('snapshot', self.id)]
             if snaps:
-                raise InvalidState('volume', self.id, self.status, 'delete',
+                raise InvalidState('volume', self.id, rec['status'], 'delete',
                                    f'It still has snapshots {snaps}: delete them first.')
-            conns = [c.id for c in self.connections]
+            conns = [c['id'] for c in txn.children('connection', self.id)]
             if conns:
-                raise InvalidState('volume', self.id, self.status, 'delete',
+                raise InvalidState('volume', self.id, rec['status'], 'delete',
                                    f'It has connections {conns}: detach/disconnect them first.')
         self._require_not_deleted('delete')
-        if self.status == 'in-use':
-            raise InvalidState('volume', self.id, 'in-use', 'delete',
-                               'It is attached or connected: detach() / disconnect() it first.')
-        old = self._transition('delete', {'available', 'error', 'error_deleting'}, 'deleting', check)
+        old = self._transition('delete', {'available', 'error', 'error_deleting', 'in-use'}, 'deleting', check)
         ovo = _cinder.volume_ovo(self._rec)   # check() found no snapshots or connections
         self.backend._busy_aware(self, 'delete', old, lambda: self.backend.driver.delete_volume(ovo),
                                  fail_status='error_deleting')
@@ -169,12 +193,14 @@ class Volume(Resource):
         """Grow the volume to new_size GiB; an attached device sees the new size."""
         self._require_not_deleted('extend')
         validation.size('new_size', new_size)
-        if new_size <= self.size:
-            raise InvalidArgument('new_size', new_size, f'more than the current size {self.size} GiB')
-        old = self._transition('extend', USABLE, 'extending')
+
+        def check(txn, rec):
+            if new_size <= rec['size']:
+                raise InvalidArgument('new_size', new_size, f"more than the current size {rec['size']} GiB")
+        self._transition('extend', USABLE, 'extending', check)
         ovo = self.ovo()
         self._driver('extend', lambda: self.backend.driver.extend_volume(ovo, new_size))
-        self._set(size=new_size, status=old, error=None)
+        self._settle(size=new_size, error=None)
         local = self.local_attach
         if local is not None:
             local.extend()
@@ -184,19 +210,21 @@ class Volume(Resource):
               **kwargs: Any) -> 'Volume':
         """A new volume with this one's data (size defaults to this volume's)."""
         self._require_not_deleted('clone')
-        size = self.size if size is None else size
-        validation.size('size', size)
-        if size < self.size:
-            raise InvalidArgument('size', size, f'at least the source size {self.size} GiB')
-        if self.status not in USABLE:
-            raise InvalidState('volume', self.id, self.status, 'clone')
+        if size is not None:
+            validation.size('size', size)
         kwargs.setdefault('extra_specs', self.extra_specs)
         kwargs.setdefault('qos_specs', self.qos_specs)
         kwargs.setdefault('pool_name', self.pool_name)
-        new = Volume._new(self.backend, size, name=name, description=description,
-                          source_volid=self.id, **kwargs)
-        src = self.ovo()
-        return new._create_with('clone', lambda ovo: self.backend.driver.create_cloned_volume(ovo, src))
+        new = Volume._new(self.backend, self.size if size is None else size, name=name,
+                          description=description, source_volid=self.id, **kwargs)
+
+        def prepare(src):               # sizes checked against the source as stored now
+            if size is None:
+                new.record['size'] = src['size']
+            elif size < src['size']:
+                raise InvalidArgument('size', size, f"at least the source size {src['size']} GiB")
+        return new._create_with('clone', lambda ovo: self.backend.driver.create_cloned_volume(ovo, self.ovo()),
+                                parent=self, parent_allowed=USABLE, prepare=prepare)
 
     @oplog.operation('volume.copy_to')
     def copy_to(self, backend, name: str | None = None, chunk_mib: int = 4, sparse: bool | None = None,
@@ -237,19 +265,30 @@ class Volume(Resource):
             finally:
                 self.detach()
         except BaseException as exc:   # KeyboardInterrupt too: a half-copied volume must not look usable
-            target._set(status='error', error=f'copy from volume {self.id} failed: {SCRUBBER.scrub(str(exc))}')
+            target._record_failure('error', f'copy from volume {self.id} failed: {SCRUBBER.scrub(str(exc))}')
             raise
         return target
 
     @oplog.operation('volume.create_snapshot')
     def create_snapshot(self, name: str | None = None, description: str | None = None,
                         metadata: dict | None = None):
-        """Snapshot this volume."""
+        """Snapshot this volume.
+
+        The snapshot is stored (with the volume's current size) only if the volume is
+        available or in-use now, in one compare-and-swap that bumps the volume's version.
+        """
         from cinder_nb.snapshot import Snapshot
         self._require_not_deleted('snapshot')
-        if self.status not in USABLE:
-            raise InvalidState('volume', self.id, self.status, 'snapshot')
         snap = Snapshot._new(self, name=name, description=description, metadata=metadata)
+
+        def step(txn):
+            rec = txn.read(self)
+            if rec.get('status') not in USABLE:
+                raise self._not_allowed('snapshot', rec.get('status'), USABLE)
+            txn.put(self, {**rec, 'updated_at': now()})
+            snap.record['volume_size'] = rec['size']
+            txn.insert(snap, snap.record)
+        runtime.get().transact(step, self, 'snapshot')
         return snap._create()
 
     @oplog.operation('volume.revert_to_snapshot')
@@ -257,11 +296,17 @@ class Volume(Resource):
         """Roll the volume's data back to one of its snapshots (volume must be available)."""
         if snapshot.volume_id != self.id:
             raise InvalidArgument('snapshot', snapshot.id, f'a snapshot of volume {self.id}')
-        old = self._transition('revert', {'available'}, 'reverting')
+
+        def check(txn, rec):
+            srec = txn.read(snapshot)
+            if srec.get('status') != 'available':
+                raise snapshot._not_allowed('revert to', srec.get('status'), {'available'})
+            txn.put(snapshot, {**srec, 'updated_at': now()})   # no delete can start meanwhile
+        self._transition('revert', {'available'}, 'reverting', check)
         ovo, snap_ovo = self.ovo(), snapshot.ovo()
         self._driver('revert', lambda: self.backend.driver.revert_to_snapshot(
             _cinder.context(), ovo, snap_ovo))
-        self._set(status=old, error=None)
+        self._settle(error=None)
 
     @oplog.operation('volume.connect')
     def connect(self, connector_dict: dict, attach_mode: str = 'rw'):

@@ -6,11 +6,11 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from cinder_nb.errors import InvalidArgument, PersistenceError
-from cinder_nb.persistence.base import KINDS, Persistence
+from cinder_nb.persistence.base import ANY, KINDS, NEW, Persistence, StaleRecord, Write
 
 ENTRY_POINT_GROUP = 'cinder_nb.persistence'
 
-__all__ = ['KINDS', 'Persistence', 'create', 'ENTRY_POINT_GROUP']
+__all__ = ['KINDS', 'Persistence', 'Write', 'StaleRecord', 'NEW', 'ANY', 'create', 'ENTRY_POINT_GROUP']
 
 
 def create(config: Any, state_dir: str) -> Persistence:
@@ -58,6 +58,12 @@ def create(config: Any, state_dir: str) -> Persistence:
             raise PersistenceError(f'Persistence plugin {storage!r} failed to start: {exc}') from exc
         if not isinstance(backend, Persistence):
             raise PersistenceError(f'Persistence plugin {storage!r} did not return a Persistence instance')
+        if backend.shared and type(backend).commit is Persistence.commit:
+            raise PersistenceError(
+                f'Persistence plugin {storage!r} says other processes share its records (shared=True) '
+                'but does not implement commit(), get_versioned() and list_versioned(): the generic '
+                'ones are only atomic inside one process, so concurrent writers could overwrite each '
+                'other. Implement them (see cinder_nb.persistence.base.Persistence) or set shared=False.')
         return backend
     known = ['memory', 'sqlite', 'postgresql'] + sorted(plugins)
     raise InvalidArgument('persistence_config.storage', storage, 'one of ' + ', '.join(known))

@@ -1,22 +1,70 @@
-"""The persistence interface: plain JSON-able records per kind, written atomically."""
+"""The persistence interface: plain JSON-able records per kind, each with a version,
+written atomically; ``commit`` writes several records as one compare-and-swap."""
 from __future__ import annotations
 
 import abc
-from typing import Iterable
+import threading
+from typing import Iterable, NamedTuple, Sequence
 
 KINDS = ('backend', 'volume', 'snapshot', 'connection', 'kv')
 
+#: Write.expected for "the record must not exist yet" (an insert)
+NEW = 0
+#: Write.expected for "whatever is stored, if anything" (an unconditional upsert or delete)
+ANY = -1
+#: key under which a record given to put()/put_many() may carry the version to store;
+#: the generic commit() also keeps versions there in plugins that store records verbatim
+VERSION_KEY = '_version'
+
+
+class Write(NamedTuple):
+    """One record change of a commit: ``record`` None deletes ``ident``.
+
+    ``expected`` is the version the writer read (>= 1), NEW or ANY; a stored record
+    whose version differs makes the whole commit fail with StaleRecord.
+    """
+    kind: str
+    ident: str
+    record: dict | None
+    expected: int
+
+
+class StaleRecord(Exception):
+    """A commit found a record at another version than the writer read: nothing was written.
+
+    Internal: the runtime re-reads and retries, or raises cinder_nb.errors.Conflict.
+    """
+
+    def __init__(self, kind: str, ident: str, expected: int, found: int | None) -> None:
+        super().__init__(f'{kind} {ident}: expected version {expected}, found {found}')
+        self.kind, self.ident, self.expected, self.found = kind, ident, expected, found
+
+
+_GENERIC_COMMIT_LOCK = threading.RLock()
+
 
 class Persistence(abc.ABC):
-    """Stores records (dicts) of kinds in KINDS, keyed by their 'id'.
+    """Stores records (dicts) of kinds in KINDS, keyed by their 'id', each with a version.
 
     Records arrive already redacted: secrets never reach a persistence back-end.
     Every method is atomic on its own; ``put_many`` and ``replace_all`` write
-    several records in one transaction.
+    several records in one transaction, ``commit`` several records as one
+    compare-and-swap (Cinder's ``conditional_update`` idea): each record has an
+    integer version, 1 when first stored and one more at every write; a commit
+    names the version each record was read at and writes nothing if any differs.
 
-    A third-party back-end (entry point group ``cinder_nb.persistence``) must
-    implement the abstract methods; the others have correct but non-atomic
-    defaults it should override when its store can do better.
+    The contract for a third-party back-end (entry point group ``cinder_nb.persistence``):
+
+    - implement the abstract methods (``put``, ``delete``, ``get``, ``list``,
+      ``replace_all``); ``get``/``list`` return records without the version;
+    - ``get_versioned``, ``list_versioned`` and ``commit`` have generic defaults
+      that keep the version inside the stored record (key VERSION_KEY) through
+      ``put_many``/``get``/``list``, and check-and-write under a lock of this
+      process: atomic between threads, not between processes;
+    - so a back-end that sets ``shared = True`` (other processes write the same
+      records) must override those three with atomic ones (see SQLPersistence);
+      ``cinder_nb.persistence.create`` refuses one that does not, with a
+      PersistenceError saying so.
     """
 
     name = 'base'
@@ -60,11 +108,63 @@ class Persistence(abc.ABC):
         for kind, record in items:
             self.put(kind, record)
 
+    # ------------------------------------------------------------- versions (generic defaults)
+    def get_versioned(self, kind: str, ident: str) -> tuple[dict, int] | None:
+        """(record, version) or None."""
+        rec = self.get(kind, ident)
+        if rec is None:
+            return None
+        return rec, _pop_version(rec)
+
+    def list_versioned(self, kind: str, backend: str | None = None,
+                       volume_id: str | None = None) -> list[tuple[dict, int]]:
+        """list() with each record's version."""
+        return [(r, _pop_version(r)) for r in self.list(kind, backend=backend, volume_id=volume_id)]
+
+    def commit(self, writes: Sequence[Write]) -> list[int]:
+        """Apply writes all or none if every record is at the version its write expects.
+
+        Returns each record's new version (0 for a delete); raises StaleRecord and
+        writes nothing when one differs.
+        """
+        with _GENERIC_COMMIT_LOCK:
+            versions = []
+            for w in writes:
+                check_kind(w.kind)
+                cur = self.get_versioned(w.kind, w.ident)
+                found = cur[1] if cur is not None else None
+                check_expected(w, found)
+                versions.append(0 if w.record is None else (found or 0) + 1)
+            puts = [(w.kind, dict(w.record, **{VERSION_KEY: v})) for w, v in zip(writes, versions)
+                    if w.record is not None]
+            if puts:
+                self.put_many(puts)
+            for w in writes:
+                if w.record is None:
+                    self.delete(w.kind, w.ident)
+            return versions
+
     def close(self) -> None:
         """Release connections and files."""
 
     def describe(self) -> str:
         return self.name
+
+
+def _pop_version(rec: dict) -> int:
+    version = rec.pop(VERSION_KEY, 1)
+    return version if isinstance(version, int) and not isinstance(version, bool) else 1
+
+
+def check_expected(write: Write, found: int | None) -> None:
+    """Raise StaleRecord unless a record at version found (None: absent) is what write expects."""
+    if write.expected == ANY:
+        return
+    if write.expected == NEW:
+        if found is not None:
+            raise StaleRecord(write.kind, write.ident, write.expected, found)
+    elif found != write.expected:
+        raise StaleRecord(write.kind, write.ident, write.expected, found)
 
 
 def matches(record: dict, backend: str | None, volume_id: str | None) -> bool:

@@ -3,39 +3,50 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Iterable, NamedTuple
+from typing import Iterable, NamedTuple, Sequence
 
-from cinder_nb.persistence.base import KINDS, Persistence, check_kind, check_record
+from cinder_nb.persistence.base import (KINDS, VERSION_KEY, Persistence, Write, check_expected,
+                                        check_kind, check_record)
 
 
 class _Row(NamedTuple):
     backend: object
     volume_id: object
     text: str
+    version: int
 
 
 class MemoryPersistence(Persistence):
-    """Records held as JSON text (like a database row), indexed by volume id.
+    """Records held as JSON text (like a database row) with their versions, indexed by volume id.
 
     Storing text means a caller can neither change a stored record afterwards nor
     store something a SQL back-end could not, and reads are plain ``json.loads``.
+    ``commit`` checks versions and writes under one lock (atomic between threads);
+    it writes through ``put_many``/``delete`` so a subclass that overrides those
+    (to mirror records to a file, say) sees every change.
     """
 
     name = 'memory'
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._data: dict[str, dict[str, _Row]] = {k: {} for k in KINDS}
         self._by_volume: dict[str, dict[str, dict[str, None]]] = {k: {} for k in KINDS}
 
     @staticmethod
-    def _row(record: dict) -> _Row:
+    def _row(record: dict, old: _Row | None) -> _Row:
         check_record(record)
+        version = record.get(VERSION_KEY)
+        if version is not None:
+            record = {k: v for k, v in record.items() if k != VERSION_KEY}
+        else:
+            version = old.version + 1 if old is not None else 1
         return _Row(record.get('backend'), record.get('volume_id'),
-                    json.dumps(record, sort_keys=True, default=str))
+                    json.dumps(record, sort_keys=True, default=str), version)
 
-    def _put_locked(self, kind: str, ident: str, row: _Row) -> None:
+    def _put_locked(self, kind: str, ident: str, record: dict) -> None:
         old = self._data[kind].get(ident)
+        row = self._row(record, old)
         self._data[kind][ident] = row
         if old is not None and old.volume_id == row.volume_id:
             return
@@ -53,28 +64,29 @@ class MemoryPersistence(Persistence):
 
     def put(self, kind: str, record: dict) -> None:
         check_kind(kind)
-        row = self._row(record)
+        check_record(record)
         with self._lock:
-            self._put_locked(kind, record['id'], row)
+            self._put_locked(kind, record['id'], record)
 
     def update(self, kind: str, record: dict) -> bool:
         check_kind(kind)
-        row = self._row(record)
+        check_record(record)
         with self._lock:
             if record['id'] not in self._data[kind]:
                 return False
-            self._put_locked(kind, record['id'], row)
+            self._put_locked(kind, record['id'], record)
             return True
 
     def put_many(self, items: Iterable[tuple[str, dict]]) -> None:
         staged = []
         for kind, record in items:
             check_kind(kind)
-            row = self._row(record)
-            staged.append((kind, record['id'], row))
+            check_record(record)
+            self._row(record, None)         # refuse what cannot be stored before writing anything
+            staged.append((kind, record['id'], record))
         with self._lock:
-            for kind, ident, row in staged:
-                self._put_locked(kind, ident, row)
+            for kind, ident, record in staged:
+                self._put_locked(kind, ident, record)
 
     def delete(self, kind: str, ident: str) -> None:
         check_kind(kind)
@@ -84,26 +96,57 @@ class MemoryPersistence(Persistence):
                 self._index_drop(kind, ident, old)
 
     def get(self, kind: str, ident: str) -> dict | None:
+        found = self.get_versioned(kind, ident)
+        return found[0] if found is not None else None
+
+    def get_versioned(self, kind: str, ident: str) -> tuple[dict, int] | None:
         check_kind(kind)
         with self._lock:
             row = self._data[kind].get(ident)
-        return json.loads(row.text) if row is not None else None
+        return (json.loads(row.text), row.version) if row is not None else None
 
-    def list(self, kind: str, backend: str | None = None, volume_id: str | None = None) -> list[dict]:
+    def _rows(self, kind: str, backend: str | None, volume_id: str | None) -> list[_Row]:
         check_kind(kind)
         with self._lock:
             if volume_id is not None:
                 rows = [self._data[kind][i] for i in self._by_volume[kind].get(volume_id, ())]
             else:
                 rows = list(self._data[kind].values())
-        return [json.loads(r.text) for r in rows if backend is None or r.backend == backend]
+        return [r for r in rows if backend is None or r.backend == backend]
+
+    def list(self, kind: str, backend: str | None = None, volume_id: str | None = None) -> list[dict]:
+        return [json.loads(r.text) for r in self._rows(kind, backend, volume_id)]
+
+    def list_versioned(self, kind: str, backend: str | None = None,
+                       volume_id: str | None = None) -> list[tuple[dict, int]]:
+        return [(json.loads(r.text), r.version) for r in self._rows(kind, backend, volume_id)]
+
+    def commit(self, writes: Sequence[Write]) -> list[int]:
+        for w in writes:
+            check_kind(w.kind)
+            if w.record is not None:
+                check_record(w.record)
+        with self._lock:
+            versions = []
+            for w in writes:
+                row = self._data[w.kind].get(w.ident)
+                check_expected(w, row.version if row is not None else None)
+                versions.append(0 if w.record is None else (row.version if row is not None else 0) + 1)
+            puts = [(w.kind, dict(w.record, **{VERSION_KEY: v})) for w, v in zip(writes, versions)
+                    if w.record is not None]
+            if puts:
+                self.put_many(puts)
+            for w in writes:
+                if w.record is None:
+                    self.delete(w.kind, w.ident)
+            return versions
 
     def replace_all(self, records: dict[str, Iterable[dict]]) -> None:
         fresh = MemoryPersistence()
         for kind, recs in records.items():
             check_kind(kind)
             for rec in recs:
-                row = self._row(rec)
-                fresh._put_locked(kind, rec['id'], row)
+                check_record(rec)
+                fresh._put_locked(kind, rec['id'], rec)
         with self._lock:
             self._data, self._by_volume = fresh._data, fresh._by_volume

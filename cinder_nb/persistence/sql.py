@@ -2,8 +2,9 @@
 
 One row per record. Every write is one transaction, so a crash (even kill -9)
 leaves either the old or the new row; processes sharing one database never
-overwrite each other's records: they upsert or delete only the rows they
-changed, and ``update`` refuses to bring back a row another process deleted.
+overwrite each other's records: each row has a version, and ``commit`` updates or
+deletes a row only at the version its writer read (``UPDATE ... WHERE version =
+:read``), all rows of one commit in one transaction.
 
 SQLite: WAL journal, ``synchronous=FULL``, writers take the lock at ``BEGIN
 IMMEDIATE`` (so two writers queue instead of failing to upgrade a read lock),
@@ -18,16 +19,18 @@ import json
 import os
 import sqlite3
 import time
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from cinder_nb.errors import InvalidArgument, PersistenceError
-from cinder_nb.persistence.base import KINDS, Persistence, check_kind, check_record
+from cinder_nb.persistence.base import (ANY, KINDS, NEW, VERSION_KEY, Persistence, StaleRecord, Write,
+                                        check_kind, check_record)
 
-SCHEMA_VERSION = 1
+#: 1: one row per record; 2: each row has a version (compare-and-swap writes)
+SCHEMA_VERSION = 2
 _WRITE = 'cinder_nb_write'
 _PG_INIT_LOCK = 0x63696e6465726e62  # pg_advisory_xact_lock key ("cindernb")
 
@@ -41,6 +44,7 @@ resources = sa.Table(
     sa.Column('volume_id', sa.String(255), index=True),
     sa.Column('seq', sa.BigInteger, nullable=False),
     sa.Column('data', sa.Text, nullable=False),
+    sa.Column('version', sa.BigInteger, nullable=False, server_default='1'),
 )
 meta = sa.Table(
     'cinder_nb_meta', _metadata,
@@ -83,6 +87,12 @@ class SQLPersistence(Persistence):
                 if row is None:
                     conn.execute(meta.insert().values(key='schema', value=str(SCHEMA_VERSION)))
                 stored = int(row[0]) if row is not None else SCHEMA_VERSION
+                if stored == 1:
+                    # schema 1 -> 2: rows get a version column (every existing record at version 1)
+                    conn.exec_driver_sql('ALTER TABLE cinder_nb_resources ADD COLUMN version BIGINT '
+                                         'NOT NULL DEFAULT 1')
+                    conn.execute(meta.update().where(meta.c.key == 'schema').values(value=str(SCHEMA_VERSION)))
+                    stored = SCHEMA_VERSION
         except Exception as exc:
             cause = exc.__cause__ if isinstance(exc, PersistenceError) and exc.__cause__ else exc
             raise PersistenceError(f'Cannot open persistence {_safe_url(url)}: {cause}') from cause
@@ -121,26 +131,41 @@ class SQLPersistence(Persistence):
     def _row(kind: str, record: dict) -> dict:
         check_kind(kind)
         check_record(record)
+        version = record.get(VERSION_KEY)
+        if version is not None:
+            record = {k: v for k, v in record.items() if k != VERSION_KEY}
         return {'kind': kind, 'id': record['id'], 'backend': _opt_str(record.get('backend')),
                 'volume_id': _opt_str(record.get('volume_id')),
-                'data': json.dumps(record, sort_keys=True, default=str)}
+                'data': json.dumps(record, sort_keys=True, default=str), 'version': version}
+
+    def _insert(self, conn: sa.Connection, rows: list[dict]):
+        """An INSERT of rows (with their insertion order) for on_conflict_* to finish."""
+        if self.dialect == 'postgresql':
+            return pg_dialect.insert(resources).values(seq=order_seq.next_value())
+        # the write lock is held since BEGIN IMMEDIATE: max(seq) cannot move under us
+        top = conn.execute(sa.select(sa.func.coalesce(sa.func.max(resources.c.seq), 0))).scalar()
+        for i, row in enumerate(rows, 1):
+            row['seq'] = int(top) + i
+        return sqlite_dialect.insert(resources)
 
     def _upsert(self, conn: sa.Connection, rows: list[dict]) -> None:
+        """Insert or replace rows; a replaced row's version goes up by one (or to the given one)."""
         if not rows:
             return
-        if self.dialect == 'postgresql':
-            stmt = pg_dialect.insert(resources).values(seq=order_seq.next_value())
-        else:
-            # the write lock is held since BEGIN IMMEDIATE: max(seq) cannot move under us
-            top = conn.execute(sa.select(sa.func.coalesce(sa.func.max(resources.c.seq), 0))).scalar()
-            for i, row in enumerate(rows, 1):
-                row['seq'] = int(top) + i
-            stmt = sqlite_dialect.insert(resources)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[resources.c.kind, resources.c.id],
-            set_={'data': stmt.excluded.data, 'backend': stmt.excluded.backend,
-                  'volume_id': stmt.excluded.volume_id})
-        conn.execute(stmt, rows)
+        for given in (True, False):     # one statement per shape: executemany needs equal keys
+            part = [dict(r) for r in rows if (r['version'] is not None) == given]
+            if not part:
+                continue
+            if not given:
+                for r in part:
+                    r['version'] = 1
+            stmt = self._insert(conn, part)
+            version = stmt.excluded.version if given else resources.c.version + 1
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[resources.c.kind, resources.c.id],
+                set_={'data': stmt.excluded.data, 'backend': stmt.excluded.backend,
+                      'volume_id': stmt.excluded.volume_id, 'version': version})
+            conn.execute(stmt, part)
 
     def put(self, kind: str, record: dict) -> None:
         row = self._row(kind, record)
@@ -157,8 +182,52 @@ class SQLPersistence(Persistence):
         with self._write() as conn:
             done = conn.execute(
                 resources.update().where(resources.c.kind == kind, resources.c.id == row['id'])
-                .values(data=row['data'], backend=row['backend'], volume_id=row['volume_id'])).rowcount
+                .values(data=row['data'], backend=row['backend'], volume_id=row['volume_id'],
+                        version=row['version'] or resources.c.version + 1)).rowcount
         return bool(done)
+
+    def commit(self, writes: Sequence[Write]) -> list[int]:
+        """One transaction: every write checks the version it expects (UPDATE/DELETE ... WHERE
+        version = expected; INSERT ... ON CONFLICT DO NOTHING); any miss rolls all back."""
+        rows = [self._row(w.kind, w.record) if w.record is not None else None for w in writes]
+        for w in writes:
+            check_kind(w.kind)
+        versions: list[int] = []
+        with self._write() as conn:
+            for w, row in zip(writes, rows):
+                key = (resources.c.kind == w.kind, resources.c.id == w.ident)
+                if row is None:
+                    stmt = resources.delete().where(*key)
+                    if w.expected != ANY:
+                        stmt = stmt.where(resources.c.version == w.expected)
+                    if not conn.execute(stmt).rowcount and w.expected != ANY:
+                        raise StaleRecord(w.kind, w.ident, w.expected, self._version_in(conn, w))
+                    versions.append(0)
+                elif w.expected == NEW:
+                    row['version'] = 1
+                    stmt = self._insert(conn, [row]).on_conflict_do_nothing(
+                        index_elements=[resources.c.kind, resources.c.id]).returning(resources.c.id)
+                    if conn.execute(stmt, row).first() is None:   # nothing inserted: the id exists
+                        raise StaleRecord(w.kind, w.ident, w.expected, self._version_in(conn, w))
+                    versions.append(1)
+                elif w.expected == ANY:
+                    row['version'] = None
+                    self._upsert(conn, [row])
+                    versions.append(self._version_in(conn, w) or 1)
+                else:
+                    done = conn.execute(
+                        resources.update().where(*key, resources.c.version == w.expected)
+                        .values(data=row['data'], backend=row['backend'], volume_id=row['volume_id'],
+                                version=w.expected + 1)).rowcount
+                    if not done:
+                        raise StaleRecord(w.kind, w.ident, w.expected, self._version_in(conn, w))
+                    versions.append(w.expected + 1)
+        return versions
+
+    @staticmethod
+    def _version_in(conn: sa.Connection, w: Write) -> int | None:
+        return conn.execute(sa.select(resources.c.version).where(
+            resources.c.kind == w.kind, resources.c.id == w.ident)).scalar()
 
     def delete(self, kind: str, ident: str) -> None:
         check_kind(kind)
@@ -166,22 +235,30 @@ class SQLPersistence(Persistence):
             conn.execute(resources.delete().where(resources.c.kind == kind, resources.c.id == ident))
 
     def get(self, kind: str, ident: str) -> dict | None:
+        found = self.get_versioned(kind, ident)
+        return found[0] if found is not None else None
+
+    def get_versioned(self, kind: str, ident: str) -> tuple[dict, int] | None:
         check_kind(kind)
         with self._read() as conn:
-            row = conn.execute(sa.select(resources.c.data).where(
+            row = conn.execute(sa.select(resources.c.data, resources.c.version).where(
                 resources.c.kind == kind, resources.c.id == ident)).first()
-        return json.loads(row[0]) if row else None
+        return (json.loads(row[0]), int(row[1])) if row else None
 
     def list(self, kind: str, backend: str | None = None, volume_id: str | None = None) -> list[dict]:
+        return [r for r, _ in self.list_versioned(kind, backend=backend, volume_id=volume_id)]
+
+    def list_versioned(self, kind: str, backend: str | None = None,
+                       volume_id: str | None = None) -> list[tuple[dict, int]]:
         check_kind(kind)
-        query = sa.select(resources.c.data).where(resources.c.kind == kind)
+        query = sa.select(resources.c.data, resources.c.version).where(resources.c.kind == kind)
         if backend is not None:
             query = query.where(resources.c.backend == backend)
         if volume_id is not None:
             query = query.where(resources.c.volume_id == volume_id)
         with self._read() as conn:
             rows = conn.execute(query.order_by(resources.c.seq)).all()
-        return [json.loads(r[0]) for r in rows]
+        return [(json.loads(r[0]), int(r[1])) for r in rows]
 
     def replace_all(self, records: dict[str, Iterable[dict]]) -> None:
         rows = [self._row(kind, r) for kind, recs in records.items() for r in recs]

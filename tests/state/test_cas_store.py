@@ -1,0 +1,230 @@
+"""The compare-and-swap contract of every persistence back-end (Persistence.commit), the
+generic per-process one third-party plugins inherit, and the SQL schema upgrade to versions."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sqlite3
+import threading
+
+import pytest
+
+import cinder_nb as cnb
+from cinder_nb import persistence, runtime
+from cinder_nb.persistence import ANY, NEW, Persistence, StaleRecord, Write
+from cinder_nb.persistence.memory import MemoryPersistence
+from cinder_nb.persistence.sql import SQLPersistence
+
+STORES = ['memory', 'sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)]
+
+
+class DictStore(Persistence):
+    """A minimal third-party back-end: only the abstract methods (records kept verbatim)."""
+    name = 'dict'
+
+    def __init__(self, shared=False):
+        self.shared = shared
+        self.rows: dict = {}
+
+    def put(self, kind, record):
+        self.rows[kind, record['id']] = json.loads(json.dumps(record))
+
+    def delete(self, kind, ident):
+        self.rows.pop((kind, ident), None)
+
+    def get(self, kind, ident):
+        rec = self.rows.get((kind, ident))
+        return json.loads(json.dumps(rec)) if rec is not None else None
+
+    def list(self, kind, backend=None, volume_id=None):
+        return [json.loads(json.dumps(r)) for (k, _), r in self.rows.items() if k == kind]
+
+    def replace_all(self, records):
+        self.rows = {(k, r['id']): r for k, recs in records.items() for r in recs}
+
+
+@pytest.fixture(params=STORES + ['generic'])
+def store(request, tmp_path):
+    if request.param == 'generic':
+        yield DictStore()
+        return
+    s = persistence.create(_config(request, tmp_path), str(tmp_path))
+    yield s
+    s.close()
+
+
+def _config(request, tmp_path):
+    if request.param == 'memory':
+        return 'memory'
+    if request.param == 'sqlite':
+        return {'storage': 'sqlite', 'path': str(tmp_path / 'cas.db')}
+    return request.getfixturevalue('postgresql_url')
+
+
+def test_commit_writes_only_at_the_versions_read(store):
+    assert store.commit([Write('volume', 'a', {'id': 'a', 'backend': 'b', 'n': 1}, NEW)]) == [1]
+    assert store.get_versioned('volume', 'a') == ({'id': 'a', 'backend': 'b', 'n': 1}, 1)
+    if not isinstance(store, DictStore):     # the generic versions live inside the plugin's records
+        assert store.get('volume', 'a') == {'id': 'a', 'backend': 'b', 'n': 1}
+    assert store.commit([Write('volume', 'a', {'id': 'a', 'backend': 'b', 'n': 2}, 1)]) == [2]
+    with pytest.raises(StaleRecord) as info:                                      # a second writer of v1
+        store.commit([Write('volume', 'a', {'id': 'a', 'backend': 'b', 'n': 99}, 1)])
+    assert (info.value.expected, info.value.found) == (1, 2)
+    with pytest.raises(StaleRecord):                                              # insert of an existing id
+        store.commit([Write('volume', 'a', {'id': 'a', 'n': 0}, NEW)])
+    with pytest.raises(StaleRecord):                                              # update of a missing one
+        store.commit([Write('volume', 'zz', {'id': 'zz'}, 3)])
+    assert store.get_versioned('volume', 'a') == ({'id': 'a', 'backend': 'b', 'n': 2}, 2)
+    assert store.get('volume', 'zz') is None
+    # all or nothing: the good write of a commit whose other write is stale is not made
+    with pytest.raises(StaleRecord):
+        store.commit([Write('snapshot', 's', {'id': 's', 'volume_id': 'a'}, NEW),
+                      Write('volume', 'a', {'id': 'a', 'backend': 'b', 'n': 3}, 1)])
+    assert store.get('snapshot', 's') is None and store.get('volume', 'a')['n'] == 2
+    # a child inserted with its parent's version bump, in one commit
+    assert store.commit([Write('volume', 'a', {'id': 'a', 'backend': 'b', 'n': 2}, 2),
+                         Write('snapshot', 's', {'id': 's', 'volume_id': 'a'}, NEW)]) == [3, 1]
+    assert [r['id'] for r, v in store.list_versioned('snapshot')] == ['s']
+    with pytest.raises(StaleRecord):                                              # delete at a stale version
+        store.commit([Write('snapshot', 's', None, 7)])
+    assert store.commit([Write('snapshot', 's', None, 1)]) == [0]
+    assert store.get('snapshot', 's') is None
+    assert store.commit([Write('snapshot', 's', None, ANY)]) == [0]               # already gone: fine
+    # put() and put_many() keep working and move the version on (a plugin's own put() cannot
+    # know about versions: with the generic scheme a plain put stores a record at version 1)
+    store.put('volume', {'id': 'a', 'backend': 'b', 'n': 4})
+    generic = isinstance(store, DictStore)
+    assert store.get_versioned('volume', 'a')[1] == (1 if generic else 4)
+    store.put_many([('volume', {'id': 'a', 'backend': 'b', 'n': 5})])
+    assert store.get_versioned('volume', 'a') == ({'id': 'a', 'backend': 'b', 'n': 5}, 1 if generic else 5)
+
+
+@pytest.mark.parametrize('persistence_config', STORES, indirect=True)
+def test_threads_incrementing_one_record_lose_no_update(tmp_path, persistence_config):
+    """8 threads (own store objects, so own connections for SQL), read-modify-write with retry."""
+    first = persistence.create(persistence_config, str(tmp_path))
+    stores = [first] * 8 if persistence_config == 'memory' else \
+        [persistence.create(persistence_config, str(tmp_path)) for _ in range(8)]
+    first.commit([Write('kv', 'counter', {'id': 'counter', 'value': 0}, NEW)])
+    barrier = threading.Barrier(8)
+    conflicts = []
+
+    def work(s):
+        barrier.wait()
+        for _ in range(25):
+            while True:
+                rec, version = s.get_versioned('kv', 'counter')
+                try:
+                    s.commit([Write('kv', 'counter', dict(rec, value=rec['value'] + 1), version)])
+                    break
+                except StaleRecord:
+                    conflicts.append(1)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    rec, version = first.get_versioned('kv', 'counter')
+    assert rec['value'] == 200 and version == 201
+    for s in set(stores):
+        s.close()
+
+
+def _increment(path: str, n: int) -> None:
+    store = SQLPersistence(f'sqlite:///{path}')
+    for _ in range(n):
+        while True:
+            rec, version = store.get_versioned('kv', 'counter')
+            try:
+                store.commit([Write('kv', 'counter', dict(rec, value=rec['value'] + 1), version)])
+                break
+            except StaleRecord:
+                pass
+    store.close()
+
+
+def test_processes_incrementing_one_sqlite_record_lose_no_update(tmp_path):
+    path = str(tmp_path / 'counter.db')
+    SQLPersistence(f'sqlite:///{path}').commit([Write('kv', 'counter', {'id': 'counter', 'value': 0}, NEW)])
+    ctx = multiprocessing.get_context('spawn')
+    procs = [ctx.Process(target=_increment, args=(path, 40)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)
+    assert [p.exitcode for p in procs] == [0] * 4
+    assert SQLPersistence(f'sqlite:///{path}').get_versioned('kv', 'counter') == ({'id': 'counter', 'value': 160}, 161)
+
+
+def test_a_schema_1_database_is_upgraded_in_place(tmp_path):
+    """A state file written before versions existed opens, every record at version 1."""
+    path = tmp_path / 'old.db'
+    with sqlite3.connect(path) as raw:
+        raw.executescript('''
+            CREATE TABLE cinder_nb_resources (kind VARCHAR(16) NOT NULL, id VARCHAR(255) NOT NULL,
+                backend VARCHAR(255), volume_id VARCHAR(255), seq BIGINT NOT NULL, data TEXT NOT NULL,
+                PRIMARY KEY (kind, id));
+            CREATE TABLE cinder_nb_meta (key VARCHAR(64) NOT NULL PRIMARY KEY, value TEXT NOT NULL);
+            INSERT INTO cinder_nb_meta VALUES ('schema', '1');
+            INSERT INTO cinder_nb_resources VALUES ('volume', 'v1', 'b', NULL, 1, '{"id": "v1", "backend": "b"}');
+        ''')
+    store = SQLPersistence(f'sqlite:///{path}')
+    assert store.get_versioned('volume', 'v1') == ({'id': 'v1', 'backend': 'b'}, 1)
+    assert store.commit([Write('volume', 'v1', {'id': 'v1', 'backend': 'b', 'x': 1}, 1)]) == [2]
+    store.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT value FROM cinder_nb_meta WHERE key = 'schema'").fetchone() == ('2',)
+    SQLPersistence(f'sqlite:///{path}').close()          # opening again changes nothing
+
+
+def test_generic_commit_refuses_to_serve_a_shared_plugin(tmp_path, monkeypatch):
+    """A plugin whose records other processes write must bring its own atomic commit()."""
+    from importlib import metadata
+
+    class EP:
+        name = 'dictshared'
+
+        def load(self):
+            return lambda **kw: DictStore(shared=True)
+    real = metadata.entry_points
+    monkeypatch.setattr(persistence, 'entry_points',
+                        lambda group: [EP()] if group == persistence.ENTRY_POINT_GROUP else real(group=group))
+    with pytest.raises(cnb.PersistenceError, match='does not implement commit'):
+        runtime.setup({'storage': 'dictshared'}, state_dir=str(tmp_path))
+
+
+def test_the_api_runs_on_a_plugin_with_only_the_abstract_methods(tmp_path):
+    """The generic versions (kept inside the stored records) carry the whole API."""
+    store = DictStore()
+    runtime.setup(store, state_dir=str(tmp_path / 'st'))
+    lab = cnb.embedded(str(tmp_path / 'vols'), name='lab', local_file_attach_mode='file')
+    vol = lab.create_volume(1, name='p')
+    snap = vol.create_snapshot()
+    vol.extend(2)
+    conn = vol.connect({'host': 'h'})
+    assert store.rows['volume', vol.id]['_version'] == vol.version >= 4
+    conn.disconnect()
+    snap.delete()
+    vol.delete()
+    assert [k for k in store.rows if k[0] != 'backend'] == []
+
+
+class AlwaysStale(MemoryPersistence):
+    """Unit-test double: another writer always gets there first."""
+
+    def commit(self, writes):
+        raise StaleRecord(writes[0].kind, writes[0].ident, writes[0].expected, None)
+
+
+def test_a_writer_that_keeps_losing_gets_a_typed_conflict(tmp_path, monkeypatch):
+    store = MemoryPersistence()
+    runtime.setup(store, state_dir=str(tmp_path / 'st'))
+    lab = cnb.embedded(str(tmp_path / 'vols'), name='lab', local_file_attach_mode='file')
+    vol = lab.create_volume(1)
+    monkeypatch.setattr(runtime, 'MAX_ATTEMPTS', 3)
+    monkeypatch.setattr(store, 'commit', AlwaysStale.commit.__get__(store))
+    with pytest.raises(cnb.errors.Conflict, match='it is available') as info:
+        vol.extend(2)
+    assert isinstance(info.value, cnb.InvalidState) and info.value.status == 'available'
+    assert vol.size == 1 and store.get('volume', vol.id)['size'] == 1
