@@ -82,17 +82,24 @@ class Runtime:
     def transact(self, step: Callable[['Txn'], Any], subject: Any = None, operation: str = 'update') -> Any:
         """Run step(txn) and commit its writes as one compare-and-swap; returns step's result.
 
-        step reads fresh records through txn, may raise a typed error to refuse (the
-        objects it read are refreshed all the same), and queues writes. When another
-        writer changed a record in between, nothing is written and step runs again on
-        fresher data; after MAX_ATTEMPTS, Conflict names the current status.
+        step reads records through txn, may raise a typed error to refuse (the objects it
+        read are refreshed all the same), and queues writes. When another writer changed
+        a record in between, nothing is written and step runs again on records read from
+        the store; after MAX_ATTEMPTS, Conflict names the current status.
         """
-        from cinder_nb.errors import Conflict
+        from cinder_nb.errors import CinderNBError, Conflict
         with self.lock:
+            fresh = False
             for attempt in range(MAX_ATTEMPTS):
-                txn = Txn(self)
+                txn = Txn(self, fresh)
                 try:
                     result = step(txn)
+                except CinderNBError:
+                    if txn.optimistic:      # refused on this process's copy: check the store's first
+                        fresh = True
+                        continue
+                    txn.refresh_read()
+                    raise
                 except BaseException:
                     txn.refresh_read()
                     raise
@@ -102,8 +109,9 @@ class Runtime:
                 try:
                     versions = self.persistence.commit(txn.commit_writes())
                 except StaleRecord:
-                    txn.refresh_read()
-                    time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))   # let the winner finish
+                    if not txn.optimistic:  # lost to another writer: let it finish
+                        time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+                    fresh = True
                     continue
                 txn.applied(versions)
                 return result
@@ -240,11 +248,22 @@ class Runtime:
 
 
 class Txn:
-    """One compare-and-swap in the making: the records read (fresh, at their versions) and
-    the writes queued against those versions (see Runtime.transact)."""
+    """One compare-and-swap in the making: the records read (at their versions) and the
+    writes queued against those versions (see Runtime.transact).
 
-    def __init__(self, rt: Runtime) -> None:
+    A first attempt lets a live object's own record stand in for the stored one while
+    its version is known (no read: the commit's version check catches a stale copy);
+    when that commit loses, or the step refuses on such a copy, transact runs the step
+    again on records read from the store, so nothing is allowed or refused on stale data.
+    """
+
+    def __init__(self, rt: Runtime, fresh: bool = False) -> None:
         self.rt = rt
+        #: read every record from the store (else a live object's own copy stands in for it
+        #: while its version is known: the commit checks that version anyway)
+        self.fresh = fresh
+        #: True once a live copy stood in for a stored record
+        self.optimistic = False
         #: (kind, id) -> [object, full record as read, version read (ANY: held here only)]
         self.seen: dict[tuple[str, str], list] = {}
         #: (object, full record or None to delete, expected version)
@@ -263,8 +282,9 @@ class Txn:
         live = rt.live[kind].get(ident)
         if ident in rt.unsaved[kind] and live is obj:
             rec, version = obj.record, ANY            # held only here: its first write stores it
-        elif live is obj and obj._version and not rt.persistence.shared:
-            rec, version = obj.record, obj._version   # no other process writes this store
+        elif live is obj and obj._version and not self.fresh:
+            rec, version = obj.record, obj._version   # verified by the commit's version check
+            self.optimistic = True
         else:
             found = rt.persistence.get_versioned(kind, ident)
             if found is None:
