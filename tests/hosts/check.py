@@ -30,6 +30,12 @@ TRANSITIONAL = ('creating', 'deleting', 'extending', 'attaching', 'detaching', '
 NOT_CONFLICTS = ('DriverError', 'nothing-to-do')
 
 
+def _mentions(entries: list[dict], ident: str) -> list[dict]:
+    """The journal lines that name ident (for the report of a finding)."""
+    return [{k: v for k, v in e.items() if k != 'msg' or not e.get('ok', True)}
+            for e in entries if ident in json.dumps(e)][:12]
+
+
 def read_journals(journal_dir: str) -> list[dict]:
     entries = []
     for path in sorted(glob.glob(os.path.join(journal_dir, '*.jsonl'))):
@@ -115,7 +121,8 @@ def check(entries: list[dict], records: dict[str, dict[str, dict]], volumes_dir:
             continue
         if abs(n) == 1 and ((kind, ident) in unknown or ((kind, '*') in unknown and n == -1)):
             continue
-        found['double'].append({'kind': kind, 'id': ident, 'made_minus_deleted_minus_stored': n})
+        found['double'].append({'kind': kind, 'id': ident, 'made_minus_deleted_minus_stored': n,
+                                'journal': _mentions(entries, ident)})
 
     # ---------------------------------------------------- sizes
     volumes = records.get('volume', {})
