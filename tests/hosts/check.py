@@ -81,6 +81,9 @@ def figures(entries: list[dict]) -> dict:
         'conflicts': sum(n for err, n in errors.items()
                          if err not in NOT_CONFLICTS and not err.startswith('UNTYPED')),
         'driver_errors': errors.get('DriverError', 0),
+        'connects_undone_by_a_concurrent_disconnect': sum(
+            1 for e in ends if not e['ok'] and e['op'] == 'connect' and e.get('err') == 'NotFound'
+            and e.get('exc_kind') == 'connection'),
         'nothing_to_do': errors.get('nothing-to-do', 0),
         'errors_by_type': dict(errors),
         'ok_by_op': dict(collections.Counter(e['op'] for e in ends if e['ok'])),
@@ -106,6 +109,11 @@ def check(entries: list[dict], records: dict[str, dict[str, dict]], volumes_dir:
     # ---------------------------------------------------- creations vs deletions vs store
     balance: dict[tuple, int] = collections.Counter()
     for e in ends:
+        if (not e['ok'] and e['op'] == 'connect' and e.get('err') == 'NotFound'
+                and e.get('exc_kind') == 'connection'):
+            # the connection this connect had stored was removed by a concurrent disconnect
+            # (allowed from 'attaching') before it finished: it was made, then deleted
+            balance[('connection', e['exc_id'])] += 1
         if not e['ok']:
             continue
         kind = e.get('kind')

@@ -169,9 +169,10 @@ class Host:
             except _NothingToDo:              # nothing to pick (no snapshot/connection yet)
                 self.journal.write(ph='end', n=n, op=op, ok=False, err='nothing-to-do')
                 continue
-            except CinderNBError as exc:
+            except CinderNBError as exc:     # kind/id: what the typed error names
                 self.journal.write(ph='end', n=n, op=op, ok=False, err=type(exc).__name__,
-                                   msg=str(exc)[:300])
+                                   msg=str(exc)[:300], exc_kind=getattr(exc, 'kind', None),
+                                   exc_id=getattr(exc, 'id', None))
                 continue
             except Exception as exc:          # untyped: a bug the checker reports
                 self.journal.write(ph='end', n=n, op=op, ok=False, err='UNTYPED:' + type(exc).__name__,
