@@ -12,8 +12,9 @@ from typing import Any
 from cinder_nb import errors
 from cinder_nb.backend import Backend, backends, embedded
 from cinder_nb.connection import Connection
-from cinder_nb.errors import (BackendConfigError, CinderNBError, Conflict, DriverError, InvalidArgument,
-                              InvalidState, MissingSecret, NotFound, PersistenceError, StateError)
+from cinder_nb.errors import (BackendConfigError, CinderNBError, Conflict, DriverError, InsufficientCapacity,
+                              InvalidArgument, InvalidState, MissingSecret, NotFound, PersistenceError,
+                              StateError)
 from cinder_nb.runtime import setup as _setup
 from cinder_nb.serialization import SCHEMA_VERSION
 from cinder_nb.snapshot import Snapshot
@@ -24,7 +25,7 @@ __version__ = '0.1.0'
 __all__ = ['setup', 'backends', 'Backend', 'Volume', 'Snapshot', 'Connection', 'embedded', 'dumps', 'load',
            'list_supported_drivers', 'errors', 'CinderNBError', 'InvalidArgument', 'NotFound',
            'InvalidState', 'Conflict', 'BackendConfigError', 'MissingSecret', 'DriverError', 'StateError',
-           'PersistenceError', 'SCHEMA_VERSION', '__version__']
+           'PersistenceError', 'InsufficientCapacity', 'SCHEMA_VERSION', '__version__']
 
 
 def setup(persistence_config: Any = None, state_dir: str | None = None, debug: bool = False,

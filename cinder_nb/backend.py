@@ -3,18 +3,20 @@ from __future__ import annotations
 
 import copy
 import html
+import logging
 import os
 import threading
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
 from cinder_nb import _cinder, bulk, catalog, credentials, oplog, runtime, validation
-from cinder_nb.errors import (BackendConfigError, CinderNBError, DriverError, InvalidArgument,
-                              InvalidState, MissingSecret, NotFound, StateError, shown_name,
+from cinder_nb.errors import (BackendConfigError, CinderNBError, DriverError, InsufficientCapacity,
+                              InvalidArgument, InvalidState, MissingSecret, NotFound, StateError, shown_name,
                               summary)
 from cinder_nb.resource import now
 from cinder_nb.secrets import REDACTED, SCRUBBER
 
+LOG = logging.getLogger('cinder_nb')
 _init_lock = threading.Lock()
 #: create_volume's keyword arguments that create_volumes passes on to every volume
 _BULK_VOLUME_ARGS = frozenset({'description', 'pool_name', 'extra_specs', 'qos_specs', 'metadata',
@@ -176,6 +178,33 @@ class Backend:
             raise InvalidArgument('pool_name', pool_name, f'one of this backend\'s pools {list(pools)}')
         return pool_name
 
+    def _check_capacity(self, pool_name: str, size: int, operation: str,
+                        current_size: int | None = None, extra_specs: dict | None = None) -> None:
+        """Refuse a request the pool cannot take, by Cinder's scheduler capacity rules.
+
+        The pool's stats are refreshed first (the driver reports what it holds now). Beside
+        Cinder's CapacityFilter one rule of our own: a pool reporting no free space at all
+        takes nothing, thin or not (the new volume's first write would fail).
+        """
+        try:    # fresh numbers for the check; stats() keeps its cache until asked to refresh
+            stats = self._with_allocated(_with_pools(self.driver.get_volume_stats(refresh=True) or {},
+                                                     self._name))
+        except Exception as exc:   # a driver whose stats call fails: judge by the last report
+            LOG.warning('Backend %s: refreshing capacity stats failed (%s); using the last report',
+                        self._name, summary(exc, 300))
+            stats = self.stats()
+        pools = [p for p in stats.get('pools', []) if p.get('pool_name') == pool_name]
+        if not pools or not ({'total_capacity_gb', 'free_capacity_gb'} & set(pools[0])):
+            return          # the driver reports no capacity: nothing to check against
+        passes, factors = _cinder.capacity_check(self._name, pools[0], size, current_size, extra_specs)
+        free = factors.get('free_capacity_gb')
+        if not passes:
+            raise InsufficientCapacity(self._name, pool_name, operation, factors,
+                                       "Cinder's capacity filter refuses it")
+        if isinstance(free, (int, float)) and not isinstance(free, bool) and free <= 0:
+            raise InsufficientCapacity(self._name, pool_name, operation, factors,
+                                       'the pool has no free space left')
+
     # ------------------------------------------------------------------ resources
     @property
     def volumes(self) -> list:
@@ -233,6 +262,10 @@ class Backend:
                                   'gets its own id)')
         names = bulk.numbered_names(name, count, first)
         Volume._new(self, size, name=max(names, key=len), **kwargs)   # every argument checked, no driver call
+        if count > 1:   # the whole batch must fit, not only one volume of it
+            self._check_capacity(self._check_pool(kwargs.get('pool_name')), size * count,
+                                 f'create {count} volumes of {size} GiB',
+                                 extra_specs=kwargs.get('extra_specs'))
         return bulk.run('create_volumes', names,
                         lambda i: self.create_volume(size, name=names[i], **kwargs),
                         workers, progress, cancel)

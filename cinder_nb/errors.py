@@ -133,6 +133,33 @@ class DriverError(CinderNBError):
         self.cause_message = msg
 
 
+class InsufficientCapacity(InvalidState):
+    """The backend's pool cannot take the request by Cinder's capacity rules; nothing changed.
+
+    ``factors`` holds the numbers the decision used (requested, total, free, provisioned,
+    reserved percentage, over-subscription ratio, virtual free capacity, thin or thick).
+    """
+
+    def __init__(self, backend: str, pool: str, operation: str, factors: dict, reason: str):
+        self.factors = dict(factors)
+        f = self.factors
+        kind = 'thin' if f.get('thin') else 'thick'
+        numbers = (f"requested {f.get('requested_gb')} GiB; {kind} pool: total {f.get('total_capacity_gb')} GiB, "
+                   f"free {f.get('free_capacity_gb')} GiB, provisioned {f.get('provisioned_capacity_gb')} GiB, "
+                   f"reserved {f.get('reserved_percentage')}%")
+        if f.get('thin'):
+            numbers += f", max_over_subscription_ratio {f.get('max_over_subscription_ratio')}"
+        if 'virtual_free_capacity_gb' in f:
+            numbers += f", virtual free {f['virtual_free_capacity_gb']} GiB"
+        CinderNBError.__init__(
+            self, f'Cannot {operation} on backend {backend!r} pool {pool!r}: {reason} ({numbers}). '
+            'Free space (delete volumes or snapshots), or change reserved_percentage / '
+            'max_over_subscription_ratio if the pool really can hold it.',
+            backend=backend, pool=pool, operation=operation, **self.factors)
+        self.kind, self.id, self.status, self.operation = 'backend', backend, 'full', operation
+        self.backend, self.pool = backend, pool
+
+
 class StateError(CinderNBError):
     """A serialized state cannot be loaded (bad JSON, schema, references or version)."""
 

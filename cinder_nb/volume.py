@@ -52,6 +52,10 @@ class Volume(Resource):
             'multiattach': multiattach, 'bootable': bootable, 'driver_data': {}, 'error': None,
             'created_at': ts, 'updated_at': ts,
         }
+        operation = ('clone a volume' if source_volid else 'create a volume from a snapshot'
+                     if snapshot_id else 'create a volume')
+        backend._check_capacity(pool_name, size, f'{operation} of {size} GiB',
+                                extra_specs=rec['extra_specs'])
         return cls(rec)
 
     def _create_with(self, operation: str, call, parent: Resource | None = None,
@@ -193,6 +197,9 @@ class Volume(Resource):
         """Grow the volume to new_size GiB; an attached device sees the new size."""
         self._require_not_deleted('extend')
         validation.size('new_size', new_size)
+        if new_size > self.size:   # capacity first (no store transaction held while the driver reports)
+            self.backend._check_capacity(self.pool_name, new_size, f'extend volume {self.id} to {new_size} GiB',
+                                         current_size=self.size, extra_specs=self.extra_specs)
 
         def check(txn, rec):
             if new_size <= rec['size']:

@@ -18,7 +18,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cinder_nb import _cinder
-from cinder_nb.drivers.copy import allocated_bytes, sparse_copy
+from cinder_nb.drivers.copy import sparse_copy
 
 LOG = logging.getLogger(__name__)
 GiB = 1 << 30
@@ -101,14 +101,19 @@ class LocalFileDriver(_cinder.BaseVolumeDriver):
     def _update_volume_stats(self):
         st = os.statvfs(self.root)
         total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
-        allocated = provisioned = 0
-        for sub in ('volumes', 'snapshots'):
-            d = os.path.join(self.root, sub)
-            for name in os.listdir(d):
-                p = os.path.join(d, name)
-                allocated += allocated_bytes(p)
-                if sub == 'volumes':
-                    provisioned += os.path.getsize(p)
+        # Cinder's meaning (see cinder.scheduler.host_manager.PoolState): both are the
+        # apparent size of the volumes on the pool, the numbers its capacity filter weighs
+        # against max_over_subscription_ratio. Every volume here is one cinder_nb made, so
+        # allocated == provisioned. (The bytes really used show in free_capacity_gb.)
+        provisioned = 0
+        with os.scandir(os.path.join(self.root, 'volumes')) as entries:
+            for entry in entries:
+                if entry.name.startswith('volume-') and not entry.name.endswith('.revert'):
+                    try:
+                        provisioned += entry.stat(follow_symlinks=False).st_size
+                    except FileNotFoundError:     # deleted meanwhile
+                        pass
+        allocated = provisioned
         self._stats = {
             'volume_backend_name': self.backend_name, 'vendor_name': 'cinder_nb',
             'driver_version': self.VERSION, 'storage_protocol': 'local',

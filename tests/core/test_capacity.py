@@ -1,0 +1,171 @@
+"""Capacity by Cinder's rules: create, extend, clone and volume-from-snapshot are checked against
+the backend's reported pool with Cinder's scheduler CapacityFilter before any driver call.
+
+Real parts: the embedded driver on this machine's filesystem (and on a small tmpfs the test
+mounts), Cinder's CapacityFilter/PoolState. Each test failed on main 35c80f7, where every
+request passed and allocated_capacity_gb was always 0.0.
+"""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+
+import pytest
+
+import cinder_nb as cnb
+
+
+def _pool(backend) -> dict:
+    return backend.stats(refresh=True)['pools'][0]
+
+
+def _files(backend) -> list[str]:
+    return sorted(os.listdir(os.path.join(backend.driver.root, 'volumes')))
+
+
+def _unchanged(backend, before_files, before_ids):
+    assert _files(backend) == before_files
+    assert sorted(v.id for v in backend.volumes) == before_ids
+
+
+@pytest.fixture
+def ratio1(session):
+    """The embedded backend with no over-subscription (max_over_subscription_ratio 1.0)."""
+    return cnb.embedded(str(session / 'volumes'), local_file_attach_mode='file',
+                        max_over_subscription_ratio='1.0')
+
+
+def test_create_beyond_the_over_subscription_ratio_is_refused_with_the_numbers(filelab):
+    pool = _pool(filelab)
+    ratio = float(pool['max_over_subscription_ratio'])
+    limit = pool['total_capacity_gb'] * ratio        # reserved 0%, nothing provisioned yet
+    before = (_files(filelab), [])
+    with pytest.raises(cnb.InsufficientCapacity) as info:
+        filelab.create_volume(math.floor(limit) + 1)
+    err = info.value
+    assert err.factors['requested_gb'] == math.floor(limit) + 1
+    assert err.factors['max_over_subscription_ratio'] == ratio and err.factors['thin']
+    assert err.factors['virtual_free_capacity_gb'] == pytest.approx(limit, abs=0.01)
+    for number in (str(math.floor(limit) + 1), str(pool['total_capacity_gb']), str(ratio)):
+        assert number in str(err)
+    _unchanged(filelab, *before)
+    # just inside the limit is fine (a sparse file: no space used)
+    vol = filelab.create_volume(math.floor(limit) - 1)
+    assert vol.status == 'available'
+    vol.delete()
+
+
+def test_reserved_percentage_is_honoured(session):
+    lab = cnb.embedded(str(session / 'volumes'), local_file_attach_mode='file',
+                       max_over_subscription_ratio='1.0', reserved_percentage=50)
+    total = _pool(lab)['total_capacity_gb']
+    usable = total - math.floor(total * 0.5)          # Cinder floors the reserved GiB
+    with pytest.raises(cnb.InsufficientCapacity, match='reserved 50%'):
+        lab.create_volume(math.floor(usable) + 1)
+    vol = lab.create_volume(math.floor(usable) - 1)
+    assert vol.status == 'available'
+
+
+def test_extend_clone_and_volume_from_snapshot_are_checked(ratio1):
+    total = _pool(ratio1)['total_capacity_gb']
+    size = math.floor(total * 0.6)
+    vol = ratio1.create_volume(size)
+    snap = vol.create_snapshot()
+    files, ids = _files(ratio1), [vol.id]
+    with pytest.raises(cnb.InsufficientCapacity, match='clone a volume'):
+        vol.clone()
+    _unchanged(ratio1, files, ids)
+    with pytest.raises(cnb.InsufficientCapacity, match='from a snapshot'):
+        snap.create_volume()
+    _unchanged(ratio1, files, ids)
+    with pytest.raises(cnb.InsufficientCapacity, match='extend') as info:
+        vol.extend(size + math.ceil(total * 0.5))
+    assert info.value.factors['requested_gb'] == math.ceil(total * 0.5)
+    assert info.value.factors['provisioned_capacity_gb'] == size
+    assert vol.size == size and vol.status == 'available'
+    assert os.path.getsize(os.path.join(ratio1.driver.root, 'volumes', f'volume-{vol.id}')) == size << 30
+    _unchanged(ratio1, files, ids)
+    vol.extend(size + 1)                 # growth that fits still works
+    assert vol.size == size + 1
+    snap.delete()
+    vol.delete()
+
+
+def test_a_bulk_create_must_fit_as_a_whole(ratio1):
+    total = _pool(ratio1)['total_capacity_gb']
+    size = math.floor(total * 0.4)
+    with pytest.raises(cnb.InsufficientCapacity, match=f'create 3 volumes of {size} GiB'):
+        ratio1.create_volumes(3, size)
+    assert ratio1.volumes == [] and _files(ratio1) == []
+
+
+def test_thick_volume_type_is_checked_against_free_space(filelab):
+    """A volume type asking 'provisioning:type': 'thick' gets Cinder's thick rule: free space."""
+    pool = _pool(filelab)
+    size = math.floor(pool['free_capacity_gb']) + 2
+    assert size < pool['total_capacity_gb'] * float(pool['max_over_subscription_ratio'])
+    with pytest.raises(cnb.InsufficientCapacity) as info:
+        filelab.create_volume(size, extra_specs={'provisioning:type': 'thick'})
+    assert info.value.factors['thin'] is False and 'thick pool' in str(info.value)
+    vol = filelab.create_volume(size)     # thin: within the over-subscription ratio
+    vol.delete()
+
+
+def test_embedded_driver_reports_allocated_and_provisioned_truthfully(filelab):
+    assert _pool(filelab)['allocated_capacity_gb'] == 0
+    a, b = filelab.create_volume(1), filelab.create_volume(3)
+    pool = _pool(filelab)
+    assert pool['allocated_capacity_gb'] == pool['provisioned_capacity_gb'] == 4
+    a.extend(2)
+    assert _pool(filelab)['allocated_capacity_gb'] == 5
+    b.delete()
+    assert _pool(filelab)['provisioned_capacity_gb'] == 2
+
+
+@pytest.fixture
+def small_fs(session):
+    """A 64 MiB tmpfs: a real filesystem that can be over-committed and filled."""
+    path = session / 'small'
+    path.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip('mounting a tmpfs needs root')
+    proc = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', str(path)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f'cannot mount a tmpfs here: {proc.stderr.strip()}')
+    try:
+        yield path
+    finally:
+        subprocess.run(['umount', '-l', str(path)], check=False)
+
+
+def test_a_small_filesystem_is_not_over_committed_and_a_full_one_takes_nothing(session, small_fs):
+    lab = cnb.Backend('small', local_file_path=str(small_fs / 'a'), local_file_attach_mode='file')
+    pool = _pool(lab)
+    assert pool['total_capacity_gb'] == pytest.approx(64 / 1024, abs=0.01)
+    # 64 MiB x 20 = 1.25 GiB: a 2 GiB volume would be a loop device whose writes fail
+    with pytest.raises(cnb.InsufficientCapacity, match="capacity filter"):
+        lab.create_volume(2)
+    lab.create_volume(1).delete()
+    lab.shutdown()
+    # A ratio of 100 admits 6 GiB of thin volumes; fill the filesystem: with nothing free,
+    # nothing more is taken, thin or not (cinder_nb's one rule beside Cinder's filter)
+    lab = cnb.Backend('small2', local_file_path=str(small_fs / 'b'), local_file_attach_mode='file',
+                      max_over_subscription_ratio='100')
+    vol = lab.create_volume(1)
+    with open(small_fs / 'filler', 'wb') as f:
+        try:
+            while True:
+                f.write(b'\1' * (1 << 20))
+                f.flush()
+        except OSError:
+            pass
+    assert _pool(lab)['free_capacity_gb'] == 0
+    files = _files(lab)
+    for call in (lambda: lab.create_volume(1), vol.clone, lambda: vol.extend(2)):
+        with pytest.raises(cnb.InsufficientCapacity, match='no free space left'):
+            call()
+    assert _files(lab) == files and [v.id for v in lab.volumes] == [vol.id] and vol.size == 1
+    vol.delete()
+    lab.shutdown()
