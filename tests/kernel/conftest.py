@@ -1,0 +1,176 @@
+"""Guest-kernel tests: modules ``tests/kernel/guest/guest_*.py`` run INSIDE a qemu guest.
+
+On the host, each guest module is collected as a ``GuestFile`` whose items carry the node ids
+that pytest itself collects from it (``--collect-only`` in a subprocess). The first item to run
+boots one guest (``guest.Guest``), runs every selected guest test in ONE pytest process there
+(cinder is imported once: 15-21 s under TCG), powers the guest off, and reads the JUnit XML
+the guest wrote to the shared transfer directory. Each host item then passes, fails (with the
+guest's report) or skips (with the guest's reason) as its test did in the guest. When qemu or
+the kernel cannot be had, every item skips and says why.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import json
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+GUEST_DIR = os.path.join(HERE, 'guest')
+IN_GUEST = os.environ.get('CINDER_NB_IN_GUEST') == '1'
+COLLECTING = os.environ.get('CINDER_NB_GUEST_COLLECT') == '1'
+GUEST_PYTEST = ['-p', 'no:cacheprovider', '-o', 'python_files=guest_*.py', '-o', 'addopts=']
+GUEST_RUN_TIMEOUT = float(os.environ.get('CINDER_NB_GUEST_TIMEOUT', '1500'))   # boot + all guest tests
+GUEST_TEST_TIMEOUT = 420   # one guest test (pytest-timeout there): a hang fails it, the run goes on
+ARTIFACTS = os.path.join(REPO, 'test-artifacts')
+
+
+def pytest_collect_file(file_path, parent):
+    if IN_GUEST or COLLECTING:
+        return None   # in the guest (and while listing), guest_*.py are plain pytest modules
+    if file_path.suffix == '.py' and file_path.name.startswith('guest_') and str(file_path.parent) == GUEST_DIR:
+        return GuestFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _guest_node_ids(config) -> list[str]:
+    """The node ids pytest collects from tests/kernel/guest (listed once per session)."""
+    cached = getattr(config, '_cnb_guest_ids', None)
+    if cached is not None:
+        return cached
+    env = dict(os.environ, CINDER_NB_GUEST_COLLECT='1')
+    proc = subprocess.run([sys.executable, '-m', 'pytest', '--collect-only', '-q', *GUEST_PYTEST,
+                           os.path.relpath(GUEST_DIR, REPO)], cwd=REPO, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    ids = [line.strip() for line in proc.stdout.splitlines() if '::' in line and not line.startswith(' ')]
+    if proc.returncode not in (0, 5) or not ids:
+        raise RuntimeError(f'listing the guest tests failed ({proc.returncode}):\n{proc.stdout[-3000:]}')
+    config._cnb_guest_ids = ids
+    return ids
+
+
+class GuestFile(pytest.File):
+    def collect(self):
+        rel = os.path.relpath(str(self.path), REPO)
+        for nodeid in _guest_node_ids(self.config):
+            path, _, name = nodeid.partition('::')
+            if path == rel:
+                item = GuestItem.from_parent(self, name=name)
+                item.guest_nodeid = nodeid
+                item.add_marker(pytest.mark.timeout(GUEST_RUN_TIMEOUT + 300))
+                yield item
+
+
+class GuestTestFailed(Exception):
+    pass
+
+
+class GuestItem(pytest.Item):
+    guest_nodeid = ''
+
+    def runtest(self):
+        run = _guest_run(self.session)
+        if run.unavailable:
+            pytest.skip(f'guest kernel unavailable: {run.unavailable}')
+        result = run.results.get(self.guest_nodeid)
+        if result is None:
+            raise GuestTestFailed(f'the guest run reported nothing for {self.guest_nodeid} '
+                                  f'(pytest rc {run.rc}); its output ends with:\n{run.output[-4000:]}')
+        outcome, text, seconds = result
+        self.user_properties.append(('guest_seconds', seconds))
+        if outcome == 'skipped':
+            pytest.skip(f'[in the guest] {text}')
+        if outcome == 'failed':
+            raise GuestTestFailed(text)
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, GuestTestFailed):
+            return f'[in the guest] {excinfo.value}'
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, f'[guest] {self.name}'
+
+
+class GuestRun:
+    """The one guest session: boot, pytest inside, poweroff; results by guest node id."""
+
+    def __init__(self):
+        self.unavailable: str | None = None
+        self.results: dict[str, tuple[str, str, float]] = {}
+        self.output = ''
+        self.rc = None
+        self.timings: dict[str, float] = {}
+
+
+def pytest_collection_finish(session):
+    session._cnb_guest_selected = [i.guest_nodeid for i in session.items if isinstance(i, GuestItem)]
+
+
+def _guest_run(session) -> GuestRun:
+    run = getattr(session, '_cnb_guest_run', None)
+    if run is not None:
+        return run
+    run = session._cnb_guest_run = GuestRun()
+    from tests.kernel.guest_vm import Guest as VM, GuestUnavailable
+    t0 = time.monotonic()
+    try:
+        vm = VM(timeout=GUEST_RUN_TIMEOUT)
+    except GuestUnavailable as exc:
+        run.unavailable = str(exc)
+        return run
+    try:
+        try:
+            vm.start()
+        except GuestUnavailable as exc:
+            run.unavailable = str(exc)
+            return run
+        run.timings['boot'] = vm.boot_seconds
+        argv = [os.path.join(REPO, '.venv', 'bin', 'python') if os.path.exists(os.path.join(REPO, '.venv', 'bin', 'python'))
+                else sys.executable, '-m', 'pytest', *GUEST_PYTEST, '-p', 'tests.kernel.guest_plugin', '-rA', '--durations=0',
+                '--timeout', str(GUEST_TEST_TIMEOUT),
+                *session._cnb_guest_selected]
+        t1 = time.monotonic()
+        answer = vm.run(argv, timeout=GUEST_RUN_TIMEOUT, cwd=REPO,
+                        env={'CINDER_NB_IN_GUEST': '1', 'CINDER_NB_GUEST_RESULTS': '/xfer/results.jsonl'})
+        run.timings['pytest in guest'] = time.monotonic() - t1
+        run.rc, run.output = answer['rc'], answer['output']
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        with open(os.path.join(ARTIFACTS, 'guest-pytest.log'), 'w') as fh:
+            fh.write(run.output)
+            fh.write('\n---- guest console ----\n' + vm.console_tail(20000))
+    except Exception as exc:   # the guest died or the channel broke: every item fails with why
+        run.output += f'\n[host] guest run failed: {exc!r}\nconsole:\n{vm.console_tail()}'
+    finally:
+        run.results = _read_results(os.path.join(vm.xfer, 'results.jsonl'))
+        vm.close()
+        run.timings['total'] = time.monotonic() - t0
+        print(f'\n[guest] timings: ' + ', '.join(f'{k} {v:.1f} s' for k, v in run.timings.items()))
+    return run
+
+
+def _read_results(path: str) -> dict[str, tuple[str, str, float]]:
+    """guest node id -> (outcome, text, seconds) from the reports guest_plugin.py appended."""
+    results: dict[str, tuple[str, str, float]] = {}
+    try:
+        with open(path) as fh:
+            lines = [json.loads(line) for line in fh if line.strip()]
+    except (OSError, ValueError):
+        return results
+    for rep in lines:
+        outcome, text, seconds = rep['outcome'], rep['text'], rep['seconds']
+        if rep['when'] != 'call' and outcome == 'failed':
+            text = f'[{rep["when"]}] {text}'
+        previous = results.get(rep['nodeid'])
+        if previous is not None:
+            if previous[0] == 'failed' and outcome != 'failed':
+                continue
+            if outcome == 'failed' and previous[0] == 'failed':
+                text = previous[1] + '\n' + text
+            seconds += previous[2]
+        results[rep['nodeid']] = (outcome, text, seconds)
+    return results

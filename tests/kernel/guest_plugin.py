@@ -1,0 +1,31 @@
+"""pytest plugin loaded with ``-p`` by the guest's pytest, before any conftest.
+
+jsonschema (imported by taskflow when Cinder's volume manager loads) picks up the optional
+``rfc3987_syntax`` when it is installed (Jupyter's ``jsonschema[format-nongpl]`` brings it);
+importing it builds some 30 Lark parsers: about 1 s on the host, minutes under emulation.
+Nothing here validates the 'iri' format, so in the guest jsonschema goes without it (its own
+fallback when the module is missing).
+"""
+import sys
+
+sys.modules.setdefault('rfc3987_syntax', None)
+
+import json  # noqa: E402
+import os  # noqa: E402
+
+#: where each test's outcome is appended as it happens (the host reads it even when the run is cut)
+RESULTS = os.environ.get('CINDER_NB_GUEST_RESULTS')
+
+
+def pytest_runtest_logreport(report):
+    if not RESULTS:
+        return
+    if report.when == 'call' or report.outcome != 'passed':   # setup/teardown only when not passed
+        if report.skipped and isinstance(report.longrepr, tuple):
+            text = report.longrepr[2]
+        else:
+            text = report.longreprtext if report.outcome != 'passed' else ''
+        line = {'nodeid': report.nodeid, 'when': report.when, 'outcome': report.outcome,
+                'text': text[-6000:], 'seconds': round(report.duration, 2)}
+        with open(RESULTS, 'a') as fh:
+            fh.write(json.dumps(line) + '\n')
