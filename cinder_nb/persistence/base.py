@@ -3,6 +3,7 @@ written atomically; ``commit`` writes several records as one compare-and-swap.""
 from __future__ import annotations
 
 import abc
+import secrets
 import threading
 from typing import Iterable, NamedTuple, Sequence
 
@@ -15,6 +16,13 @@ ANY = -1
 #: key under which a record given to put()/put_many() may carry the version to store;
 #: the generic commit() also keeps versions there in plugins that store records verbatim
 VERSION_KEY = '_version'
+
+
+def first_version() -> int:
+    """The version a newly stored record starts at: random, so that a record deleted and
+    stored again under the same id (or replaced by a load) never comes back at a version
+    a stale copy elsewhere still holds (the ABA case of compare-and-swap)."""
+    return secrets.randbits(52) + 1
 
 
 class Write(NamedTuple):
@@ -50,7 +58,8 @@ class Persistence(abc.ABC):
     Every method is atomic on its own; ``put_many`` and ``replace_all`` write
     several records in one transaction, ``commit`` several records as one
     compare-and-swap (Cinder's ``conditional_update`` idea): each record has an
-    integer version, 1 when first stored and one more at every write; a commit
+    integer version, a random one (first_version()) when first stored and one more at
+    every write; a commit
     names the version each record was read at and writes nothing if any differs.
 
     The contract for a third-party back-end (entry point group ``cinder_nb.persistence``):
@@ -134,7 +143,7 @@ class Persistence(abc.ABC):
                 cur = self.get_versioned(w.kind, w.ident)
                 found = cur[1] if cur is not None else None
                 check_expected(w, found)
-                versions.append(0 if w.record is None else (found or 0) + 1)
+                versions.append(0 if w.record is None else found + 1 if found else first_version())
             puts = [(w.kind, dict(w.record, **{VERSION_KEY: v})) for w, v in zip(writes, versions)
                     if w.record is not None]
             if puts:

@@ -6,7 +6,7 @@ import threading
 from typing import Iterable, NamedTuple, Sequence
 
 from cinder_nb.persistence.base import (KINDS, VERSION_KEY, Persistence, Write, check_expected,
-                                        check_kind, check_record)
+                                        check_kind, check_record, first_version)
 
 
 class _Row(NamedTuple):
@@ -40,7 +40,7 @@ class MemoryPersistence(Persistence):
         if version is not None:
             record = {k: v for k, v in record.items() if k != VERSION_KEY}
         else:
-            version = old.version + 1 if old is not None else 1
+            version = old.version + 1 if old is not None else first_version()
         return _Row(record.get('backend'), record.get('volume_id'),
                     json.dumps(record, sort_keys=True, default=str), version)
 
@@ -133,7 +133,7 @@ class MemoryPersistence(Persistence):
             for w in writes:
                 row = self._data[w.kind].get(w.ident)
                 check_expected(w, row.version if row is not None else None)
-                versions.append(0 if w.record is None else (row.version if row is not None else 0) + 1)
+                versions.append(0 if w.record is None else row.version + 1 if row is not None else first_version())
             if type(self).put_many is MemoryPersistence.put_many and type(self).delete is MemoryPersistence.delete:
                 for w, v in zip(writes, versions):    # nothing overridden: write the rows directly
                     if w.record is None:

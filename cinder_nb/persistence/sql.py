@@ -27,7 +27,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from cinder_nb.errors import InvalidArgument, PersistenceError
 from cinder_nb.persistence.base import (ANY, KINDS, NEW, VERSION_KEY, Persistence, StaleRecord, Write,
-                                        check_kind, check_record)
+                                        check_kind, check_record, first_version)
 
 #: 1: one row per record; 2: each row has a version (compare-and-swap writes)
 SCHEMA_VERSION = 2
@@ -158,7 +158,7 @@ class SQLPersistence(Persistence):
                 continue
             if not given:
                 for r in part:
-                    r['version'] = 1
+                    r['version'] = first_version()
             stmt = self._insert(conn, part)
             version = stmt.excluded.version if given else resources.c.version + 1
             stmt = stmt.on_conflict_do_update(
@@ -204,12 +204,12 @@ class SQLPersistence(Persistence):
                         raise StaleRecord(w.kind, w.ident, w.expected, self._version_in(conn, w))
                     versions.append(0)
                 elif w.expected == NEW:
-                    row['version'] = 1
+                    row['version'] = first_version()
                     stmt = self._insert(conn, [row]).on_conflict_do_nothing(
                         index_elements=[resources.c.kind, resources.c.id]).returning(resources.c.id)
                     if conn.execute(stmt, row).first() is None:   # nothing inserted: the id exists
                         raise StaleRecord(w.kind, w.ident, w.expected, self._version_in(conn, w))
-                    versions.append(1)
+                    versions.append(row['version'])
                 elif w.expected == ANY:
                     row['version'] = None
                     self._upsert(conn, [row])

@@ -3,6 +3,8 @@
 - ``extend CONFIG DIR VOLUME_ID SIZE``: look the volume up in the shared state (its backend
   reopens from the stored configuration) and extend it; prints ``{"size": ...}``.
 - ``set_status CONFIG DIR VOLUME_ID STATUS``: reset_status() on the volume.
+- ``recreate CONFIG DIR VOLUME_ID SIZE``: delete the volume, then create a new one with the
+  same id and SIZE GiB (a new incarnation of the same record id).
 - ``hammer CONFIG DIR VOLUME_ID OPS SEED``: OPS random operations on the one shared volume
   through this process's (often stale) object: extend by 1 GiB, snapshot then delete the
   snapshot, connect then disconnect; counts what went through and the typed refusals.
@@ -24,6 +26,10 @@ def main(mode: str, config: str, directory: str, *args: str) -> dict:
         vol.extend(int(args[1]))
     elif mode == 'set_status':
         vol.reset_status(args[1])
+    elif mode == 'recreate':
+        backend = vol.backend
+        vol.delete()
+        vol = backend.create_volume(int(args[1]), id=args[0], name='second-life')
     elif mode == 'hammer':
         return hammer(cnb, vol, int(args[1]), int(args[2]))
     else:
