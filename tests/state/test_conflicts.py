@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -121,11 +123,11 @@ def test_processes_hammering_one_volume_lose_no_update(tmp_path, persistence_con
 def _race_rounds(lab, tmp_path, other) -> None:
     """Race delete() against other(vol) on new volumes, checking the state after each round,
     for ROUNDS rounds and on (up to 5x as many) until the race went both ways at least once:
-    on a busy machine one side may win many rounds in a row."""
+    one side's path may be the faster one on a given machine, hence the jitter too."""
     outcomes: list = []
     for n in range(ROUNDS * 5):
         vol = lab.create_volume(1)
-        outcomes.append(_race(vol.delete, lambda: other(vol)))
+        outcomes.append(_race(vol.delete, lambda: other(vol), jitter=0.004))
         _check_consistent(lab, str(tmp_path / 'vols'))
         both = any(o[0] is None for o in outcomes) and any(o[1] is None for o in outcomes)
         if n + 1 >= ROUNDS and both:
@@ -135,13 +137,17 @@ def _race_rounds(lab, tmp_path, other) -> None:
     assert both, outcomes
 
 
-def _race(first, second) -> list:
-    """Run two calls at once (a barrier releases both); returns what each raised (None if nothing)."""
+def _race(first, second, jitter: float = 0.0) -> list:
+    """Run two calls at once (a barrier releases both, then each waits a random 0..jitter
+    seconds, so that neither side always gets there first); returns what each raised (None
+    if nothing)."""
     barrier = threading.Barrier(2)
     outcome: list = [None, None]
+    delays = [random.uniform(0, jitter) for _ in range(2)]
 
     def run(i, call):
         barrier.wait()
+        time.sleep(delays[i])
         try:
             call()
         except cnb.CinderNBError as exc:      # a typed error is a fine outcome of a lost race
