@@ -217,7 +217,9 @@ class Connection(Resource):
         if self.attached and not force:
             raise InvalidState('connection', self.id, self.status, 'disconnect',
                                'It is attached locally: call detach() first.')
-        self._transition('disconnect', {'attached', 'error', 'attaching'}, 'detaching')
+        # not from 'attaching': the connect() still in the driver would then fail NotFound and
+        # leave its export behind; a connect a dead process left there is reset_status() first
+        self._transition('disconnect', {'attached', 'error'}, 'detaching')
         volume = self.volume
         backend = volume.backend
         ovo = volume.ovo()

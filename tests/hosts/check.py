@@ -109,11 +109,6 @@ def check(entries: list[dict], records: dict[str, dict[str, dict]], volumes_dir:
     # ---------------------------------------------------- creations vs deletions vs store
     balance: dict[tuple, int] = collections.Counter()
     for e in ends:
-        if (not e['ok'] and e['op'] == 'connect' and e.get('err') == 'NotFound'
-                and e.get('exc_kind') == 'connection'):
-            # the connection this connect had stored was removed by a concurrent disconnect
-            # (allowed from 'attaching') before it finished: it was made, then deleted
-            balance[('connection', e['exc_id'])] += 1
         if not e['ok']:
             continue
         kind = e.get('kind')

@@ -198,7 +198,7 @@ def _fix_stuck(journal: Journal, tag: str) -> None:
                       id=obj.record.get('volume_id', obj.id))
 
     def drop_connection(conn) -> None:
-        if conn.status not in ('attached', 'error', 'attaching'):
+        if conn.status not in ('attached', 'error'):
             conn.reset_status('error')
         conn.disconnect(force=True)
 
@@ -227,7 +227,7 @@ def teardown(journal: Journal) -> None:
     """Disconnect and delete everything (after the checks): what remains afterwards leaked."""
     _fix_stuck(journal, 'teardown')
     for conn in _find('connection'):
-        if conn.status not in ('attached', 'error', 'attaching'):
+        if conn.status not in ('attached', 'error'):
             conn.reset_status('error')
         conn.disconnect(force=True)
     for snap in _find('snapshot'):

@@ -202,3 +202,30 @@ def test_delete_racing_create_snapshot_leaves_nothing_stuck(tmp_path, persistenc
 def test_delete_racing_connect_never_leaves_a_volume_without_its_file(tmp_path, persistence_config):
     _, lab = _lab(tmp_path, persistence_config)
     _race_rounds(lab, tmp_path, lambda vol: vol.connect({'host': 'compute-1'}))
+
+
+def test_a_connection_still_being_made_cannot_be_disconnected(session):
+    """disconnect() of a connection whose connect() is still in the driver is refused: were it
+    allowed, the connect would then fail NotFound and leave its export behind (on drivers with
+    real exports, an iSCSI target and ACL nobody removes)."""
+    from tests.state import held_driver
+    held_driver.HeldConnectDriver.ENTERED = threading.Event()
+    held_driver.HeldConnectDriver.RELEASE = release = threading.Event()
+    lab = cnb.Backend('held', volume_driver='tests.state.held_driver.HeldConnectDriver',
+                      local_file_path=str(session / 'held'), local_file_attach_mode='file')
+    vol = lab.create_volume(1)
+    made: list = []
+    worker = threading.Thread(target=lambda: made.append(vol.connect({'host': 'compute-1'})))
+    worker.start()
+    try:
+        assert held_driver.HeldConnectDriver.ENTERED.wait(30)
+        [conn] = vol.connections
+        assert conn.status == 'attaching'
+        with pytest.raises(cnb.InvalidState, match='attaching'):
+            conn.disconnect()
+    finally:
+        release.set()
+        worker.join(30)
+    assert made and made[0].status == 'attached' and vol.status == 'in-use'
+    made[0].disconnect()
+    assert vol.status == 'available' and vol.connections == []
