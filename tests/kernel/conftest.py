@@ -25,6 +25,8 @@ IN_GUEST = os.environ.get('CINDER_NB_IN_GUEST') == '1'
 COLLECTING = os.environ.get('CINDER_NB_GUEST_COLLECT') == '1'
 GUEST_PYTEST = ['-p', 'no:cacheprovider', '-o', 'python_files=guest_*.py', '-o', 'addopts=']
 GUEST_RUN_TIMEOUT = float(os.environ.get('CINDER_NB_GUEST_TIMEOUT', '1500'))   # boot + all guest tests
+#: the guest run is opt-in until it has passed whole within CI's budget (see docs/kernel-tests.md)
+OPT_IN = os.environ.get('CINDER_NB_GUEST_TESTS') == '1'
 GUEST_TEST_TIMEOUT = 420   # one guest test (pytest-timeout there): a hang fails it, the run goes on
 ARTIFACTS = os.path.join(REPO, 'test-artifacts')
 
@@ -116,6 +118,10 @@ def _guest_run(session) -> GuestRun:
     if run is not None:
         return run
     run = session._cnb_guest_run = GuestRun()
+    if not OPT_IN:
+        run.unavailable = ('opt-in with CINDER_NB_GUEST_TESTS=1: under software emulation (TCG) on a 2-core '
+                           'machine the whole guest run has not yet passed within CI\'s budget')
+        return run
     from tests.kernel.guest_vm import Guest as VM, GuestUnavailable
     t0 = time.monotonic()
     try:
