@@ -144,14 +144,19 @@ class Persistence(abc.ABC):
                 found = cur[1] if cur is not None else None
                 check_expected(w, found)
                 versions.append(0 if w.record is None else found + 1 if found else first_version())
-            puts = [(w.kind, dict(w.record, **{VERSION_KEY: v})) for w, v in zip(writes, versions)
-                    if w.record is not None]
-            if puts:
-                self.put_many(puts)
-            for w in writes:
-                if w.record is None:
-                    self.delete(w.kind, w.ident)
+            self._write_versioned(writes, versions)
             return versions
+
+    def _write_versioned(self, writes: Sequence[Write], versions: list[int]) -> None:
+        """Apply checked writes through put_many()/delete(), each record carrying its new
+        version under VERSION_KEY (the caller holds whatever makes it atomic)."""
+        puts = [(w.kind, dict(w.record, **{VERSION_KEY: v})) for w, v in zip(writes, versions)
+                if w.record is not None]
+        if puts:
+            self.put_many(puts)
+        for w in writes:
+            if w.record is None:
+                self.delete(w.kind, w.ident)
 
     def close(self) -> None:
         """Release connections and files."""

@@ -143,13 +143,7 @@ class MemoryPersistence(Persistence):
                     else:
                         self._put_row(w.kind, w.ident, self._row(w.record, None)._replace(version=v))
                 return versions
-            puts = [(w.kind, dict(w.record, **{VERSION_KEY: v})) for w, v in zip(writes, versions)
-                    if w.record is not None]
-            if puts:
-                self.put_many(puts)
-            for w in writes:
-                if w.record is None:
-                    self.delete(w.kind, w.ident)
+            self._write_versioned(writes, versions)   # a subclass's own put_many()/delete()
             return versions
 
     def replace_all(self, records: dict[str, Iterable[dict]]) -> None:
