@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -71,11 +72,15 @@ class LocalFileDriver(_cinder.BaseVolumeDriver):
         self.use_loop = mode == 'loop' or (mode == 'auto' and can_loop)
 
     def check_for_setup_error(self):
-        probe = os.path.join(self.root, '.write-test')
+        # a probe file of its own: another process starting the same backend at the same
+        # moment must not unlink ours (one shared '.write-test' name raced, stop 17's CI)
         try:
-            with open(probe, 'wb') as f:
-                f.write(b'ok')
-            os.unlink(probe)
+            fd, probe = tempfile.mkstemp(prefix='.write-test-', dir=self.root)
+            try:
+                os.write(fd, b'ok')
+            finally:
+                os.close(fd)
+                os.unlink(probe)
         except OSError as exc:
             raise _cinder.VolumeBackendAPIException(data=f'{self.root} is not writable: {exc}')
 
