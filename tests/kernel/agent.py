@@ -1,6 +1,6 @@
 """Command agent inside the test guest (standard library only).
 
-One request per TCP connection: a JSON line ``{"token", "argv", "timeout", "cwd", "env"}``;
+One request per TCP connection (connections are served concurrently): a JSON line ``{"token", "argv", "timeout", "cwd", "env"}``;
 the answer is one JSON line ``{"rc", "output"}`` (stdout and stderr merged). ``argv ==
 ["poweroff"]`` answers and ends the agent; the guest's init then powers the guest off. The
 listener binds the guest's slirp address, which qemu forwards from the host's 127.0.0.1 only;
@@ -12,19 +12,31 @@ import json
 import os
 import socket
 import subprocess
+import threading
 
 
 def serve(bind: str, port: int, token: str) -> None:
+    """Answer requests until one asks for poweroff; each connection in its own thread, so the
+    host can look into the guest (ps, uptime) while the long pytest request runs."""
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind((bind, port))
-    srv.listen(4)
-    while True:
-        sock, _ = srv.accept()
+    srv.listen(8)
+    stop = threading.Event()
+
+    def one(sock: socket.socket) -> None:
         with sock:
-            stop = handle(sock, token)
-        if stop:
-            return
+            if handle(sock, token):
+                stop.set()
+                srv.shutdown(socket.SHUT_RDWR)   # wakes accept() in serve()
+
+    while not stop.is_set():
+        try:
+            sock, _ = srv.accept()
+        except OSError:
+            break
+        threading.Thread(target=one, args=(sock,), daemon=True).start()
+    srv.close()
 
 
 def handle(sock: socket.socket, token: str) -> bool:

@@ -107,6 +107,8 @@ class GuestRun:
         self.output = ''
         self.rc = None
         self.timings: dict[str, float] = {}
+        self.walls: list[tuple[str, float]] = []
+        self.load = (0.0, 0.0)
 
 
 def pytest_collection_finish(session):
@@ -117,14 +119,17 @@ def _guest_run(session) -> GuestRun:
     run = getattr(session, '_cnb_guest_run', None)
     if run is not None:
         return run
-    run = session._cnb_guest_run = GuestRun()
+    run = session._cnb_guest_run = session.config._cnb_guest_run = GuestRun()
     if not OPT_IN:
         run.unavailable = ('opt-in with CINDER_NB_GUEST_TESTS=1: under software emulation (TCG) on a 2-core '
                            'machine the whole guest run has not yet passed within CI\'s budget')
         return run
-    from tests.kernel.guest_vm import Guest as VM, GuestUnavailable
+    from tests.kernel.guest_vm import Guest as VM, GuestUnavailable, precompile
     t0 = time.monotonic()
+    load0 = os.getloadavg()[0]
+    end_uptime = None
     try:
+        run.timings['precompile on host'] = precompile()
         vm = VM(timeout=GUEST_RUN_TIMEOUT)
     except GuestUnavailable as exc:
         run.unavailable = str(exc)
@@ -136,6 +141,7 @@ def _guest_run(session) -> GuestRun:
             run.unavailable = str(exc)
             return run
         run.timings['boot'] = vm.boot_seconds
+        run.timings['qemu CPU during boot'] = vm.cpu_seconds()
         argv = [os.path.join(REPO, '.venv', 'bin', 'python') if os.path.exists(os.path.join(REPO, '.venv', 'bin', 'python'))
                 else sys.executable, '-m', 'pytest', *GUEST_PYTEST, '-p', 'tests.kernel.guest_plugin', '-rA', '--durations=0',
                 '--timeout', str(GUEST_TEST_TIMEOUT),
@@ -145,29 +151,36 @@ def _guest_run(session) -> GuestRun:
                         env={'CINDER_NB_IN_GUEST': '1', 'CINDER_NB_GUEST_RESULTS': '/xfer/results.jsonl'})
         run.timings['pytest in guest'] = time.monotonic() - t1
         run.rc, run.output = answer['rc'], answer['output']
+        end_uptime = float(vm.run(['cat', '/proc/uptime'], timeout=30)['output'].split()[0])
+        run.timings['qemu CPU in all'] = vm.cpu_seconds()
+    except Exception as exc:   # the guest died or the channel broke: every item fails with why
+        run.output += f'\n[host] guest run failed: {exc!r}\nconsole:\n{vm.console_tail()}'
+    finally:
         os.makedirs(ARTIFACTS, exist_ok=True)
         with open(os.path.join(ARTIFACTS, 'guest-pytest.log'), 'w') as fh:
             fh.write(run.output)
             fh.write('\n---- guest console ----\n' + vm.console_tail(20000))
-    except Exception as exc:   # the guest died or the channel broke: every item fails with why
-        run.output += f'\n[host] guest run failed: {exc!r}\nconsole:\n{vm.console_tail()}'
-    finally:
-        run.results = _read_results(os.path.join(vm.xfer, 'results.jsonl'))
+        run.results, events = _read_results(os.path.join(vm.xfer, 'results.jsonl'))
+        run.walls = _wall_times(events, end_uptime)
         vm.close()
         run.timings['total'] = time.monotonic() - t0
-        print(f'\n[guest] timings: ' + ', '.join(f'{k} {v:.1f} s' for k, v in run.timings.items()))
+        run.load = (load0, os.getloadavg()[0])
     return run
 
 
-def _read_results(path: str) -> dict[str, tuple[str, str, float]]:
-    """guest node id -> (outcome, text, seconds) from the reports guest_plugin.py appended."""
+def _read_results(path: str) -> tuple[dict[str, tuple[str, str, float]], list[tuple[str, float]]]:
+    """(guest node id -> (outcome, text, seconds), [(event, guest uptime)]) from guest_plugin.py's lines."""
     results: dict[str, tuple[str, str, float]] = {}
+    events: list[tuple[str, float]] = []
     try:
         with open(path) as fh:
             lines = [json.loads(line) for line in fh if line.strip()]
     except (OSError, ValueError):
-        return results
+        return results, events
     for rep in lines:
+        if 'event' in rep:
+            events.append((rep['event'], rep['uptime']))
+            continue
         outcome, text, seconds = rep['outcome'], rep['text'], rep['seconds']
         if rep['when'] != 'call' and outcome == 'failed':
             text = f'[{rep["when"]}] {text}'
@@ -179,4 +192,30 @@ def _read_results(path: str) -> dict[str, tuple[str, str, float]]:
                 text = previous[1] + '\n' + text
             seconds += previous[2]
         results[rep['nodeid']] = (outcome, text, seconds)
-    return results
+        events.append((f'end {rep["nodeid"]} {rep["when"]}', rep.get('uptime', 0.0)))
+    return results, events
+
+
+def _wall_times(events: list[tuple[str, float]], end: float | None) -> list[tuple[str, float]]:
+    """Each step's wall time in the guest: from one event (start, collection, test start) to the next."""
+    marks = [(name, t) for name, t in events if not name.startswith('end ')]
+    if end is not None:
+        marks.append(('end', end))
+    return [(name, later - t) for (name, t), (_, later) in zip(marks, marks[1:])]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the guest run in CI's log: boot, import, each test's wall time and outcome."""
+    run = getattr(terminalreporter.config, '_cnb_guest_run', None)
+    if run is None:
+        return
+    tr = terminalreporter
+    tr.section('guest kernel run')
+    if run.unavailable:
+        tr.write_line(f'not run: {run.unavailable}')
+        return
+    tr.write_line('timings: ' + ', '.join(f'{k} {v:.1f} s' for k, v in run.timings.items()) +
+                  f'; host load average {run.load[0]:.2f} -> {run.load[1]:.2f} on {os.cpu_count()} cores')
+    for name, seconds in run.walls:
+        outcome = run.results.get(name[len('start '):], ('', '', 0))[0] if name.startswith('start ') else ''
+        tr.write_line(f'{seconds:8.1f} s  {name} {outcome}')
