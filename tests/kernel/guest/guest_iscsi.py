@@ -13,8 +13,8 @@ import sys
 import pytest
 
 import cinder_nb as cnb
-from tests.kernel.guest.conftest import iscsi_sessions, sh
-from tests.kernel.guest.guest_lvm import GiB, read_through_attach, write_through_attach
+from tests.kernel.guest.conftest import VG, iscsi_sessions, sh
+from tests.kernel.guest.guest_lvm import GiB, get, put, read_through_attach, write_through_attach
 
 HOST2_IFACE = 'cnb-host2'
 HOST2_IQN = 'iqn.2026-11.org.cinder-nb:host2'
@@ -32,14 +32,16 @@ def test_tgt_attach_snapshot_clone(backends, clean, lvm_type):
         assert conn.connection_info['data']['auth_method'] == 'CHAP'
         iqn = conn.connection_info['data']['target_iqn']
         assert iqn in sh('tgtadm', '--lld', 'iscsi', '--mode', 'target', '--op', 'show')
+        for offset, data in marks.items():
+            put(conn.path, offset, data)
     finally:
         vol.detach()
-    write_through_attach(vol, marks)
+    assert iqn not in sh('tgtadm', '--lld', 'iscsi', '--mode', 'target', '--op', 'show')
     snap = vol.create_snapshot()
     write_through_attach(vol, {0: b'changed'})
     from_snap = snap.create_volume()
     assert read_through_attach(from_snap, marks) == marks
-    assert read_through_attach(vol, {0: b'changed'}) == {0: b'changed'}
+    assert get(f'/dev/{VG[lvm_type]}/volume-{vol.id}', 0, 7) == b'changed'   # the source kept its new data
     from_snap.delete()
     snap.delete()
     vol.delete()
