@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import json
 
@@ -25,9 +26,13 @@ IN_GUEST = os.environ.get('CINDER_NB_IN_GUEST') == '1'
 COLLECTING = os.environ.get('CINDER_NB_GUEST_COLLECT') == '1'
 GUEST_PYTEST = ['-p', 'no:cacheprovider', '-o', 'python_files=guest_*.py', '-o', 'addopts=']
 GUEST_RUN_TIMEOUT = float(os.environ.get('CINDER_NB_GUEST_TIMEOUT', '1500'))   # boot + all guest tests
-#: the guest run is opt-in until it has passed whole within CI's budget (see docs/kernel-tests.md)
-OPT_IN = os.environ.get('CINDER_NB_GUEST_TESTS') == '1'
-GUEST_TEST_TIMEOUT = 420   # one guest test (pytest-timeout there): a hang fails it, the run goes on
+#: CINDER_NB_GUEST_TESTS: '1' boots the guest when the first guest test is reached; 'background'
+#: boots it as soon as collection is done, so the guest (qemu) runs alongside the host's tests and
+#: its results are waited for when the guest tests are reached; anything else skips them, saying so
+MODE = os.environ.get('CINDER_NB_GUEST_TESTS', '0')
+OPT_IN = MODE in ('1', 'background')
+_RUN_LOCK = threading.Lock()
+GUEST_TEST_TIMEOUT = float(os.environ.get('CINDER_NB_GUEST_TEST_TIMEOUT', '420'))   # one guest test (pytest-timeout there): a hang fails it, the run goes on
 ARTIFACTS = os.path.join(REPO, 'test-artifacts')
 
 
@@ -45,6 +50,7 @@ def _guest_node_ids(config) -> list[str]:
     if cached is not None:
         return cached
     env = dict(os.environ, CINDER_NB_GUEST_COLLECT='1')
+    env.pop('PYTHONDONTWRITEBYTECODE', None)   # pytest's assertion-rewritten .pyc, for the guest to reuse
     proc = subprocess.run([sys.executable, '-m', 'pytest', '--collect-only', '-q', *GUEST_PYTEST,
                            os.path.relpath(GUEST_DIR, REPO)], cwd=REPO, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
@@ -109,37 +115,58 @@ class GuestRun:
         self.timings: dict[str, float] = {}
         self.walls: list[tuple[str, float]] = []
         self.load = (0.0, 0.0)
+        self.vm = None
 
 
 def pytest_collection_finish(session):
     session._cnb_guest_selected = [i.guest_nodeid for i in session.items if isinstance(i, GuestItem)]
+    if MODE == 'background' and session._cnb_guest_selected and not session.config.option.collectonly:
+        thread = threading.Thread(target=_guest_run, args=(session,), name='cinder_nb-guest', daemon=True)
+        session._cnb_guest_thread = thread
+        thread.start()
+
+
+def pytest_sessionfinish(session):
+    """A session ending before the guest run did (-x, Ctrl-C) powers the guest off."""
+    thread = getattr(session, '_cnb_guest_thread', None)
+    if thread is not None and thread.is_alive():
+        run = getattr(session, '_cnb_guest_run', None)
+        if run is not None and run.vm is not None:
+            run.vm.close()
+        thread.join(120)
 
 
 def _guest_run(session) -> GuestRun:
-    run = getattr(session, '_cnb_guest_run', None)
-    if run is not None:
+    with _RUN_LOCK:   # the background thread and the first guest test: one run, the other waits
+        run = getattr(session, '_cnb_guest_run', None)
+        if run is not None:
+            return run
+        run = session._cnb_guest_run = session.config._cnb_guest_run = GuestRun()
+        _run_guest(session, run)
         return run
-    run = session._cnb_guest_run = session.config._cnb_guest_run = GuestRun()
+
+
+def _run_guest(session, run: GuestRun) -> None:
     if not OPT_IN:
-        run.unavailable = ('opt-in with CINDER_NB_GUEST_TESTS=1: under software emulation (TCG) on a 2-core '
-                           'machine the whole guest run has not yet passed within CI\'s budget')
-        return run
+        run.unavailable = ('not asked for: CINDER_NB_GUEST_TESTS=1 (or =background) runs them; .ci/run sets it '
+                           '(see docs/kernel-tests.md)')
+        return
     from tests.kernel.guest_vm import Guest as VM, GuestUnavailable, precompile
     t0 = time.monotonic()
     load0 = os.getloadavg()[0]
     end_uptime = None
     try:
         run.timings['precompile on host'] = precompile()
-        vm = VM(timeout=GUEST_RUN_TIMEOUT)
+        vm = run.vm = VM(timeout=GUEST_RUN_TIMEOUT)
     except GuestUnavailable as exc:
         run.unavailable = str(exc)
-        return run
+        return
     try:
         try:
             vm.start()
         except GuestUnavailable as exc:
             run.unavailable = str(exc)
-            return run
+            return
         run.timings['boot'] = vm.boot_seconds
         run.timings['qemu CPU during boot'] = vm.cpu_seconds()
         argv = [os.path.join(REPO, '.venv', 'bin', 'python') if os.path.exists(os.path.join(REPO, '.venv', 'bin', 'python'))
@@ -165,7 +192,6 @@ def _guest_run(session) -> GuestRun:
         vm.close()
         run.timings['total'] = time.monotonic() - t0
         run.load = (load0, os.getloadavg()[0])
-    return run
 
 
 def _read_results(path: str) -> tuple[dict[str, tuple[str, str, float]], list[tuple[str, float]]]:
