@@ -15,6 +15,7 @@ import pytest
 import cinder_nb as cnb
 
 IN_GUEST = os.environ.get('CINDER_NB_IN_GUEST') == '1'
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 VG = {'thick': 'cnb-thick', 'thin': 'cnb-thin'}
 DISK = {'thick': '/dev/vda', 'thin': '/dev/vdb'}
 PORT = {'lioadm': 3260, 'tgtadm': 3261}
