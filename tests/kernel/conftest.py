@@ -24,7 +24,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 GUEST_DIR = os.path.join(HERE, 'guest')
 IN_GUEST = os.environ.get('CINDER_NB_IN_GUEST') == '1'
 COLLECTING = os.environ.get('CINDER_NB_GUEST_COLLECT') == '1'
-GUEST_PYTEST = ['-p', 'no:cacheprovider', '-o', 'python_files=guest_*.py', '-o', 'addopts=']
+GUEST_PYTEST = ['-p', 'no:cacheprovider', '-p', 'no:hypothesispytest', '-p', 'no:anyio', '-o', 'python_files=guest_*.py', '-o', 'addopts=']
 GUEST_RUN_TIMEOUT = float(os.environ.get('CINDER_NB_GUEST_TIMEOUT', '1500'))   # boot + all guest tests
 #: CINDER_NB_GUEST_TESTS: '1' boots the guest when the first guest test is reached; 'background'
 #: boots it as soon as collection is done, so the guest (qemu) runs alongside the host's tests and
@@ -148,8 +148,8 @@ def _guest_run(session) -> GuestRun:
 
 def _run_guest(session, run: GuestRun) -> None:
     if not OPT_IN:
-        run.unavailable = ('not asked for: CINDER_NB_GUEST_TESTS=1 (or =background) runs them; .ci/run sets it '
-                           '(see docs/kernel-tests.md)')
+        run.unavailable = (f'switched off (CINDER_NB_GUEST_TESTS={MODE!r}; the switch is in .ci/run): =1 or '
+                           '=background runs them, see docs/kernel-tests.md for what they cost')
         return
     from tests.kernel.guest_vm import Guest as VM, GuestUnavailable, precompile
     t0 = time.monotonic()
