@@ -1,9 +1,12 @@
-"""Click to refreshed grid in the notebook Console, in JupyterLab + Chromium, at 200 and 1,000 volumes.
+"""Click to refreshed grid in the notebook Console, in JupyterLab + Chromium, at 100, 1,000 and 10,000 volumes.
 
-For each size: a notebook makes N volumes and shows the Console; then, as a student would, a name and
-a size are typed and "Create volume" clicked; the time runs from the click until the new row shows in
-the Volumes grid (browser -> kernel -> driver -> state -> grid data -> DataTables redraw). Also timed:
-a row click until the target line names it, and a search typed until the grid is filtered.
+For each size: a notebook makes N volumes (the embedded driver, real sparse files) and shows the Console;
+then, as a student would:
+- create: a name and a size typed, "Create volume" clicked; timed from the click until the new row shows
+  in the Volumes grid (browser -> kernel -> driver -> state -> grid page -> redraw);
+- extend: the picked volume's new size typed, "Extend" clicked; until its row shows the new size;
+- pick: a row clicked until the target line names it;
+- search: a name typed in the grid's search box until the grid says it is filtered.
 Run: .venv/bin/python bench/console_refresh.py [N ...]   (needs /usr/bin/chromium and playwright)
 """
 from __future__ import annotations
@@ -35,34 +38,42 @@ def measure(n: int) -> dict:
             creates = [create_and_time(page, console, f'bench-{i}') for i in range(REPEAT)]
             grid = console.locator('.cinder-nb-volumes')
             target = console.locator('.cinder-nb-target-volume')
-            picks, searches = [], []
+            picks, searches, extends = [], [], []
             for i in range(REPEAT):
-                row = grid.locator('tbody tr').nth(i + 3)
+                row = grid.locator('tbody tr').nth(i + 6)
                 name = row.locator('td').first.inner_text()
                 t0 = time.perf_counter()
                 row.click()
                 expect(target).to_contain_text(name)
                 picks.append(time.perf_counter() - t0)
+                page.wait_for_timeout(600)                       # past the double-click window
+                console.locator('.cinder-nb-extend-size input').fill('5')
                 t0 = time.perf_counter()
-                grid.locator('.dt-search input').fill(f'data-{i:04d}')
-                expect(grid.locator('.dt-info')).to_contain_text('filtered')
+                console.locator('button.cinder-nb-extend').click()
+                expect(grid.locator('tbody tr.selected td').nth(2)).to_have_text('5', timeout=60_000)
+                extends.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                grid.locator('.cinder-nb-grid-search').fill(f'bench-{i}')
+                expect(grid.locator('.cinder-nb-grid-info')).to_contain_text('filtered')
                 searches.append(time.perf_counter() - t0)
-                grid.locator('.dt-search input').fill('')
+                grid.locator('.cinder-nb-grid-search').fill('')
+                expect(grid.locator('.cinder-nb-grid-info')).not_to_contain_text('filtered')
         finally:
             browser.close()
-    return {'volumes': n, 'open': opened, 'create': creates, 'pick': picks, 'search': searches}
+    return {'volumes': n, 'open': opened, 'create': creates, 'extend': extends, 'pick': picks, 'search': searches}
 
 
 def main(sizes: list[int]) -> None:
     rows = [measure(n) for n in sizes]
     print(f'Console in JupyterLab + Chromium, {REPEAT} tries each (seconds; median / max)')
-    print('| volumes | Run All to Console | click Create -> new row | row click -> target | search -> filtered |')
-    print('|---:|---:|---:|---:|---:|')
+    print('| volumes | Run All to Console | click Create -> new row | click Extend -> new size | '
+          'row click -> target | search -> filtered |')
+    print('|---:|---:|---:|---:|---:|---:|')
     for r in rows:
         cell = lambda xs: f'{statistics.median(xs):.2f} / {max(xs):.2f}'  # noqa: E731
-        print(f"| {r['volumes']:,} | {r['open']:.1f} | {cell(r['create'])} | {cell(r['pick'])} | "
-              f"{cell(r['search'])} |")
+        print(f"| {r['volumes']:,} | {r['open']:.1f} | {cell(r['create'])} | {cell(r['extend'])} | "
+              f"{cell(r['pick'])} | {cell(r['search'])} |", flush=True)
 
 
 if __name__ == '__main__':
-    main([int(a) for a in sys.argv[1:]] or [200, 1000])
+    main([int(a) for a in sys.argv[1:]] or [100, 1000, 10000])

@@ -178,6 +178,16 @@ class Backend:
             raise InvalidArgument('pool_name', pool_name, f'one of this backend\'s pools {list(pools)}')
         return pool_name
 
+    def check_capacity(self, size: int, pool_name: str | None = None, current_size: int | None = None,
+                       extra_specs: dict | None = None) -> None:
+        """Raise InsufficientCapacity if a volume of ``size`` GiB (or an extend from ``current_size``)
+        would be refused: the very check create_volume and extend run first (Cinder's CapacityFilter)."""
+        validation.size('size', size)
+        operation = (f'extend a volume from {current_size} to {size} GiB' if current_size is not None
+                     else f'create a volume of {size} GiB')
+        self._check_capacity(self._check_pool(pool_name), size, operation, current_size=current_size,
+                             extra_specs=extra_specs)
+
     def _check_capacity(self, pool_name: str, size: int, operation: str,
                         current_size: int | None = None, extra_specs: dict | None = None) -> None:
         """Refuse a request the pool cannot take, by Cinder's scheduler capacity rules.

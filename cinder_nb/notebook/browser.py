@@ -1,29 +1,27 @@
 """The live resource browser: grids of volumes, snapshots and connections, and target pickers.
 
-Each grid is an itables ``ITable`` widget (DataTables, bundled in the package: no internet
-needed) built from the DataFrames of cinder_nb.notebook.frames: paged (15 rows a page),
-sortable by any column, filtered by its search box; newest first, so a new resource shows on
-the first page. Clicking a row picks it as the target of
-the next operation; so does the picker above it, which filters its list as you type. The
-pick follows the resource, not the row: when the picked resource goes away, nothing is picked
-(no other resource becomes the target). refresh() re-reads the state (the console calls it
-after every operation and after every notebook cell); a grid whose rows did not change is
-not re-sent, and the search, sort and page a person chose survive a refresh.
+Each grid is a cinder_nb.notebook.grid.Grid: the kernel holds the rows (from the DataFrames of
+cinder_nb.notebook.frames) and sends the browser only the page it shows (15 rows), so a refresh
+costs the same at 100 or 10,000 volumes. Sort by any column header, search box, pager; newest
+first, so a new resource shows on the first page. Clicking a row picks it as the target of the
+next operation; so does the picker above it, which filters its list as you type. The pick
+follows the resource, not the row: it is highlighted on whichever page it sits (a pick made in
+the picker turns the grid to its page), and when the picked resource goes away nothing is
+picked (no other resource becomes the target). refresh() re-reads the state (the console calls
+it after every operation and after every notebook cell); the search, sort and page a person
+chose live in the kernel and survive refreshes.
 """
 from __future__ import annotations
 
 import threading
-import uuid
-import warnings
 from typing import Any, Callable
 
 import ipywidgets as widgets
 import pandas as pd
-from itables.typing import JavascriptFunction
-from itables.widget import ITable
 
 from cinder_nb import runtime
 from cinder_nb.notebook.frames import connections_df, snapshots_df, volumes_df
+from cinder_nb.notebook.grid import Grid
 
 #: what each grid shows: (column, header)
 VOLUME_VIEW = (('name', 'name'), ('id', 'id'), ('size', 'GiB'), ('status', 'status'), ('backend', 'backend'),
@@ -65,13 +63,6 @@ def label(kind: str, rec: dict, names: dict[str, str] | None = None) -> str:
     return f"{rec['name'] or '(no name)'} ({short})"
 
 
-def _state_js(key: str) -> tuple[JavascriptFunction, JavascriptFunction]:
-    """DataTables state callbacks keeping search, sort and page in the page across grid re-creations."""
-    store = "(window.cinderNbGridState = window.cinderNbGridState || {})"
-    return (JavascriptFunction(f"function (settings, data) {{ delete data.select; {store}['{key}'] = data; }}"),
-            JavascriptFunction(f"function (settings) {{ return {store}['{key}'] || null; }}"))
-
-
 class _Section:
     """One kind's picker and grid; ``picked`` is the id of the target (or None)."""
 
@@ -83,6 +74,8 @@ class _Section:
         self.pending: dict[str, str] = {}           # id -> transitional status shown while a job runs
         self.names: dict[str, str] = {}
         self._labels: dict[str, str] = {}           # label -> id
+        self._label_by_id: dict[str, str] = {}
+        self._index: dict[str, int] = {}            # id -> row in df
         self._syncing = False
         self._listeners: list[Callable[[str | None], None]] = []
         self.picker = widgets.Combobox(options=(), value='', ensure_option=True,
@@ -93,24 +86,12 @@ class _Section:
         self.clear = widgets.Button(description='none', tooltip=f'pick no {kind}', layout=widgets.Layout(width='auto'))
         self.clear.add_class(f'cinder-nb-unpick-{kind}')
         self.clear.on_click(lambda _b: self.pick(None))
-        save, load = _state_js(f'{kind}-{uuid.uuid4().hex}')
-        # every update passes all options again: ITable.update(df) alone drops the list of JS functions
-        self._options = dict(self._grid_options(), stateSave=True, stateSaveCallback=save, stateLoadCallback=load)
-        with warnings.catch_warnings():   # the state callbacks are DataTables options itables does not list
-            warnings.simplefilter('ignore', SyntaxWarning)
-            self.grid = ITable(self._view_frame(), **self._options)
-        self.grid.add_class(f'cinder-nb-grid')
+        self.grid = Grid([h for _c, h in view], page_size=PAGE_LENGTH)
+        self.grid.add_class('cinder-nb-grid')
         self.grid.add_class(f'cinder-nb-{kind}s')
         self.picker.observe(self._picker_changed, names='value')
-        self.grid.observe(self._grid_changed, names='selected_rows')
+        self.grid.on_select(self._grid_changed)
         self.box = widgets.VBox([widgets.HBox([self.picker, self.clear]), self.grid])
-
-    @staticmethod
-    def _grid_options() -> dict:
-        return dict(select={'style': 'single', 'info': False}, pageLength=PAGE_LENGTH,
-                    lengthMenu=[PAGE_LENGTH, 50, 200], showIndex=False, maxBytes=0, classes='display compact',
-                    autoWidth=False, order=[], style='width:100%;margin:0 0 6px 0',
-                    text_in_header_can_be_selected=False)   # a click on a header sorts by it
 
     # ------------------------------------------------------------------ picking
     def on_pick(self, listener: Callable[[str | None], None]) -> None:
@@ -118,9 +99,8 @@ class _Section:
         self._listeners.append(listener)
 
     def pick(self, ident: str | None) -> None:
-        """Make ``ident`` the target (None: no target); picker and grid follow."""
-        ids = list(self.df['id']) if len(self.df) else []
-        ident = ident if ident in ids else None
+        """Make ``ident`` the target (None: no target); picker and grid follow (the grid turns to its page)."""
+        ident = ident if ident is not None and ident in self._index else None
         changed = ident != self.picked
         self.picked = ident
         self._syncing = True
@@ -128,9 +108,10 @@ class _Section:
             want = self._label_of(ident)
             if self.picker.value != want:
                 self.picker.value = want
-            rows = [ids.index(ident)] if ident is not None else []
-            if list(self.grid.selected_rows) != rows:
-                self.grid.selected_rows = rows
+            if self.grid.selected != (ident or ''):
+                self.grid.selected = ident or ''
+            if changed:
+                self.grid.show(ident)
         finally:
             self._syncing = False
         if changed:
@@ -138,10 +119,7 @@ class _Section:
                 listener(ident)
 
     def _label_of(self, ident: str | None) -> str:
-        for text, i in self._labels.items():
-            if i == ident:
-                return text
-        return ''
+        return self._label_by_id.get(ident, '') if ident is not None else ''
 
     def _picker_changed(self, change: dict) -> None:
         if self._syncing:
@@ -151,31 +129,46 @@ class _Section:
             return                     # ensure_option clears a text that names nothing
         self.pick(ident)
 
-    def _grid_changed(self, change: dict) -> None:
+    def _grid_changed(self, ident: str | None) -> None:
         if self._syncing:
             return
-        rows = change['new'] or []
-        ids = list(self.df['id']) if len(self.df) else []
-        self.pick(ids[rows[0]] if rows and 0 <= rows[0] < len(ids) else None)
+        self.pick(ident)
 
     # ------------------------------------------------------------------ data
     def _view_frame(self) -> pd.DataFrame:
-        records = self.df.to_dict('records')
-        rows = []
-        for rec in records:
-            row = {header: _text(col, rec.get(col), self.names) for col, header in self.view}
-            if rec['id'] in self.pending:
-                row['status'] = f"{self.pending[rec['id']]}…"
-            rows.append(row)
-        return pd.DataFrame(rows, columns=[h for _c, h in self.view], dtype=object)
+        """Display strings of every row (ids shortened, names first, pending statuses shown)."""
+        columns = [h for _c, h in self.view]
+        if not len(self.df):
+            return pd.DataFrame(columns=columns, dtype=object)
+        out = {}
+        for col, header in self.view:
+            values = self.df[col].tolist() if col in self.df else [None] * len(self.df)
+            out[header] = [_text(col, v, self.names) for v in values]
+        shown = pd.DataFrame(out, columns=columns, dtype=object)
+        if self.pending:
+            for ident, status in self.pending.items():
+                at = self._index.get(ident)
+                if at is not None:
+                    shown.iat[at, columns.index('status')] = f'{status}…'
+        return shown
+
+    def _sort_keys(self) -> pd.DataFrame:
+        """Values to sort by where the shown text would sort wrongly (sizes, times)."""
+        keys = {}
+        for col, header in self.view:
+            if col in ('size', 'volume_size', 'created_at') and col in self.df:
+                keys[header] = self.df[col].reset_index(drop=True)
+        return pd.DataFrame(keys)
 
     def load(self, backend: Any, select: str | None = None, names: dict[str, str] | None = None) -> None:
         """Re-read this kind's resources; ``select`` picks a new one, a vanished pick becomes None."""
         self.df = self.frame(backend).iloc[::-1].reset_index(drop=True)   # newest first: on the first page
+        self._index = {ident: i for i, ident in enumerate(self.df['id'])} if len(self.df) else {}
         if names is not None:
             self.names = names
         records = self.df.to_dict('records')
         self._labels = {label(self.kind, r, self.names): r['id'] for r in records}
+        self._label_by_id = {i: text for text, i in self._labels.items()}
         options = tuple(self._labels)
         self.render()
         if options != self.picker.options:
@@ -187,20 +180,12 @@ class _Section:
         self.pick(select if select is not None else self.picked)
 
     def render(self) -> None:
-        """Send the grid's rows again if they changed (keeps the selection on the picked resource)."""
+        """Give the grid its rows again (it sends only the page it shows, and only if that changed)."""
         shown = self._view_frame()
         if self.shown is not None and shown.equals(self.shown):
             return
         self.shown = shown
-        ids = list(self.df['id']) if len(self.df) else []
-        rows = [ids.index(self.picked)] if self.picked in ids else []
-        self._syncing = True
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore', SyntaxWarning)
-                self.grid.update(shown, selected_rows=rows, **self._options)
-        finally:
-            self._syncing = False
+        self.grid.set_rows(shown, list(self.df['id']) if len(self.df) else [], self._sort_keys())
 
     def text(self) -> str:
         """The grid's rows as plain text (for scripts and tests)."""

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import ipywidgets as widgets
 
 from cinder_nb import runtime
-from cinder_nb.errors import CinderNBError, InvalidArgument
+from cinder_nb.errors import CinderNBError, InsufficientCapacity, InvalidArgument
 from cinder_nb.notebook.browser import ResourceBrowser
 from cinder_nb.notebook.jobs import Job, JobRunner, error_html
 
@@ -90,8 +90,10 @@ def named(message: str) -> str:
     return _UUID.sub(swap, message)
 
 
-def parse_size(field: str, text: str, backend: Any = None, more_than: int | None = None, of: str = '') -> int:
-    """The whole number of GiB typed in a field, checked (>= 1, fits the backend, above more_than)."""
+def parse_size(field: str, text: str, backend: Any = None, more_than: int | None = None, of: str = '',
+               volume: Any = None) -> int:
+    """The whole number of GiB typed in a field, checked: >= 1, above ``more_than``, and accepted by
+    the backend's own capacity check (the one create_volume / extend run; ``volume``: the one to extend)."""
     typed = (text or '').strip()
     if not re.fullmatch(r'[0-9]+', typed):
         raise FieldInputError(field, text, f'{field} must be a whole number of GiB, such as 1 or 20 '
@@ -103,35 +105,16 @@ def parse_size(field: str, text: str, backend: Any = None, more_than: int | None
     if more_than is not None and size <= more_than:
         raise FieldInputError(field, text, f'{field} must be more than the current {more_than} GiB of {of} '
                                            f'(you typed {typed}): volumes only grow.')
-    limit = capacity_gib(backend) if backend is not None else None
-    if limit is not None and size > limit:
-        raise FieldInputError(field, text, f'{field} {size:,} GiB is more than backend {backend.name} can hold '
-                                           f'({limit:,} GiB).')
-    return size
-
-
-def capacity_gib(backend: Any) -> int | None:
-    """The largest volume the backend can hold, from its stats (None when it does not say).
-
-    Thin pools may over-subscribe: total capacity x max_over_subscription_ratio, as
-    Cinder's capacity filter allows; thick pools: the free capacity.
-    """
-    try:
-        pools = backend.stats().get('pools') or []
-    except Exception:  # noqa: BLE001 - a driver without stats gets no extra check
-        return None
-    best = None
-    for pool in pools:
+    if backend is not None:
         try:
-            if pool.get('thin_provisioning_support'):
-                ratio = float(pool.get('max_over_subscription_ratio') or 1.0)
-                cap = float(pool['total_capacity_gb']) * max(ratio, 1.0)
+            if volume is not None:
+                backend.check_capacity(size, volume.pool_name, current_size=volume.size,
+                                       extra_specs=volume.extra_specs)
             else:
-                cap = float(pool['free_capacity_gb'])
-        except (KeyError, TypeError, ValueError):   # 'infinite' / 'unknown' capacities: no limit known
-            return None
-        best = cap if best is None else max(best, cap)
-    return int(best) if best is not None else None
+                backend.check_capacity(size)
+        except (InsufficientCapacity, InvalidArgument) as exc:     # the core's own verdict and words
+            raise FieldInputError(field, text, f'{field} {size:,} GiB: {exc.message}') from None
+    return size
 
 
 def _optional_name(field: str, text: str) -> str | None:
@@ -440,7 +423,8 @@ class OperationsPanel(widgets.VBox):
     def extend_volume(self) -> Job | None:
         def check():
             vol = self._target('volume')
-            return vol, parse_size('new size', self.extend_size.value, vol.backend, more_than=vol.size, of=nm(vol))
+            return vol, parse_size('new size', self.extend_size.value, vol.backend, more_than=vol.size, of=nm(vol),
+                                   volume=vol)
         checked = self._checked('extend', check)
         if checked is None:
             return None
@@ -571,4 +555,4 @@ def _h(text: str) -> str:
     return html.escape(text)
 
 
-__all__ = ['OperationsPanel', 'NoTarget', 'FieldInputError', 'parse_size', 'capacity_gib', 'named', 'nm']
+__all__ = ['OperationsPanel', 'NoTarget', 'FieldInputError', 'parse_size', 'named', 'nm']

@@ -224,13 +224,23 @@ def test_quickstart_in_jupyterlab_restart_and_run_all_twice(jupyterlab):
     assert shot.stat().st_size > 10_000
 
 
-def scale_notebook(volumes: int) -> str:
-    """A notebook that makes `volumes` volumes (and a snapshot of the first) then shows the Console."""
+def scale_notebook(volumes: int, volumes_dir: str | None = None, held: bool = False) -> str:
+    """A notebook that makes `volumes` volumes (and a snapshot of the first) then shows the Console.
+
+    volumes_dir: where the backend keeps its files (default: a temp dir of the kernel); held: the backend
+    runs tests/browser/held_driver.HeldDriver (its operations wait while <volumes_dir>/HOLD exists)."""
     import nbformat
-    setup = (f"import os, tempfile\nimport cinder_nb as cnb, cinder_nb.notebook as nb\n"
+    where = repr(volumes_dir) if volumes_dir else "os.path.join(workdir, 'volumes')"
+    driver = (f"sys.path.insert(0, {str(ROOT)!r})\n"
+              f"lab = cnb.Backend('held', volume_driver='tests.browser.held_driver.HeldDriver',\n"
+              f"                  local_file_path={where}, local_file_attach_mode='file')\n" if held else
+              f"lab = cnb.embedded({where}, local_file_attach_mode='file')\n")
+    setup = (f"import os, sys, tempfile\nimport cinder_nb as cnb, cinder_nb.notebook as nb\n"
              f"workdir = tempfile.mkdtemp(prefix='cinder-nb-scale-')\ncnb.setup('memory', state_dir=workdir)\n"
-             f"lab = cnb.embedded(os.path.join(workdir, 'volumes'), local_file_attach_mode='file')\n"
-             f"vols = [lab.create_volume(1, name=f'data-{{i:04d}}') for i in range({volumes})]\n"
+             + driver +
+             f"made = lab.create_volumes({volumes}, 1, name='data', first=0, workers=4) if {volumes} > 300 else None\n"
+             f"vols = made.raise_on_failure().succeeded if made else "
+             f"[lab.create_volume(1, name=f'data-{{i:04d}}') for i in range({volumes})]\n"
              f"vols[0].create_snapshot(name='data-0000-snap')\nlen(vols)")
     doc = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup),
                                           nbformat.v4.new_code_cell('console = nb.Console(load_drivers=False)\n'
@@ -281,7 +291,7 @@ def test_console_at_200_volumes_inputs_targets_and_deletes(tmp_path):
             page = browser.new_page(viewport={'width': 1400, 'height': 1100})
             notebook, console = open_console(page, base, token, 'scale.ipynb')
             grid = console.locator('.cinder-nb-volumes')
-            info = grid.locator('.dt-info')
+            info = grid.locator('.cinder-nb-grid-info')
             rows = grid.locator('tbody tr')
             message = console.locator('.cinder-nb-message-create-volume')
             target = console.locator('.cinder-nb-target-volume')
@@ -296,7 +306,8 @@ def test_console_at_200_volumes_inputs_targets_and_deletes(tmp_path):
 
             # a bad size is refused next to its field; nothing is created, no error row
             for typed, says in (('0', 'at least 1 GiB'), ('-1', 'whole number'), ('abc', "'abc'"),
-                                ('2.5', "'2.5'"), ('99999999', 'more than backend embedded can hold')):
+                                ('2.5', "'2.5'"), ('99999999', 'at most 1048576 GiB'),
+                                ('900000', "Cinder's capacity filter refuses it")):
                 console.locator('.cinder-nb-create-name input').fill(f'bad-{typed}')
                 console.locator('.cinder-nb-create-size input').fill(typed)
                 console.locator('button.cinder-nb-create-volume').click()
@@ -329,12 +340,12 @@ def test_console_at_200_volumes_inputs_targets_and_deletes(tmp_path):
             expect(info).to_contain_text(f'of {SCALE + 3} entries')
 
             # search filters the grid; a row click picks the target
-            grid.locator('.dt-search input').fill('data-0042')
+            grid.locator('.cinder-nb-grid-search').fill('data-0042')
             expect(info).to_contain_text(f'filtered from {SCALE + 3}')
             rows.filter(has_text='data-0042').click()
             expect(target).to_contain_text('data-0042')
             expect(console.locator('.cinder-nb-extend-size input')).to_have_value('2')   # follows the target
-            grid.locator('.dt-search input').fill('')
+            grid.locator('.cinder-nb-grid-search').fill('')
 
             # the picker filters its list as you type: type the start of a name, take the offered label
             picker = console.locator('.cinder-nb-pick-volume input')
@@ -345,9 +356,9 @@ def test_console_at_200_volumes_inputs_targets_and_deletes(tmp_path):
             picker.fill(label)
             picker.press('Enter')
             expect(target).to_contain_text('data-0007')
-            grid.locator('.dt-search input').fill('data-0007')
+            grid.locator('.cinder-nb-grid-search').fill('data-0007')
             expect(rows.filter(has_text='data-0007')).to_have_class(re.compile('selected'))
-            grid.locator('.dt-search input').fill('')
+            grid.locator('.cinder-nb-grid-search').fill('')
 
             # sort by name: the order survives the next refresh
             grid.locator('thead th').first.click()
@@ -370,13 +381,13 @@ def test_console_at_200_volumes_inputs_targets_and_deletes(tmp_path):
             assert console.locator('.cinder-nb-error').count() == 0         # the 2nd click found nothing
 
             # deleting a volume that has a snapshot: the message names the snapshot by name
-            grid.locator('.dt-search input').fill('data-0000')
+            grid.locator('.cinder-nb-grid-search').fill('data-0000')
             rows.filter(has_text='data-0000').first.click()
             console.locator('button.cinder-nb-delete-volume').click()
             confirm.locator('button.cinder-nb-confirm-delete-volume').click()
             expect(console.locator('.cinder-nb-message-volume-actions .cinder-nb-error')).to_contain_text(
                 'data-0000-snap (')
-            grid.locator('.dt-search input').fill('')
+            grid.locator('.cinder-nb-grid-search').fill('')
 
             console.locator('.cinder-nb-operations').evaluate("e => e.scrollIntoView({block: 'start'})")
             page.wait_for_timeout(300)
@@ -413,4 +424,134 @@ def test_other_notebooks_restart_and_run_all(jupyterlab, name):
                 assert _errors(notebook) == [], f'run {run + 1}: {_errors(notebook)}'
                 assert cells.count() == n_cells
         finally:
+            browser.close()
+
+
+#: every operation button of the Console (all disabled while a job runs)
+OPERATION_BUTTONS = ('create-volume', 'extend', 'clone', 'create-snapshot', 'attach', 'detach', 'delete-volume',
+                     'volume-from-snapshot', 'delete-snapshot', 'validate-connector', 'connect', 'disconnect')
+
+
+def _hold(volumes_dir: Path, operation: str) -> None:
+    """Make the kernel's HeldDriver wait in `operation` until _release()."""
+    (volumes_dir / 'HOLD').write_text(operation)
+
+
+def _release(volumes_dir: Path) -> None:
+    (volumes_dir / 'HOLD').unlink(missing_ok=True)
+
+
+def _wait_held(volumes_dir: Path, operation: str, timeout: float = 60) -> None:
+    """Wait until the driver call is inside the held operation (the job is running in the kernel)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if (volumes_dir / 'HELD').read_text() == operation:
+                return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f'the kernel never entered {operation}')
+
+
+def test_console_live_status_while_a_driver_call_is_held_and_targets_on_other_pages(tmp_path):
+    """With a real driver whose extend, snapshot and delete wait on a file: the row shows 'extending…' /
+    'snapshotting…' / 'deleting…' while the call runs, every operation button is disabled, a double-click
+    makes one snapshot; a target picked on page 3 of the grid is shown there and highlighted."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f'{CHROMIUM} missing: apt-get install chromium (Debian package)')
+    pytest.importorskip('playwright.sync_api', reason='python playwright not installed')
+    from playwright.sync_api import expect, sync_playwright
+    ARTIFACTS.mkdir(exist_ok=True)
+    vols_dir = tmp_path / 'held-volumes'
+    notebook_text = scale_notebook(40, volumes_dir=str(vols_dir), held=True)
+    with serve(tmp_path, {'held.ipynb': notebook_text}) as (base, token), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={'width': 1400, 'height': 1100})
+            _nb, console = open_console(page, base, token, 'held.ipynb')
+            grid = console.locator('.cinder-nb-volumes')
+            info = grid.locator('.cinder-nb-grid-info')
+            rows = grid.locator('tbody tr')
+            target = console.locator('.cinder-nb-target-volume')
+            expect(info).to_contain_text('1 to 15 of 40 entries')
+
+            # a target picked in the picker that sits on page 3 (newest first: data-0003 is row 37)
+            picker = console.locator('.cinder-nb-pick-volume input')
+            options = console.locator('.cinder-nb-pick-volume datalist option')
+            label = next(v for v in (options.nth(i).get_attribute('value') for i in range(options.count()))
+                         if v.startswith('data-0003'))
+            picker.fill(label)
+            picker.press('Enter')
+            expect(target).to_contain_text('data-0003')
+            expect(info).to_contain_text('31 to 40 of 40 entries')          # the grid turned to its page
+            picked_row = rows.filter(has_text='data-0003')
+            expect(picked_row).to_have_class(re.compile('selected'))
+            expect(grid.locator('tr.selected')).to_have_count(1)
+            # away and back: still highlighted; a click on page 1 moves the highlight there
+            grid.locator('.cinder-nb-grid-prev').click()
+            expect(info).to_contain_text('16 to 30 of 40')
+            expect(grid.locator('tr.selected')).to_have_count(0)
+            grid.locator('.cinder-nb-grid-next').click()
+            expect(picked_row).to_have_class(re.compile('selected'))
+            page.screenshot(path=str(ARTIFACTS / 'console-target-on-page-3.png'))
+
+            # a held extend: transitional status live in the row, every button disabled
+            _hold(vols_dir, 'extend_volume')
+            console.locator('.cinder-nb-extend-size input').fill('2')
+            console.locator('button.cinder-nb-extend').click()
+            _wait_held(vols_dir, 'extend_volume')
+            expect(picked_row.locator('td').nth(3)).to_have_text('extending…')
+            for key in OPERATION_BUTTONS:
+                expect(console.locator(f'button.cinder-nb-{key}')).to_be_disabled()
+            expect(console.locator('.cinder-nb-message-extend .cinder-nb-running')).to_contain_text('Extending')
+            console.locator('.cinder-nb-operations').evaluate("e => e.scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(ARTIFACTS / 'console-held-extend.png'), full_page=True)
+            _release(vols_dir)
+            expect(picked_row.locator('td').nth(3)).to_have_text('available', timeout=30_000)
+            expect(picked_row.locator('td').nth(2)).to_have_text('2')
+            for key in OPERATION_BUTTONS:
+                expect(console.locator(f'button.cinder-nb-{key}')).to_be_enabled()
+
+            # a double-click on Create snapshot while the driver holds it: one snapshot
+            page.wait_for_timeout(600)
+            _hold(vols_dir, 'create_snapshot')
+            console.locator('.cinder-nb-snapshot-name input').fill('held-snap')
+            console.locator('button.cinder-nb-create-snapshot').dblclick()
+            _wait_held(vols_dir, 'create_snapshot')
+            expect(picked_row.locator('td').nth(3)).to_have_text('snapshotting…')
+            expect(console.locator('button.cinder-nb-delete-volume')).to_be_disabled()
+            page.wait_for_timeout(1000)                  # a queued second job would start as soon as the first ends
+            _release(vols_dir)
+            snapshots = console.locator('.cinder-nb-snapshots')
+            expect(snapshots.locator('tbody tr', has_text='held-snap')).to_have_count(1, timeout=30_000)
+            expect(picked_row.locator('td').nth(3)).to_have_text('available')
+            page.wait_for_timeout(1500)
+            expect(snapshots.locator('.cinder-nb-grid-info')).to_contain_text('of 2 entries')
+            assert console.locator('.cinder-nb-error').count() == 0
+
+            # a held delete, confirmed by a double-click: 'deleting…' until released, then gone, nothing picked
+            grid.locator('.cinder-nb-grid-search').fill('data-0010')
+            expect(info).to_contain_text('filtered from 40')
+            rows.filter(has_text='data-0010').click()
+            expect(target).to_contain_text('data-0010')
+            _hold(vols_dir, 'delete_volume')
+            console.locator('button.cinder-nb-delete-volume').click()
+            console.locator('button.cinder-nb-confirm-delete-volume').dblclick()
+            _wait_held(vols_dir, 'delete_volume')
+            expect(rows.filter(has_text='data-0010').locator('td').nth(3)).to_have_text('deleting…')
+            for key in OPERATION_BUTTONS:
+                expect(console.locator(f'button.cinder-nb-{key}')).to_be_disabled()
+            page.screenshot(path=str(ARTIFACTS / 'console-held-delete.png'))
+            _release(vols_dir)
+            expect(rows.filter(has_text='data-0010')).to_have_count(0, timeout=30_000)
+            expect(target).to_contain_text('none picked')
+            grid.locator('.cinder-nb-grid-search').fill('')
+            expect(info).to_contain_text('of 39 entries')
+            expect(grid.locator('tr.selected')).to_have_count(0)
+            page.wait_for_timeout(1000)
+            assert console.locator('.cinder-nb-error').count() == 0
+        finally:
+            _release(vols_dir)
             browser.close()

@@ -188,7 +188,7 @@ def test_every_operation_through_the_buttons(console, session):
     vol = job.result
     assert (vol.name, vol.size, vol.status) == ('data', 1, 'available')
     assert browser.volumes.picked == vol.id                  # the new volume is the next target
-    assert browser.volumes.picker.value == f'data ({vol.id[:8]})' and browser.volumes.grid.selected_rows == [0]
+    assert browser.volumes.picker.value == f'data ({vol.id[:8]})' and browser.volumes.grid.selected == vol.id
     assert 'data' in browser.volumes.text() and ops.extend_size.value == '2'
     assert ops.new_name.value == 'volume-1'                  # the create name never defaults to a taken one
 
@@ -236,7 +236,7 @@ def test_every_operation_through_the_buttons(console, session):
     assert df.empty and browser.volumes.text() == 'no volumes'
 
 
-@pytest.mark.parametrize('typed', ['0', '-1', 'abc', '2.5', '', ' ', '1e3', '99999999'])
+@pytest.mark.parametrize('typed', ['0', '-1', 'abc', '2.5', '', ' ', '1e3', '99999999', '900000'])
 def test_a_bad_size_is_refused_next_to_its_field_and_nothing_is_created(console, typed):
     ops = console.operations
     ops.new_name.value, ops.new_size.value = 'bad', typed
@@ -247,7 +247,9 @@ def test_a_bad_size_is_refused_next_to_its_field_and_nothing_is_created(console,
     assert list(messages) == ['create_volume'] and 'size' in messages['create_volume']
     assert '✖' in messages['create_volume'] and 'Traceback' not in messages['create_volume']
     if typed == '99999999':
-        assert 'more than backend lab can hold' in messages['create_volume']
+        assert 'expected at most 1048576 GiB' in messages['create_volume']     # the core's limit
+    if typed == '900000':
+        assert "Cinder's capacity filter refuses it" in messages['create_volume']
 
 
 def test_extend_refuses_sizes_that_do_not_grow_without_error_rows(console):
@@ -255,7 +257,8 @@ def test_extend_refuses_sizes_that_do_not_grow_without_error_rows(console):
     ops.new_name.value, ops.new_size.value = 'db', '5'
     vol = click(console, 'create_volume').result
     for typed, says in (('0', 'at least 1 GiB'), ('5', 'more than the current 5 GiB of db'),
-                        ('2.5', 'whole number'), ('99999999', 'can hold')):
+                        ('2.5', 'whole number'), ('99999999', 'at most 1048576 GiB'),
+                          ('900000', 'capacity filter refuses it')):
         ops.extend_size.value = typed
         ops.buttons['extend'].click()
         assert 'new size' in _msg(console, 'extend') and says in _msg(console, 'extend'), (typed, _msg(console, 'extend'))
@@ -381,14 +384,74 @@ def test_a_grid_row_click_picks_the_target(console):
     for name in ('a', 'b', 'c'):
         ops.new_name.value, ops.new_size.value = name, '1'
         vols.append(click(console, 'create_volume').result)
-    # what the browser sends when a row is clicked: the row's index in the grid
-    browser.volumes.grid.set_state({'selected_rows': [1]})
+    # what the browser sends when a row is clicked: the row's id
+    browser.volumes.grid.set_state({'selected': vols[1].id})
     assert browser.volumes.picked == vols[1].id and browser.volumes.picker.value == f'b ({vols[1].id[:8]})'
     assert 'b (' in ops.targets['volume'].value
     browser.volumes.picker.set_state({'value': f'c ({vols[2].id[:8]})'})   # typed in the picker
-    assert browser.volumes.picked == vols[2].id and browser.volumes.grid.selected_rows == [0]
-    browser.volumes.grid.set_state({'selected_rows': []})             # row clicked again: unpicked
-    assert browser.volumes.picked is None and browser.volumes.picker.value == ''
+    assert browser.volumes.picked == vols[2].id and browser.volumes.grid.selected == vols[2].id
+    browser.volumes.clear.click()                                      # the 'none' button
+    assert browser.volumes.picked is None and browser.volumes.picker.value == '' and browser.volumes.grid.selected == ''
+
+
+def test_the_grid_sends_one_page_and_a_pick_on_another_page_turns_to_it(session):
+    """The browser gets 15 rows whatever the count; a pick made in the picker shows its page, highlighted."""
+    lab = cnb.embedded(str(session / 'v'), local_file_attach_mode='file')
+    vols = lab.create_volumes(40, 1, name='data', first=0, workers=4).raise_on_failure().succeeded
+    browser = nb.ResourceBrowser()
+    grid = browser.volumes.grid
+    assert (grid.total, grid.matched, len(grid.rows), grid.page) == (40, 40, 15, 0)
+    assert grid.rows[0][0] == 'data-39'                            # newest first
+    browser.volumes.picker.set_state({'value': f'data-03 ({vols[3].id[:8]})'})
+    assert grid.page == 2 and vols[3].id in grid.row_ids and grid.selected == vols[3].id
+    grid.set_state({'page': 0})                                     # the person turns back: the pick stays
+    assert browser.volumes.picked == vols[3].id and vols[3].id not in grid.row_ids
+    browser.refresh()                                               # a refresh keeps the page a person chose
+    assert grid.page == 0
+    grid.set_state({'search': 'data-1'})                            # search: data-10 .. data-19
+    assert grid.matched == 10 and grid.total == 40 and grid.page == 0
+    grid.set_state({'sort_column': 0, 'sort_ascending': False})
+    assert [r[0] for r in grid.rows][:3] == ['data-19', 'data-18', 'data-17']
+    grid.set_state({'search': '', 'sort_column': 2})                # GiB sorts as numbers
+    vols[5].extend(10)
+    vols[6].extend(9)
+    browser.refresh()
+    assert [r[2] for r in grid.rows][:3] == ['10', '9', '1']
+
+
+def test_the_size_fields_use_the_backends_own_capacity_check(console):
+    """A size the core's capacity check (Cinder's CapacityFilter) refuses is refused by the field, with the
+    core's message, and nothing is created; the form used to judge by total x ratio, ignoring what is
+    already provisioned, so such a size reached the driver call."""
+    ops = console.operations
+    backend = cnb.backends()[0]
+    pool = backend.stats(refresh=True)['pools'][0]
+    ratio = float(pool['max_over_subscription_ratio'])
+    ops.new_name.value, ops.new_size.value = 'big', '1'
+    big = click(console, 'create_volume').result
+    # grow it to most of what the pool may provision: what is left is less than total x ratio
+    half = int(float(pool['total_capacity_gb']) * ratio * 0.6)
+    big.extend(half)
+    size = int(float(pool['total_capacity_gb']) * ratio * 0.5)      # fits total x ratio, not what is left
+    with pytest.raises(cnb.InsufficientCapacity) as core:
+        backend.check_capacity(size)
+    ops.new_name.value, ops.new_size.value = 'too-big', str(size)
+    jobs = len(ops.runner.jobs)
+    ops.buttons['create_volume'].click()
+    console.wait(60)
+    assert len(ops.runner.jobs) == jobs                              # refused by the field: no job ran
+    message = html.unescape(_msg(console, 'create_volume'))
+    assert 'cinder-nb-error' in message and core.value.message in message and message.count('size ') >= 1
+    assert [v.name for v in cnb.Volume.get_by_name('too-big')] == [] and len(nb.volumes_df()) == 1
+    # extend: the same check with the volume's current size
+    browser = console.browser
+    browser.select('volume', big.id)
+    ops.extend_size.value = str(half + size)
+    ops.buttons['extend'].click()
+    console.wait(60)
+    assert len(ops.runner.jobs) == jobs
+    message = html.unescape(_msg(console, 'extend'))
+    assert 'cinder-nb-error' in message and "Cinder's capacity filter refuses it" in message and big.size == half
 
 
 def test_a_running_operation_leaves_the_kernel_free_and_shows_elapsed_time(session):
