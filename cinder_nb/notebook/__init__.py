@@ -16,6 +16,7 @@ from cinder_nb.notebook.checkpoint import (checkpoint, checkpoint_cell, load_ipy
                                            register_in_running_shell, restore, unload_ipython_extension)
 from cinder_nb.notebook import pictures
 from cinder_nb.notebook.console import Console
+from cinder_nb.notebook.errors import FieldError, NoTarget
 from cinder_nb.notebook.fio_runs import fio, parse_fio_json
 from cinder_nb.notebook.forms import BackendForm, OptionField
 from cinder_nb.notebook.frames import connections_df, snapshots_df, volumes_df
@@ -30,6 +31,7 @@ __all__ = ['Console', 'BackendForm', 'OptionField', 'OperationsPanel', 'Resource
            'volumes_df', 'snapshots_df', 'connections_df', 'checkpoint', 'checkpoint_cell', 'restore',
            'load_ipython_extension', 'unload_ipython_extension', 'fio', 'parse_fio_json', 'Integrity',
            'verify_lifecycle', 'copy_to', 'create_volumes', 'create_snapshots', 'delete_volumes',
-           'delete_snapshots', 'operations_df', 'clear_operations', 'pictures', 'LineageView']
+           'delete_snapshots', 'operations_df', 'clear_operations', 'pictures', 'LineageView', 'FieldError',
+           'NoTarget']
 
 register_in_running_shell()

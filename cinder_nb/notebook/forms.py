@@ -16,15 +16,12 @@ import ipywidgets as widgets
 from cinder_nb import catalog, runtime
 from cinder_nb.backend import Backend
 from cinder_nb.catalog import EMBEDDED_DRIVER, OptionInfo
+from cinder_nb.notebook.errors import FieldError
 from cinder_nb.notebook.jobs import JobRunner, error_html, error_text
 
 LABEL_WIDTH = '240px'
 FIELD_WIDTH = '640px'
 EMBEDDED_LABEL = 'LocalFileDriver — embedded (sparse files, works anywhere)'
-
-
-class FieldError(ValueError):
-    """A form field holds a value its option's type cannot take."""
 
 
 def _style() -> dict:
@@ -51,51 +48,149 @@ def _format_dict(value: Any) -> str:
     return str(value)
 
 
+# ---------------------------------------------------------------------- one factory per option type
+class _Factory:
+    """How options of one type are shown (make), read back (read) and filled in (show).
+
+    Like ipywidgets' interaction.py, the type decides the widget once (``factory_for``); OptionField
+    then asks its factory, with no switch on kind strings.
+    """
+
+    kind = 'text'
+
+    def make(self, info: OptionInfo, start: Any, common: dict) -> widgets.Widget:
+        hint = info.type + (' (required)' if info.required else '')
+        return widgets.Text(value=self.show(start), placeholder=hint, **common)
+
+    def read(self, info: OptionInfo, raw: Any) -> tuple[bool, Any]:
+        text = raw.strip()
+        if text == '' and info.default is None:
+            return False, None
+        return text != (info.default if info.default is not None else ''), text
+
+    def show(self, value: Any) -> Any:
+        """The widget value for an option value (as a person would type it)."""
+        return '' if value is None else str(value)
+
+
+class _Choice(_Factory):
+    kind = 'choice'
+
+    def make(self, info, start, common):
+        opts = [('(unset)' if c is None else str(c), c) for c in info.choices]
+        if start not in info.choices:
+            opts.insert(0, ('(unset)' if start is None else str(start), start))
+        return widgets.Dropdown(options=opts, value=start, **common)
+
+    def read(self, info, raw):
+        return raw != info.default, raw
+
+    def show(self, value):
+        return value
+
+
+class _Bool(_Choice):
+    kind = 'bool'
+
+    def make(self, info, start, common):
+        return widgets.Checkbox(value=bool(start), indent=True, **common)
+
+
+class _Number(_Choice):
+    """A number with a numeric default: a number box (bounded when the option has both bounds)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def make(self, info, start, common):
+        bounded = info.min is not None and info.max is not None
+        cls = {('int', False): widgets.IntText, ('int', True): widgets.BoundedIntText,
+               ('float', False): widgets.FloatText, ('float', True): widgets.BoundedFloatText}[self.kind, bounded]
+        return cls(value=start, **(dict(min=info.min, max=info.max) if bounded else {}), **common)
+
+
+class _Secret(_Factory):
+    kind = 'secret'
+
+    def make(self, info, start, common):
+        return widgets.Password(value=self.show(start), placeholder='secret: never saved or shown', **common)
+
+    def read(self, info, raw):
+        return raw != '', raw
+
+
+class _List(_Factory):
+    kind = 'list'
+
+    def make(self, info, start, common):
+        return widgets.Text(value=self.show(start), placeholder='comma-separated values', **common)
+
+    def read(self, info, raw):
+        items = [x.strip() for x in raw.split(',') if x.strip()]
+        return items != list(info.default or []), items
+
+    def show(self, value):
+        return _format_list(value)
+
+
+class _Dict(_Factory):
+    kind = 'dict'
+
+    def make(self, info, start, common):
+        return widgets.Text(value=self.show(start), placeholder='key:value, key:value', **common)
+
+    def read(self, info, raw):
+        text = raw.strip()
+        return text != _format_dict(info.default), text
+
+    def show(self, value):
+        return _format_dict(value)
+
+
+class _NumberText(_Factory):
+    """A number option with no numeric default: typed as text, checked on read."""
+
+    kind = 'number-text'
+
+    def read(self, info, raw):
+        text = raw.strip()
+        if text == '':
+            return False, None
+        try:
+            number = int(text) if info.type != 'float' else float(text)
+        except ValueError:
+            expected = 'an integer' if info.type != 'float' else 'a number'
+            raise FieldError(info.name, text, f'{info.name} must be {expected}, got {text!r}') from None
+        return number != info.default, number
+
+
+def factory_for(info: OptionInfo, start: Any) -> _Factory:
+    """The factory for an option: choices, boolean, number, secret, list, dict or text."""
+    if info.choices:
+        return _Choice()
+    if info.type == 'boolean':
+        return _Bool()
+    if info.type in ('integer', 'port', 'float'):
+        if start is not None and not isinstance(start, str):
+            return _Number('float' if info.type == 'float' else 'int')
+        return _NumberText()
+    if info.secret:
+        return _Secret()
+    return {'list': _List, 'multistring': _List, 'dict': _Dict}.get(info.type, _Factory)()
+
+
 class OptionField:
     """One option's widget, with its error label; value() says what to pass to Backend()."""
 
     def __init__(self, info: OptionInfo, initial: Any = None) -> None:
         self.info = info
-        desc = info.name + (' *' if info.required else '')
         tip = info.help or info.name
-        if info.required:
-            tip = f'Required. {tip}'
-        common = dict(description=desc, tooltip=tip, style=_style(), layout=_layout())
-        default = info.default
-        start = default if initial is None else initial
-        self.kind = 'text'
-        if info.choices:
-            self.kind = 'choice'
-            opts = [('(unset)' if c is None else str(c), c) for c in info.choices]
-            if start not in info.choices:
-                opts.insert(0, ('(unset)' if start is None else str(start), start))
-            self.widget = widgets.Dropdown(options=opts, value=start, **common)
-        elif info.type == 'boolean':
-            self.kind = 'bool'
-            self.widget = widgets.Checkbox(value=bool(start), indent=True, **common)
-        elif info.type in ('integer', 'port', 'float') and start is not None and not isinstance(start, str):
-            self.kind = 'int' if info.type != 'float' else 'float'
-            cls = widgets.IntText if self.kind == 'int' else widgets.FloatText
-            kwargs = {}
-            if info.min is not None and info.max is not None:
-                cls = widgets.BoundedIntText if self.kind == 'int' else widgets.BoundedFloatText
-                kwargs = dict(min=info.min, max=info.max)
-            self.widget = cls(value=start, **kwargs, **common)
-        elif info.secret:
-            self.kind = 'secret'
-            self.widget = widgets.Password(value='' if start is None else str(start),
-                                           placeholder='secret: never saved or shown', **common)
-        else:
-            if info.type in ('list', 'multistring'):
-                self.kind, text, hint = 'list', _format_list(start), 'comma-separated values'
-            elif info.type == 'dict':
-                self.kind, text, hint = 'dict', _format_dict(start), 'key:value, key:value'
-            elif info.type in ('integer', 'port', 'float'):
-                self.kind, text, hint = 'number-text', '' if start is None else str(start), info.type
-            else:
-                text, hint = ('' if start is None else str(start)), info.type
-            self.widget = widgets.Text(value=text, placeholder=hint + (' (required)' if info.required else ''),
-                                       **common)
+        common = dict(description=info.name + (' *' if info.required else ''),
+                      tooltip=f'Required. {tip}' if info.required else tip, style=_style(), layout=_layout())
+        start = info.default if initial is None else initial
+        self.factory = factory_for(info, start)
+        self.kind = self.factory.kind
+        self.widget = self.factory.make(info, start, common)
         self.widget.add_class(f'cinder-nb-opt-{info.name}')
         if info.required:
             self.widget.add_class('cinder-nb-required')
@@ -105,30 +200,11 @@ class OptionField:
     # ------------------------------------------------------------------ value
     def value(self) -> tuple[bool, Any]:
         """(is_set, value): is_set is False when the widget still holds the option's default."""
-        info, raw = self.info, self.widget.value
-        default = info.default
-        if self.kind in ('choice', 'bool', 'int', 'float'):
-            return raw != default, raw
-        if self.kind == 'secret':
-            return raw != '', raw
-        text = raw.strip()
-        if self.kind == 'list':
-            items = [x.strip() for x in text.split(',') if x.strip()]
-            return items != list(default or []), items
-        if self.kind == 'dict':
-            return text != _format_dict(default), text
-        if self.kind == 'number-text':
-            if text == '':
-                return False, None
-            try:
-                number = int(text) if info.type != 'float' else float(text)
-            except ValueError:
-                raise FieldError(f'{info.name} must be a{"n integer" if info.type != "float" else " number"}, '
-                                 f'got {text!r}') from None
-            return number != default, number
-        if text == '' and default is None:
-            return False, None
-        return text != (default if default is not None else ''), text
+        return self.factory.read(self.info, self.widget.value)
+
+    def set(self, value: Any) -> None:
+        """Put an option value into the widget as a person would type it."""
+        self.widget.value = self.factory.show(value)
 
     def show_error(self, message: str) -> None:
         self.error.value = error_html(message)
@@ -269,20 +345,13 @@ class BackendForm(widgets.VBox):
             if is_set:
                 out[name] = value
         if bad:
-            raise FieldError('; '.join(bad))
+            raise FieldError('fields', None, '; '.join(bad))
         return out
 
     def set_values(self, **values: Any) -> None:
         """Put values into the fields (by option name) as a person would type them."""
         for name, value in values.items():
-            field = self.fields[name]
-            if field.kind in ('list',):
-                value = _format_list(value)
-            elif field.kind == 'dict':
-                value = _format_dict(value)
-            elif field.kind in ('text', 'number-text', 'secret'):
-                value = '' if value is None else str(value)
-            field.widget.value = value
+            self.fields[name].set(value)
 
     # ------------------------------------------------------------------ create
     def on_created(self, callback: Callable[[Backend], Any]) -> None:

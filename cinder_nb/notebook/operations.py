@@ -20,6 +20,7 @@ import ipywidgets as widgets
 from cinder_nb import runtime
 from cinder_nb.errors import CinderNBError, InsufficientCapacity, InvalidArgument
 from cinder_nb.notebook.browser import ResourceBrowser
+from cinder_nb.notebook.errors import FieldError, NoTarget
 from cinder_nb.notebook.jobs import Job, JobRunner, error_html
 
 _STYLE = {'description_width': '110px'}
@@ -28,21 +29,8 @@ DOUBLE_CLICK = 0.5
 _UUID = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
 
 
-class FieldInputError(InvalidArgument):
-    """What was typed in a field cannot be used; nothing was changed."""
-
-    def __init__(self, field: str, value: Any, message: str) -> None:
-        CinderNBError.__init__(self, message, argument=field, value=value)
-        self.argument, self.value = field, value
-
-
-class NoTarget(InvalidArgument):
-    """The operation needs a picked resource and none is picked."""
-
-    def __init__(self, kind: str) -> None:
-        CinderNBError.__init__(self, f'No {kind} is picked: click its row in the {kind.capitalize()}s table '
-                               f'below, or type its name in "target {kind}".', argument=f'target {kind}', value=None)
-        self.argument, self.value = f'target {kind}', None
+#: the name this module used for FieldError before the notebook errors had a module of their own
+FieldInputError = FieldError
 
 
 def _text(description: str, value: str = '', cls: str = '', width: str = '340px', **kw: Any) -> widgets.Text:
@@ -96,14 +84,14 @@ def parse_size(field: str, text: str, backend: Any = None, more_than: int | None
     the backend's own capacity check (the one create_volume / extend run; ``volume``: the one to extend)."""
     typed = (text or '').strip()
     if not re.fullmatch(r'[0-9]+', typed):
-        raise FieldInputError(field, text, f'{field} must be a whole number of GiB, such as 1 or 20 '
+        raise FieldError(field, text, f'{field} must be a whole number of GiB, such as 1 or 20 '
                                            f'(you typed {typed!r}).' if typed else f'{field} is empty: type a '
                                            f'whole number of GiB, such as 1.')
     size = int(typed)
     if size < 1:
-        raise FieldInputError(field, text, f'{field} must be at least 1 GiB (you typed {typed}).')
+        raise FieldError(field, text, f'{field} must be at least 1 GiB (you typed {typed}).')
     if more_than is not None and size <= more_than:
-        raise FieldInputError(field, text, f'{field} must be more than the current {more_than} GiB of {of} '
+        raise FieldError(field, text, f'{field} must be more than the current {more_than} GiB of {of} '
                                            f'(you typed {typed}): volumes only grow.')
     if backend is not None:
         try:
@@ -113,16 +101,16 @@ def parse_size(field: str, text: str, backend: Any = None, more_than: int | None
             else:
                 backend.check_capacity(size)
         except (InsufficientCapacity, InvalidArgument) as exc:     # the core's own verdict and words
-            raise FieldInputError(field, text, f'{field} {size:,} GiB: {exc.message}') from None
+            raise FieldError(field, text, f'{field} {size:,} GiB: {exc.message}') from None
     return size
 
 
 def _optional_name(field: str, text: str) -> str | None:
     value = (text or '').strip()
     if len(value) > 255:
-        raise FieldInputError(field, value[:40] + '...', f'{field} is {len(value)} characters long: at most 255.')
+        raise FieldError(field, value[:40] + '...', f'{field} is {len(value)} characters long: at most 255.')
     if any(ord(c) < 32 for c in value):
-        raise FieldInputError(field, value, f'{field} holds control characters: type plain text.')
+        raise FieldError(field, value, f'{field} holds control characters: type plain text.')
     return value or None
 
 
@@ -385,14 +373,14 @@ class OperationsPanel(widgets.VBox):
             try:
                 more = json.loads(extra)
             except ValueError as exc:
-                raise FieldInputError('extra', extra, f'extra connector fields must be a JSON object ({exc}).') \
+                raise FieldError('extra', extra, f'extra connector fields must be a JSON object ({exc}).') \
                     from None
             if not isinstance(more, dict):
-                raise FieldInputError('extra', extra, 'extra connector fields must be a JSON object, '
+                raise FieldError('extra', extra, 'extra connector fields must be a JSON object, '
                                                       'like {"multipath": false}.')
             conn.update(more)
         if not conn.get('host'):
-            raise FieldInputError('host', '', "The connector has no 'host': type the name of the host the volume "
+            raise FieldError('host', '', "The connector has no 'host': type the name of the host the volume "
                                               "is exported to (os-brick connectors always carry it).")
         return conn
 
@@ -408,7 +396,7 @@ class OperationsPanel(widgets.VBox):
         """Create a volume with the name and size fields on the chosen backend."""
         def check():
             if self.backend.value is None:
-                raise FieldInputError('backend', None, 'No backend is loaded: add one with "Add a backend" first.')
+                raise FieldError('backend', None, 'No backend is loaded: add one with "Add a backend" first.')
             backend = runtime.get().backends[self.backend.value]
             return backend, _optional_name('name', self.new_name.value), parse_size('size', self.new_size.value,
                                                                                      backend)
@@ -518,7 +506,7 @@ class OperationsPanel(widgets.VBox):
     def validate_connector(self) -> Job | None:
         def check():
             if self.backend.value is None:
-                raise FieldInputError('backend', None, 'No backend is loaded: add one with "Add a backend" first.')
+                raise FieldError('backend', None, 'No backend is loaded: add one with "Add a backend" first.')
             return runtime.get().backends[self.backend.value], self.connector()
         checked = self._checked('validate_connector', check)
         if checked is None:
@@ -555,4 +543,4 @@ def _h(text: str) -> str:
     return html.escape(text)
 
 
-__all__ = ['OperationsPanel', 'NoTarget', 'FieldInputError', 'parse_size', 'named', 'nm']
+__all__ = ['OperationsPanel', 'NoTarget', 'FieldError', 'FieldInputError', 'parse_size', 'named', 'nm']

@@ -509,3 +509,16 @@ def test_console_tables_refresh_after_each_notebook_cell(session):
         assert console.operations.backend.options == ('embedded',)
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_notebook_errors_join_the_cinder_nb_error_tree(console):
+    """FieldError and NoTarget are InvalidArgument (so CinderNBError): one `except` catches every refusal."""
+    from cinder_nb.notebook.errors import FieldError, NoTarget
+    assert issubclass(FieldError, cnb.InvalidArgument) and issubclass(NoTarget, cnb.InvalidArgument)
+    num = OptionField(OptionInfo('n', 'integer', None, 'a number', False, False))
+    num.widget.value = 'x'
+    with pytest.raises(cnb.CinderNBError) as exc:
+        num.value()
+    assert exc.value.argument == 'n' and "got 'x'" in exc.value.message
+    with pytest.raises(cnb.InvalidArgument, match='No volume is picked'):
+        console.operations._target('volume')
