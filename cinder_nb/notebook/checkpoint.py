@@ -213,6 +213,14 @@ def _do_restore(cell: str) -> bool:
     return True
 
 
+def _magic_args(magic: str, line: str) -> Any:
+    """The magic's parsed options (None after a usage error), with --persistence / --state-dir applied."""
+    args = _parse(magic, line)
+    if args is not None and (args.persistence or args.state_dir):
+        cinder_nb.setup(args.persistence, state_dir=args.state_dir)
+    return args
+
+
 def _save_into_cell(prefix: str = '') -> str:
     from IPython import get_ipython
     text = checkpoint_cell()
@@ -226,11 +234,9 @@ def _save_into_cell(prefix: str = '') -> str:
 
 def cinder_checkpoint_cell(line: str, cell: str) -> None:
     """Cell magic ``%%cinder_checkpoint``: save the state into this cell, or restore it in a fresh kernel."""
-    args = _parse(MAGIC, line)
+    args = _magic_args(MAGIC, line)
     if args is None:
         return
-    if args.persistence or args.state_dir:
-        cinder_nb.setup(args.persistence, state_dir=args.state_dir)
     body = _cell_body(cell)
     if args.restore or (not args.save and body and _session_empty()):
         if not body:
@@ -272,12 +278,8 @@ def cinder_checkpoint(line: str = '') -> None:
 
 def cinder_restore(line: str, cell: str) -> None:
     """Cell magic ``%%cinder_restore`` (older checkpoint cells): restore the state in the cell body."""
-    args = _parse(LEGACY_MAGIC, line)
-    if args is None:
-        return
-    if args.persistence or args.state_dir:
-        cinder_nb.setup(args.persistence, state_dir=args.state_dir)
-    _do_restore(cell)
+    if _magic_args(LEGACY_MAGIC, line) is not None:
+        _do_restore(cell)
 
 
 def load_ipython_extension(ip: Any) -> None:

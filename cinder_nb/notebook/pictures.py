@@ -36,6 +36,18 @@ def _figure(w: float, h: float):
     return fig
 
 
+def _titled(w: float, h: float, title: str, df: pd.DataFrame, empty: str):
+    """A figure with one titled axes; (fig, None) with ``empty`` written in it when df has no rows."""
+    fig = _figure(w, h)
+    ax = fig.add_subplot()
+    ax.set_title(title, loc='left', fontsize=11)
+    if df.empty:
+        ax.text(0.5, 0.5, empty, ha='center', va='center', color='#777', transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig, None
+    return fig, ax
+
+
 def _short(ident: Any) -> str:
     return str(ident)[:8]
 
@@ -209,12 +221,8 @@ def capacity_chart(backends: Iterable[Any] | Any = None, refresh: bool = True, d
     over-subscription limit (total x max_over_subscription_ratio) marked in red. The axis is
     logarithmic when the values span more than a factor of 100."""
     df = capacity_df(backends, refresh) if df is None else df
-    fig = _figure(9, 1.2 + 1.3 * max(1, len(df)))
-    ax = fig.add_subplot()
-    ax.set_title('Capacity per pool (GiB)', loc='left', fontsize=11)
-    if df.empty:
-        ax.text(0.5, 0.5, 'no backends loaded', ha='center', va='center', color='#777', transform=ax.transAxes)
-        ax.set_axis_off()
+    fig, ax = _titled(9, 1.2 + 1.3 * max(1, len(df)), 'Capacity per pool (GiB)', df, 'no backends loaded')
+    if ax is None:
         return fig
     height = 0.8 / len(CAPACITY_BARS)
     values, notes = [], []
@@ -293,12 +301,8 @@ def operations_timeline(df: pd.DataFrame | None = None, top_level: bool = True):
     operation, coloured by backend, failures hatched red; durations over 1 s are written out."""
     from cinder_nb.notebook.history import operations_df
     df = operations_df(top_level=top_level) if df is None else df
-    fig = _figure(11, 1.4 + 0.28 * max(1, len(df)))
-    ax = fig.add_subplot()
-    ax.set_title('Operations this session', loc='left', fontsize=11)
-    if df.empty:
-        ax.text(0.5, 0.5, 'no operations yet', ha='center', va='center', color='#777', transform=ax.transAxes)
-        ax.set_axis_off()
+    fig, ax = _titled(11, 1.4 + 0.28 * max(1, len(df)), 'Operations this session', df, 'no operations yet')
+    if ax is None:
         return fig
     t0 = df['started_at'].min()
     start = (df['started_at'] - t0).dt.total_seconds().to_numpy()
