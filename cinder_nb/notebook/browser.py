@@ -19,7 +19,8 @@ from typing import Any, Callable
 import ipywidgets as widgets
 import pandas as pd
 
-from cinder_nb import runtime
+from cinder_nb import Connection, Snapshot, Volume
+from cinder_nb.errors import NotFound
 from cinder_nb.notebook.frames import connections_df, snapshots_df, volumes_df
 from cinder_nb.notebook.grid import Grid
 
@@ -34,6 +35,14 @@ CONNECTION_VIEW = (('id', 'id'), ('volume_id', 'volume'), ('status', 'status'), 
                    ('error', 'error'))
 PAGE_LENGTH = 15
 _ID_COLUMNS = ('id', 'volume_id', 'source_volid', 'snapshot_id')
+
+def lookup(kind: str, ident: str) -> Any:
+    """The volume, snapshot or connection with that id through the core's public lookup (None if gone)."""
+    try:
+        return {'volume': Volume, 'snapshot': Snapshot, 'connection': Connection}[kind].get_by_id(ident)
+    except NotFound:
+        return None
+
 
 #: the pickers' value when nothing is picked
 NONE = ''
@@ -68,8 +77,9 @@ class _Section:
 
     def __init__(self, kind: str, view: tuple, frame: Callable[[Any], pd.DataFrame]) -> None:
         self.kind, self.view, self.frame = kind, view, frame
-        self.df = frame(None)
-        self.shown: pd.DataFrame | None = None
+        self.df = pd.DataFrame(columns=['id', 'name'])   # read() fills it
+        self.shown: tuple | None = None             # (df, pending, names) the grid was last given
+        self._status_at = [c for c, _h in view].index('status')
         self.picked: str | None = None
         self.pending: dict[str, str] = {}           # id -> transitional status shown while a job runs
         self.names: dict[str, str] = {}
@@ -135,41 +145,52 @@ class _Section:
         self.pick(ident)
 
     # ------------------------------------------------------------------ data
-    def _view_frame(self) -> pd.DataFrame:
-        """Display strings of every row (ids shortened, names first, pending statuses shown)."""
-        columns = [h for _c, h in self.view]
-        if not len(self.df):
-            return pd.DataFrame(columns=columns, dtype=object)
-        out = {}
-        for col, header in self.view:
-            values = self.df[col].tolist() if col in self.df else [None] * len(self.df)
-            out[header] = [_text(col, v, self.names) for v in values]
-        shown = pd.DataFrame(out, columns=columns, dtype=object)
-        if self.pending:
-            for ident, status in self.pending.items():
-                at = self._index.get(ident)
-                if at is not None:
-                    shown.iat[at, columns.index('status')] = f'{status}…'
-        return shown
+    def _cells(self, part: pd.DataFrame) -> list[list[str]]:
+        """Display strings of some rows (ids shortened, names first, pending statuses shown)."""
+        out = []
+        for rec in part.to_dict('records'):
+            row = [_text(col, rec.get(col), self.names) for col, _h in self.view]
+            if rec['id'] in self.pending:
+                row[self._status_at] = f"{self.pending[rec['id']]}…"
+            out.append(row)
+        return out
 
-    def _sort_keys(self) -> pd.DataFrame:
-        """Values to sort by where the shown text would sort wrongly (sizes, times)."""
-        keys = {}
-        for col, header in self.view:
-            if col in ('size', 'volume_size', 'created_at') and col in self.df:
-                keys[header] = self.df[col].reset_index(drop=True)
-        return pd.DataFrame(keys)
+    def _search_text(self) -> pd.Series:
+        """One lower-case string per row holding what its cells show (made only while a search is typed)."""
+        df, parts = self.df, []
+        for col, _h in self.view:
+            if col not in df:
+                continue
+            values = df[col]
+            if col in _ID_COLUMNS:
+                parts += [values.fillna('').astype(str), values.map(self.names).fillna('')]
+            elif pd.api.types.is_datetime64_any_dtype(values):
+                parts.append(values.dt.strftime('%H:%M:%S').fillna(''))
+            else:
+                parts.append(values.astype(object).where(values.notna(), '').astype(str))
+        text = parts[0].str.cat(parts[1:], sep=' ') if parts else pd.Series([''] * len(df))
+        return text.str.lower()
 
-    def load(self, backend: Any, select: str | None = None, names: dict[str, str] | None = None) -> None:
-        """Re-read this kind's resources; ``select`` picks a new one, a vanished pick becomes None."""
-        self.df = self.frame(backend).iloc[::-1].reset_index(drop=True)   # newest first: on the first page
-        self._index = {ident: i for i, ident in enumerate(self.df['id'])} if len(self.df) else {}
+    def read(self, backend: Any) -> None:
+        """Re-read this kind's resources from the state (newest first: a new one is on the first page)."""
+        self.df = self.frame(backend).iloc[::-1].reset_index(drop=True)
+        self._index = {ident: i for i, ident in enumerate(self.df['id'])}
+
+    def load(self, backend: Any = None, select: str | None = None, names: dict[str, str] | None = None,
+             read: bool = True) -> None:
+        """Re-read (unless read=False) and show; ``select`` picks a new one, a vanished pick becomes None."""
+        if read:
+            self.read(backend)
         if names is not None:
             self.names = names
-        records = self.df.to_dict('records')
-        self._labels = {label(self.kind, r, self.names): r['id'] for r in records}
-        self._label_by_id = {i: text for text, i in self._labels.items()}
-        options = tuple(self._labels)
+        df = self.df
+        if self.kind == 'connection':
+            labels = [label(self.kind, r, self.names) for r in df.to_dict('records')]
+        else:
+            labels = [f"{n or '(no name)'} ({i[:8]})" for i, n in zip(df['id'], df['name'])]
+        self._labels = dict(zip(labels, df['id']))
+        self._label_by_id = dict(zip(df['id'], labels))
+        options = tuple(labels)
         self.render()
         if options != self.picker.options:
             self._syncing = True
@@ -180,16 +201,19 @@ class _Section:
         self.pick(select if select is not None else self.picked)
 
     def render(self) -> None:
-        """Give the grid its rows again (it sends only the page it shows, and only if that changed)."""
-        shown = self._view_frame()
-        if self.shown is not None and shown.equals(self.shown):
+        """Give the grid its rows again if anything shown changed (it sends only the page it shows)."""
+        shown = (self.df, dict(self.pending), dict(self.names))
+        if self.shown is not None and shown[1:] == self.shown[1:] and shown[0].equals(self.shown[0]):
             return
         self.shown = shown
-        self.grid.set_rows(shown, list(self.df['id']) if len(self.df) else [], self._sort_keys())
+        self.grid.set_rows(self.df, list(self.df['id']), self._cells, self._search_text,
+                           {header: col for col, header in self.view})
 
     def text(self) -> str:
-        """The grid's rows as plain text (for scripts and tests)."""
-        return self.shown.to_string(index=False) if self.shown is not None and len(self.shown) else f'no {self.kind}s'
+        """Every row as the grid shows it, as plain text (for scripts and tests)."""
+        if not len(self.df):
+            return f'no {self.kind}s'
+        return pd.DataFrame(self._cells(self.df), columns=[h for _c, h in self.view]).to_string(index=False)
 
     @property
     def selected_id(self) -> str | None:
@@ -223,10 +247,12 @@ class ResourceBrowser(widgets.VBox):
         """Re-read the state; ``select={'volume': id, ...}`` moves the pickers to new resources."""
         select = select or {}
         with self._lock:
-            rt = runtime.get()
-            names = {o.id: o.name for kind in ('volume', 'snapshot') for o in rt.find(kind) if o.name}
             for section in self.sections:
-                section.load(self.backend, select.get(section.kind), names)
+                section.read(self.backend)
+            names = {i: n for section in (self.volumes, self.snapshots)
+                     for i, n in zip(section.df['id'], section.df['name']) if n}
+            for section in self.sections:
+                section.load(select=select.get(section.kind), names=names, read=False)
 
     def mark(self, kind: str, ident: str | None, status: str | None) -> None:
         """Show ``status`` (e.g. 'extending') on a row while its job runs; None clears it."""
@@ -242,9 +268,7 @@ class ResourceBrowser(widgets.VBox):
 
     def _pick(self, section: _Section) -> Any:
         ident = section.selected_id
-        if ident is None:
-            return None
-        return runtime.get().get(section.kind, ident)
+        return None if ident is None else lookup(section.kind, ident)
 
     @property
     def selected_volume(self):

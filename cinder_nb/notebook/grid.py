@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import anywidget
+import numpy as np
 import pandas as pd
 import traitlets
 
@@ -142,11 +143,13 @@ _CSS = """
 
 
 class Grid(anywidget.AnyWidget):
-    """A paged, sortable, searchable table of string cells; every row has an id.
+    """A paged, sortable, searchable table; the kernel keeps every row, the browser gets one page.
 
-    ``set_rows(frame, ids, sort_keys)`` gives all rows (a DataFrame of display strings; the
-    optional ``sort_keys`` frame holds the values to sort by, e.g. numbers and timestamps).
-    ``selected`` is the picked row's id ('' for none); ``on_select(callback)`` hears clicks.
+    ``set_rows(frame, ids, cells, search_text, sort_by)``: ``frame`` holds every row's values,
+    ``cells(part)`` turns some rows of it into display strings (called for the shown page only),
+    ``search_text()`` gives one lower-case string per row to search in (called only while a search
+    is typed), ``sort_by`` maps a header to the frame column its sort uses. ``selected`` is the
+    picked row's id ('' for none); ``on_select(callback)`` hears clicks.
     """
 
     _esm = _ESM
@@ -166,9 +169,12 @@ class Grid(anywidget.AnyWidget):
 
     def __init__(self, columns: list[str], page_size: int = 15, **kwargs: Any) -> None:
         super().__init__(columns=list(columns), page_size=page_size, **kwargs)
-        self._frame = pd.DataFrame(columns=self.columns, dtype=object)
-        self._keys: pd.DataFrame | None = None
+        self._frame = pd.DataFrame()
         self._ids: list[str] = []
+        self._cells: Callable[[pd.DataFrame], list[list[str]]] = lambda part: []
+        self._search_text: Callable[[], pd.Series] | None = None
+        self._haystack: pd.Series | None = None     # search_text() of the current rows, made once
+        self._sort_by: dict[str, str] = {}
         self._order: list[int] = []                 # positions of the matching rows, sorted
         self._listeners: list[Callable[[str | None], None]] = []
         self.observe(self._on_view, names=['search', 'sort_column', 'sort_ascending', 'page_size'])
@@ -176,17 +182,14 @@ class Grid(anywidget.AnyWidget):
         self.observe(self._on_selected, names='selected')
 
     # ------------------------------------------------------------------ data
-    def set_rows(self, frame: pd.DataFrame, ids: list[str], sort_keys: pd.DataFrame | None = None) -> None:
-        """All rows (display strings, columns as ``columns``) with their ids; only the page is sent."""
+    def set_rows(self, frame: pd.DataFrame, ids: list[str], cells: Callable[[pd.DataFrame], list[list[str]]],
+                 search_text: Callable[[], pd.Series] | None = None, sort_by: dict[str, str] | None = None) -> None:
+        """Every row (values), their ids and how to show them; only the shown page is formatted and sent."""
         self._frame = frame.reset_index(drop=True)
-        self._keys = sort_keys.reset_index(drop=True) if sort_keys is not None else None
         self._ids = list(ids)
+        self._cells, self._search_text, self._haystack = cells, search_text, None
+        self._sort_by = dict(sort_by or {})
         self._reorder()
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        """Every row, as given to set_rows (display strings)."""
-        return self._frame
 
     @property
     def ids(self) -> list[str]:
@@ -199,26 +202,27 @@ class Grid(anywidget.AnyWidget):
 
     def _reorder(self) -> None:
         n = len(self._ids)
-        positions = pd.RangeIndex(n)
+        positions = np.arange(n)
         needle = self.search.strip().lower()
-        if needle and n:
-            text = self._frame.astype(str).agg(' '.join, axis=1).str.lower()
-            positions = positions[text.str.contains(needle, regex=False).to_numpy()]
+        if needle and n and self._search_text is not None:
+            if self._haystack is None:
+                self._haystack = self._search_text().reset_index(drop=True)
+            positions = positions[self._haystack.str.contains(needle, regex=False).to_numpy(dtype=bool)]
         col = self.sort_column
-        if 0 <= col < len(self.columns) and len(positions):
-            source = self._keys if self._keys is not None and self.columns[col] in self._keys else self._frame
-            values = source[self.columns[col]].iloc[positions]
-            ranked = values.reset_index(drop=True).sort_values(ascending=self.sort_ascending, kind='stable',
-                                                               na_position='last', key=_sort_key)
+        key = self._sort_by.get(self.columns[col]) if 0 <= col < len(self.columns) else None
+        if key is not None and key in self._frame and len(positions):
+            values = self._frame[key].iloc[positions].reset_index(drop=True)
+            ranked = values.sort_values(ascending=self.sort_ascending, kind='stable', na_position='last',
+                                        key=_sort_key)
             positions = positions[ranked.index.to_numpy()]
-        self._order = list(positions)
+        self._order = positions.tolist()
         self._send_page()
 
     def _send_page(self) -> None:
         pages = max(1, -(-len(self._order) // self.page_size))
         page = min(max(self.page, 0), pages - 1)
         chosen = self._order[page * self.page_size:(page + 1) * self.page_size]
-        rows = self._frame.iloc[chosen].astype(str).values.tolist() if chosen else []
+        rows = self._cells(self._frame.iloc[chosen]) if chosen else []
         with self.hold_sync():
             self.total, self.matched = len(self._ids), len(self._order)
             self.rows = rows
@@ -245,24 +249,18 @@ class Grid(anywidget.AnyWidget):
 
     def show(self, ident: str | None) -> None:
         """Turn to the page holding ``ident`` (if it matches the search)."""
-        if ident is None or ident not in self._ids:
-            return
-        at = self._ids.index(ident)
         try:
-            place = self._order.index(at)
+            place = self._order.index(self._ids.index(ident))
         except ValueError:
             return
         self.page = place // self.page_size
 
-    def text(self) -> str:
-        return self._frame.to_string(index=False)
-
 
 def _sort_key(values: pd.Series) -> pd.Series:
-    """Numbers as numbers, the rest as lower-case text (so '10' sorts after '9')."""
+    """Numbers and times as themselves, the rest as lower-case text (so '10' sorts after '9')."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return values
     numbers = pd.to_numeric(values, errors='coerce')
     if values.notna().any() and numbers.notna().sum() == values.notna().sum():
         return numbers
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return values
-    return values.astype(str).str.lower()
+    return values.fillna('').astype(str).str.lower()

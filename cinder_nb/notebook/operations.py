@@ -17,9 +17,9 @@ from typing import Any, Callable
 
 import ipywidgets as widgets
 
-from cinder_nb import runtime
+from cinder_nb.backend import Backend
 from cinder_nb.errors import CinderNBError, InsufficientCapacity, InvalidArgument
-from cinder_nb.notebook.browser import ResourceBrowser
+from cinder_nb.notebook.browser import ResourceBrowser, lookup
 from cinder_nb.notebook.errors import FieldError, NoTarget
 from cinder_nb.notebook.jobs import Job, JobRunner, error_html
 
@@ -66,12 +66,10 @@ def nm(obj: Any) -> str:
 
 def named(message: str) -> str:
     """The message with every known resource id replaced by 'name (short id)'."""
-    rt = runtime.get()
-
     def swap(match: re.Match) -> str:
         ident = match.group(0)
         for kind in ('volume', 'snapshot', 'connection'):
-            obj = rt.live[kind].get(ident)
+            obj = lookup(kind, ident)
             if obj is not None:
                 return nm(obj)
         return ident
@@ -127,7 +125,7 @@ class OperationsPanel(widgets.VBox):
                  backends: Callable[[], list[str]] | None = None) -> None:
         self.browser = browser
         self.runner = runner if runner is not None else JobRunner()
-        self._backends = backends or (lambda: sorted(runtime.get().backends))
+        self._backends = backends or (lambda: sorted(Backend.backends))
         self.buttons: dict[str, widgets.Button] = {}
         self.double_click = DOUBLE_CLICK
         self._settled: tuple | None = None     # the fields and targets as the last job left them
@@ -268,7 +266,7 @@ class OperationsPanel(widgets.VBox):
 
     def refresh_fields(self) -> None:
         """Defaults that follow the state: a free volume name, a new size above the target's size."""
-        taken = {v.name for v in runtime.get().find('volume')}
+        taken = set(self.browser.volumes.df['name'])
         if not self.new_name.value.strip() or self.new_name.value.strip() in taken:
             n = 1
             while f'volume-{n}' in taken:
@@ -277,7 +275,7 @@ class OperationsPanel(widgets.VBox):
         for kind in self.targets:
             self._show_target(kind, self.browser.section(kind).picked)
         ident = self.browser.volumes.picked
-        vol = runtime.get().live['volume'].get(ident) if ident else None
+        vol = lookup('volume', ident) if ident else None
         typed = self.extend_size.value.strip()
         if vol is not None and (not typed or (typed.isdigit() and int(typed) <= vol.size)):
             self.extend_size.value = str(vol.size + 1)    # never offer a size the volume already has
@@ -286,11 +284,11 @@ class OperationsPanel(widgets.VBox):
         self._hide_confirm(kind) if kind in self.confirm else None
         self._show_target(kind, ident)
         if kind == 'volume':
-            vol = runtime.get().live['volume'].get(ident) if ident else None
+            vol = lookup('volume', ident) if ident else None
             self.extend_size.value = str(vol.size + 1) if vol is not None else ''
 
     def _show_target(self, kind: str, ident: str | None) -> None:
-        obj = runtime.get().live[kind].get(ident) if ident else None
+        obj = lookup(kind, ident) if ident else None
         if obj is None:
             text = (f'<b>On the target {kind}</b>: <i>none picked</i>: click a row in the {kind.capitalize()}s '
                     f'table below, or type in "target {kind}"')
@@ -386,7 +384,7 @@ class OperationsPanel(widgets.VBox):
 
     def _target(self, kind: str) -> Any:
         ident = self.browser.section(kind).picked
-        obj = runtime.get().live[kind].get(ident) if ident else None
+        obj = lookup(kind, ident) if ident else None
         if obj is None:
             raise NoTarget(kind)
         return obj
@@ -397,7 +395,7 @@ class OperationsPanel(widgets.VBox):
         def check():
             if self.backend.value is None:
                 raise FieldError('backend', None, 'No backend is loaded: add one with "Add a backend" first.')
-            backend = runtime.get().backends[self.backend.value]
+            backend = Backend.backends[self.backend.value]
             return backend, _optional_name('name', self.new_name.value), parse_size('size', self.new_size.value,
                                                                                      backend)
         checked = self._checked('create_volume', check)
@@ -495,7 +493,7 @@ class OperationsPanel(widgets.VBox):
         if self.busy or ident is None:
             return None
         self._hide_confirm(kind)
-        obj = runtime.get().live[kind].get(ident)
+        obj = lookup(kind, ident)
         if obj is None:
             self._refuse(key, CinderNBError(f'That {kind} is gone already: nothing to delete.'))
             return None
@@ -507,7 +505,7 @@ class OperationsPanel(widgets.VBox):
         def check():
             if self.backend.value is None:
                 raise FieldError('backend', None, 'No backend is loaded: add one with "Add a backend" first.')
-            return runtime.get().backends[self.backend.value], self.connector()
+            return Backend.backends[self.backend.value], self.connector()
         checked = self._checked('validate_connector', check)
         if checked is None:
             return None

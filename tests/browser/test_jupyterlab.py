@@ -253,7 +253,16 @@ def open_console(page, base: str, token: str, name: str):
     """Open a notebook, Run All, wait for its Console; returns (notebook, console)."""
     from playwright.sync_api import expect
     notebook, idle = _open(page, base, token, name)
-    _menu(page, 'Run', 'Run All Cells')
+    first = notebook.locator('.jp-Cell .jp-InputArea-prompt').first
+    for attempt in range(3):   # on a loaded machine Lab may drop a Run All sent while its kernel still connects
+        _menu(page, 'Run', 'Run All Cells')
+        try:
+            expect(first).to_contain_text(re.compile(r'\[(\*|\d+)\]'), timeout=60_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+            _accept_kernel_dialog(page)
     console = notebook.locator('.cinder-nb-console')
     expect(console).to_be_visible(timeout=300_000)
     expect(idle).to_have_count(1, timeout=300_000)
