@@ -80,6 +80,11 @@ class Resource:
         validation.text('id', ident, allow_none=False, max_len=255)
         return runtime.get().get(cls.KIND, ident)
 
+    @classmethod
+    def get_all(cls, backend: str | None = None) -> list:
+        """Every resource of this kind (of the backend with that name, or of all), oldest first."""
+        return runtime.get().find(cls.KIND, backend=backend)
+
     def refresh(self) -> None:
         """Re-read this resource from the store (another process may have changed it).
 

@@ -32,7 +32,8 @@ import sys
 from typing import Any
 
 import cinder_nb
-from cinder_nb import runtime
+from cinder_nb import Connection, Snapshot, Volume
+from cinder_nb.backend import Backend
 from cinder_nb.errors import CinderNBError, InvalidArgument
 
 MAGIC = '%%cinder_checkpoint'
@@ -144,10 +145,11 @@ def restore(text_or_path: str | os.PathLike | dict, secrets: dict | None = None)
         text = _resolve(text.strip())
     loaded = cinder_nb.load(text, save=True, secrets=secrets)
     restored = {obj.id for key in ('volumes', 'snapshots', 'connections') for obj in loaded[key]}
-    rt = runtime.get()
-    loaded['not_in_checkpoint'] = [obj for kind in ('volume', 'snapshot', 'connection')
-                                   for obj in rt.find(kind) if obj.id not in restored]
+    loaded['not_in_checkpoint'] = [obj for cls in _KINDS for obj in cls.get_all() if obj.id not in restored]
     return loaded
+
+
+_KINDS = (Volume, Snapshot, Connection)
 
 
 def summary(loaded: dict) -> str:
@@ -160,14 +162,12 @@ def _plural(n: int, word: str) -> str:
 
 
 def _state_summary() -> str:
-    rt = runtime.get()
-    counts = {k: len(rt.find(k)) for k in ('volume', 'snapshot', 'connection')}
-    return ', '.join([_plural(len(rt.backends), 'backend')] + [_plural(n, k) for k, n in counts.items()])
+    counts = {cls.KIND: len(cls.get_all()) for cls in _KINDS}
+    return ', '.join([_plural(len(Backend.backends), 'backend')] + [_plural(n, k) for k, n in counts.items()])
 
 
 def _session_empty() -> bool:
-    rt = runtime.get()
-    return not rt.backends and not any(rt.find(k) for k in ('volume', 'snapshot', 'connection'))
+    return not Backend.backends and not any(cls.get_all() for cls in _KINDS)
 
 
 def _args(prog: str) -> argparse.ArgumentParser:

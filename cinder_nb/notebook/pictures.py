@@ -185,13 +185,12 @@ def capacity_df(backends: Iterable[Any] | Any = None, refresh: bool = True) -> p
     """One row per backend pool: total, free, provisioned and allocated GiB from the driver's stats,
     max_over_subscription_ratio and the over-subscription limit (total x ratio where thin).
     Values a driver reports as 'unknown' or 'infinite' are NaN."""
-    from cinder_nb import runtime
-    rt = runtime.get()
+    from cinder_nb.backend import Backend
     if backends is None:
-        chosen = list(rt.backends.values())
+        chosen = list(Backend.backends.values())
     else:
         items = backends if isinstance(backends, (list, tuple)) else [backends]
-        chosen = [rt.backends[b] if isinstance(b, str) else b for b in items]
+        chosen = [Backend.backends[b] if isinstance(b, str) else b for b in items]
     rows = []
     for b in chosen:
         for pool in b.stats(refresh=refresh).get('pools', []):

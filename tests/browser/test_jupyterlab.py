@@ -231,16 +231,19 @@ def scale_notebook(volumes: int, volumes_dir: str | None = None, held: bool = Fa
     runs tests/browser/held_driver.HeldDriver (its operations wait while <volumes_dir>/HOLD exists)."""
     import nbformat
     where = repr(volumes_dir) if volumes_dir else "os.path.join(workdir, 'volumes')"
-    driver = (f"sys.path.insert(0, {str(ROOT)!r})\n"
-              f"lab = cnb.Backend('held', volume_driver='tests.browser.held_driver.HeldDriver',\n"
+    driver = (f"lab = cnb.Backend('held', volume_driver='tests.browser.held_driver.HeldDriver',\n"
               f"                  local_file_path={where}, local_file_attach_mode='file')\n" if held else
               f"lab = cnb.embedded({where}, local_file_attach_mode='file')\n")
+    many = volumes > 300      # generated (tests/browser/scale_state.py); the driver would take hours at 10k
+    if many and not held:
+        driver = (f"lab = cnb.embedded({where}, local_file_attach_mode='file', max_over_subscription_ratio=1000)\n"
+                  f"from tests.browser.scale_state import make\n")
     setup = (f"import os, sys, tempfile\nimport cinder_nb as cnb, cinder_nb.notebook as nb\n"
+             f"sys.path.insert(0, {str(ROOT)!r})\n"
              f"workdir = tempfile.mkdtemp(prefix='cinder-nb-scale-')\ncnb.setup('memory', state_dir=workdir)\n"
              + driver +
-             f"made = lab.create_volumes({volumes}, 1, name='data', first=0, workers=4) if {volumes} > 300 else None\n"
-             f"vols = made.raise_on_failure().succeeded if made else "
-             f"[lab.create_volume(1, name=f'data-{{i:04d}}') for i in range({volumes})]\n"
+             (f"vols = make(lab, {volumes})\n" if many and not held else
+              f"vols = [lab.create_volume(1, name=f'data-{{i:04d}}') for i in range({volumes})]\n") +
              f"vols[0].create_snapshot(name='data-0000-snap')\nlen(vols)")
     doc = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup),
                                           nbformat.v4.new_code_cell('console = nb.Console(load_drivers=False)\n'

@@ -143,6 +143,11 @@ def test_lookups_and_refresh_in_one_process(tmp_path):
             cnb.Volume.get_by_id(bad)
     with pytest.raises(cnb.NotFound):
         cnb.Snapshot.get_by_id(a.id)                      # a volume id is not a snapshot's
+    other = cnb.embedded(str(tmp_path / 'vols2'), name='other', local_file_attach_mode='file')
+    c = other.create_volume(1, name='elsewhere')
+    assert [v.id for v in cnb.Volume.get_all()] == [a.id, b.id, c.id]     # every volume, oldest first
+    assert [v.id for v in cnb.Volume.get_all(backend='other')] == [c.id]
+    assert cnb.Snapshot.get_all() == [] and cnb.Connection.get_all('lab') == []
     elsewhere = SQLPersistence(f'sqlite:///{db}')         # another process sharing the file
     row = elsewhere.get('volume', a.id)
     row.update(name='renamed', updated_at='2999-01-01T00:00:00+00:00')
