@@ -11,6 +11,7 @@ the id, not the row position, so a picked row is highlighted on whichever page i
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable
 
 import anywidget
@@ -177,6 +178,7 @@ class Grid(anywidget.AnyWidget):
         self._sort_by: dict[str, str] = {}
         self._order: list[int] = []                 # positions of the matching rows, sorted
         self._listeners: list[Callable[[str | None], None]] = []
+        self._lock = threading.RLock()   # refreshes come from job threads, clicks from the kernel's main thread
         self.observe(self._on_view, names=['search', 'sort_column', 'sort_ascending', 'page_size'])
         self.observe(self._on_page, names='page')
         self.observe(self._on_selected, names='selected')
@@ -185,11 +187,12 @@ class Grid(anywidget.AnyWidget):
     def set_rows(self, frame: pd.DataFrame, ids: list[str], cells: Callable[[pd.DataFrame], list[list[str]]],
                  search_text: Callable[[], pd.Series] | None = None, sort_by: dict[str, str] | None = None) -> None:
         """Every row (values), their ids and how to show them; only the shown page is formatted and sent."""
-        self._frame = frame.reset_index(drop=True)
-        self._ids = list(ids)
-        self._cells, self._search_text, self._haystack = cells, search_text, None
-        self._sort_by = dict(sort_by or {})
-        self._reorder()
+        with self._lock:
+            self._frame = frame.reset_index(drop=True)
+            self._ids = list(ids)
+            self._cells, self._search_text, self._haystack = cells, search_text, None
+            self._sort_by = dict(sort_by or {})
+            self._reorder()
 
     @property
     def ids(self) -> list[str]:
@@ -231,12 +234,14 @@ class Grid(anywidget.AnyWidget):
                 self.page = page          # re-enters through _on_page with the clamped page
 
     def _on_view(self, change: dict) -> None:
-        if change['name'] == 'search':
-            self.page = 0
-        self._reorder()
+        with self._lock:
+            if change['name'] == 'search':
+                self.page = 0
+            self._reorder()
 
     def _on_page(self, _change: dict) -> None:
-        self._send_page()
+        with self._lock:
+            self._send_page()
 
     # ------------------------------------------------------------------ selection
     def on_select(self, listener: Callable[[str | None], None]) -> None:
