@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import json as json_lib
-import os
 from typing import Any
 
-from cinder_nb import runtime, validation
+from cinder_nb import _loop, runtime, validation
 from cinder_nb.cinderlib import _views
 from cinder_nb.cinderlib.exception import NotLocal
 from cinder_nb.connection import CONNECTION_STATUSES, Connection as _Connection
@@ -137,7 +136,7 @@ class Volume(_Resource):
         self._core.extend(size)
         local = self._core.local_attach
         if local is not None and local.path:
-            return _device_bytes(local.path)
+            return _loop.device_bytes(local.path)
         return size * GB
 
     def clone(self, **new_vol_attrs: Any) -> 'Volume':
@@ -391,12 +390,3 @@ class Persistence:
 persistence = Persistence()
 for _cls in (Volume, Snapshot, Connection):
     _cls.persistence = persistence  # type: ignore[attr-defined]
-
-
-def _device_bytes(path: str) -> int:
-    """The size of a device or file as the host sees it."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.lseek(fd, 0, os.SEEK_END)
-    finally:
-        os.close(fd)
