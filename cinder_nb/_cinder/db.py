@@ -13,7 +13,7 @@ from cinder_nb._cinder.ovo import volume_type_dict
 
 
 class StateProvider(Protocol):
-    """What the DB replacement asks the core for (implemented by cinder_nb.runtime)."""
+    """What the DB replacement asks the core for (implemented by cinder_nb._runtime)."""
 
     def volume_ovo(self, volume_id: str) -> Any: ...
     def snapshot_ovo(self, snapshot_id: str) -> Any: ...

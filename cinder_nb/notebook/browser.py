@@ -22,7 +22,7 @@ import pandas as pd
 from itables.typing import JavascriptFunction
 from itables.widget import ITable
 
-from cinder_nb import runtime
+from cinder_nb import _runtime
 from cinder_nb.notebook.frames import connections_df, snapshots_df, volumes_df
 
 #: what each grid shows: (column, header)
@@ -238,7 +238,7 @@ class ResourceBrowser(widgets.VBox):
         """Re-read the state; ``select={'volume': id, ...}`` moves the pickers to new resources."""
         select = select or {}
         with self._lock:
-            rt = runtime.get()
+            rt = _runtime.get()
             names = {o.id: o.name for kind in ('volume', 'snapshot') for o in rt.find(kind) if o.name}
             for section in self.sections:
                 section.load(self.backend, select.get(section.kind), names)
@@ -259,7 +259,7 @@ class ResourceBrowser(widgets.VBox):
         ident = section.selected_id
         if ident is None:
             return None
-        return runtime.get().get(section.kind, ident)
+        return _runtime.get().get(section.kind, ident)
 
     @property
     def selected_volume(self):

@@ -32,7 +32,7 @@ import sys
 from typing import Any
 
 import cinder_nb
-from cinder_nb import runtime
+from cinder_nb import _runtime
 from cinder_nb.errors import CinderNBError, InvalidArgument
 
 MAGIC = '%%cinder_checkpoint'
@@ -144,7 +144,7 @@ def restore(text_or_path: str | os.PathLike | dict, secrets: dict | None = None)
         text = _resolve(text.strip())
     loaded = cinder_nb.load(text, save=True, secrets=secrets)
     restored = {obj.id for key in ('volumes', 'snapshots', 'connections') for obj in loaded[key]}
-    rt = runtime.get()
+    rt = _runtime.get()
     loaded['not_in_checkpoint'] = [obj for kind in ('volume', 'snapshot', 'connection')
                                    for obj in rt.find(kind) if obj.id not in restored]
     return loaded
@@ -160,13 +160,13 @@ def _plural(n: int, word: str) -> str:
 
 
 def _state_summary() -> str:
-    rt = runtime.get()
+    rt = _runtime.get()
     counts = {k: len(rt.find(k)) for k in ('volume', 'snapshot', 'connection')}
     return ', '.join([_plural(len(rt.backends), 'backend')] + [_plural(n, k) for k, n in counts.items()])
 
 
 def _session_empty() -> bool:
-    rt = runtime.get()
+    rt = _runtime.get()
     return not rt.backends and not any(rt.find(k) for k in ('volume', 'snapshot', 'connection'))
 
 

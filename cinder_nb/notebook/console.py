@@ -10,7 +10,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from cinder_nb import runtime
+from cinder_nb import _runtime
 from cinder_nb.notebook.browser import ResourceBrowser
 from cinder_nb.notebook.forms import BackendForm
 from cinder_nb.notebook.jobs import Job
@@ -47,7 +47,7 @@ class Console(widgets.VBox):
         self.backend_form = BackendForm(name=_free_name(), prefill=prefill, load_drivers=load_drivers)
         self.backend_form.on_created(self._backend_created)
         self.add_backend = widgets.Accordion(children=[self.backend_form],
-                                             selected_index=None if runtime.get().backends else 0)
+                                             selected_index=None if _runtime.get().backends else 0)
         self.add_backend.set_title(0, 'Add a backend (any Cinder driver)')
         title = widgets.HTML('<h3 style="margin:4px 0">cinder_nb console</h3>'
                              '<div style="color:#555">Operations run in a worker thread: the notebook stays '
@@ -92,7 +92,7 @@ class Console(widgets.VBox):
 
 
 def _free_name() -> str:
-    taken = set(runtime.get().backends)
+    taken = set(_runtime.get().backends)
     n = 1
     while f'lab{n}' in taken:
         n += 1

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import ipywidgets as widgets
 
-from cinder_nb import runtime
+from cinder_nb import _runtime
 from cinder_nb.errors import CinderNBError, InvalidArgument
 from cinder_nb.notebook.browser import ResourceBrowser
 from cinder_nb.notebook.jobs import Job, JobRunner, error_html
@@ -78,7 +78,7 @@ def nm(obj: Any) -> str:
 
 def named(message: str) -> str:
     """The message with every known resource id replaced by 'name (short id)'."""
-    rt = runtime.get()
+    rt = _runtime.get()
 
     def swap(match: re.Match) -> str:
         ident = match.group(0)
@@ -156,7 +156,7 @@ class OperationsPanel(widgets.VBox):
                  backends: Callable[[], list[str]] | None = None) -> None:
         self.browser = browser
         self.runner = runner if runner is not None else JobRunner()
-        self._backends = backends or (lambda: sorted(runtime.get().backends))
+        self._backends = backends or (lambda: sorted(_runtime.get().backends))
         self.buttons: dict[str, widgets.Button] = {}
         self.double_click = DOUBLE_CLICK
         self._settled: tuple | None = None     # the fields and targets as the last job left them
@@ -297,7 +297,7 @@ class OperationsPanel(widgets.VBox):
 
     def refresh_fields(self) -> None:
         """Defaults that follow the state: a free volume name, a new size above the target's size."""
-        taken = {v.name for v in runtime.get().find('volume')}
+        taken = {v.name for v in _runtime.get().find('volume')}
         if not self.new_name.value.strip() or self.new_name.value.strip() in taken:
             n = 1
             while f'volume-{n}' in taken:
@@ -306,7 +306,7 @@ class OperationsPanel(widgets.VBox):
         for kind in self.targets:
             self._show_target(kind, self.browser.section(kind).picked)
         ident = self.browser.volumes.picked
-        vol = runtime.get().live['volume'].get(ident) if ident else None
+        vol = _runtime.get().live['volume'].get(ident) if ident else None
         typed = self.extend_size.value.strip()
         if vol is not None and (not typed or (typed.isdigit() and int(typed) <= vol.size)):
             self.extend_size.value = str(vol.size + 1)    # never offer a size the volume already has
@@ -315,11 +315,11 @@ class OperationsPanel(widgets.VBox):
         self._hide_confirm(kind) if kind in self.confirm else None
         self._show_target(kind, ident)
         if kind == 'volume':
-            vol = runtime.get().live['volume'].get(ident) if ident else None
+            vol = _runtime.get().live['volume'].get(ident) if ident else None
             self.extend_size.value = str(vol.size + 1) if vol is not None else ''
 
     def _show_target(self, kind: str, ident: str | None) -> None:
-        obj = runtime.get().live[kind].get(ident) if ident else None
+        obj = _runtime.get().live[kind].get(ident) if ident else None
         if obj is None:
             text = (f'<b>On the target {kind}</b>: <i>none picked</i>: click a row in the {kind.capitalize()}s '
                     f'table below, or type in "target {kind}"')
@@ -415,7 +415,7 @@ class OperationsPanel(widgets.VBox):
 
     def _target(self, kind: str) -> Any:
         ident = self.browser.section(kind).picked
-        obj = runtime.get().live[kind].get(ident) if ident else None
+        obj = _runtime.get().live[kind].get(ident) if ident else None
         if obj is None:
             raise NoTarget(kind)
         return obj
@@ -426,7 +426,7 @@ class OperationsPanel(widgets.VBox):
         def check():
             if self.backend.value is None:
                 raise FieldInputError('backend', None, 'No backend is loaded: add one with "Add a backend" first.')
-            backend = runtime.get().backends[self.backend.value]
+            backend = _runtime.get().backends[self.backend.value]
             return backend, _optional_name('name', self.new_name.value), parse_size('size', self.new_size.value,
                                                                                      backend)
         checked = self._checked('create_volume', check)
@@ -523,7 +523,7 @@ class OperationsPanel(widgets.VBox):
         if self.busy or ident is None:
             return None
         self._hide_confirm(kind)
-        obj = runtime.get().live[kind].get(ident)
+        obj = _runtime.get().live[kind].get(ident)
         if obj is None:
             self._refuse(key, CinderNBError(f'That {kind} is gone already: nothing to delete.'))
             return None
@@ -535,7 +535,7 @@ class OperationsPanel(widgets.VBox):
         def check():
             if self.backend.value is None:
                 raise FieldInputError('backend', None, 'No backend is loaded: add one with "Add a backend" first.')
-            return runtime.get().backends[self.backend.value], self.connector()
+            return _runtime.get().backends[self.backend.value], self.connector()
         checked = self._checked('validate_connector', check)
         if checked is None:
             return None

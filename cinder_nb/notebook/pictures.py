@@ -173,8 +173,8 @@ def capacity_df(backends: Iterable[Any] | Any = None, refresh: bool = True) -> p
     """One row per backend pool: total, free, provisioned and allocated GiB from the driver's stats,
     max_over_subscription_ratio and the over-subscription limit (total x ratio where thin).
     Values a driver reports as 'unknown' or 'infinite' are NaN."""
-    from cinder_nb import runtime
-    rt = runtime.get()
+    from cinder_nb import _runtime
+    rt = _runtime.get()
     if backends is None:
         chosen = list(rt.backends.values())
     else:
