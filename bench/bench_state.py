@@ -18,7 +18,7 @@ import tempfile
 import time
 
 import cinder_nb as cnb
-from cinder_nb import runtime
+from cinder_nb import _runtime
 
 
 def timed(fn):
@@ -83,7 +83,7 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix='cnb-bench-state-')
     try:
         vols_dir = os.path.join(work, 'vols')
-        runtime.setup('memory', state_dir=os.path.join(work, 'st'))
+        _runtime.setup('memory', state_dir=os.path.join(work, 'st'))
         lab = cnb.embedded(vols_dir, name='lab', local_file_attach_mode='file')
         start = time.perf_counter()
         for i in range(args.volumes):
@@ -110,9 +110,9 @@ def main() -> None:
         for name, config in stores:
             row = [name]
             for save in (False, True):
-                runtime.setup(config(), state_dir=os.path.join(work, 'st'))
+                _runtime.setup(config(), state_dir=os.path.join(work, 'st'))
                 if save and name == 'postgresql':
-                    runtime.get().persistence.replace_all({})
+                    _runtime.get().persistence.replace_all({})
                 seconds, out = timed(lambda: cnb.load(text, save=save))
                 assert len(out['volumes']) == args.volumes and len(out['snapshots']) == n_snaps
                 row.append(f'{seconds:.2f}')

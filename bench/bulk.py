@@ -134,15 +134,15 @@ def main() -> None:
                                    rbd_pool=env['CINDER_NB_CEPH_POOL'], rbd_user=env['CINDER_NB_CEPH_USER'],
                                    rbd_ceph_conf=env['CINDER_NB_CEPH_CONF'],
                                    rbd_keyring_conf=env['CINDER_NB_CEPH_KEYRING'])
-            from cinder_nb import _cinder
-            kept = _cinder.RADOS_MAX_IDLE
+            from cinder_nb._cinder import rbd_fixes as _cinder_rbd
+            kept = _cinder_rbd.RADOS_MAX_IDLE
             for label, max_idle in (('a new RADOS connection per driver call (Cinder as shipped)', 0),
                                     (f'idle RADOS connections reused (cinder_nb, up to {kept} kept)', kept)):
-                _cinder.RADOS_MAX_IDLE = max_idle
+                _cinder_rbd.RADOS_MAX_IDLE = max_idle
                 results.append(measure(f'Ceph RBD, {label}; micro-ceph: 1 mon, 1 memstore OSD, '
                                        'paxos_propose_interval 1 s; memory store', rbd, args.ceph_n,
                                        args.ceph_rounds, workers))
-            _cinder.RADOS_MAX_IDLE = kept
+            _cinder_rbd.RADOS_MAX_IDLE = kept
     finally:
         if ceph_started:
             micro_ceph(args.ceph_dir, 'stop')

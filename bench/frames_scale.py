@@ -24,7 +24,7 @@ def measure(n: int, repeats: int, work: str) -> list:
     subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), 'state_scale.py'), 'gen',
                     '--n', str(n), '--work-dir', gen_dir, '--out', state], check=True, capture_output=True)
     import cinder_nb as cnb
-    from cinder_nb import runtime
+    from cinder_nb import _runtime
     from cinder_nb.notebook import frames
     cnb.setup('memory', state_dir=os.path.join(work, f'st-{n}'))
     lab = cnb.embedded(os.path.join(gen_dir, 'vols'), name='lab', local_file_attach_mode='file')
@@ -32,12 +32,12 @@ def measure(n: int, repeats: int, work: str) -> list:
         cnb.load(f.read(), save=True)
 
     def previous():    # rows from every object's public_record(), as before
-        objs = runtime.get().find('volume', backend='lab')
+        objs = _runtime.get().find('volume', backend='lab')
         rows = [{k: o.public_record().get(k) for k in frames.VOLUME_COLUMNS} for o in objs]
         return frames.pd.DataFrame(rows, columns=list(frames.VOLUME_COLUMNS))
 
     def rows_now():
-        found = runtime.get().find_with_records('volume', backend='lab')
+        found = _runtime.get().find_with_records('volume', backend='lab')
         rows = [frames._volume_row(r if r is not None else o.public_record()) for o, r in found]
         return frames.pd.DataFrame(rows, columns=list(frames.VOLUME_COLUMNS))
 

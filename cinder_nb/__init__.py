@@ -15,7 +15,7 @@ from cinder_nb.connection import Connection
 from cinder_nb.errors import (BackendConfigError, CinderNBError, Conflict, DriverError, InsufficientCapacity,
                               InvalidArgument, InvalidState, MissingSecret, NotFound, PersistenceError,
                               StateError)
-from cinder_nb.runtime import setup as _setup
+from cinder_nb._runtime import setup as _setup
 from cinder_nb.serialization import SCHEMA_VERSION
 from cinder_nb.snapshot import Snapshot
 from cinder_nb.volume import Volume

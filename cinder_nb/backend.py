@@ -9,12 +9,12 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
-from cinder_nb import _cinder, bulk, catalog, credentials, oplog, runtime, validation
+from cinder_nb import _bulk, _catalog, _cinder, _credentials, _runtime, _validation, oplog
 from cinder_nb.errors import (BackendConfigError, CinderNBError, DriverError, InsufficientCapacity,
                               InvalidArgument, InvalidState, MissingSecret, NotFound, StateError, shown_name,
                               summary)
-from cinder_nb.resource import now
-from cinder_nb.secrets import REDACTED, SCRUBBER
+from cinder_nb._resource import now
+from cinder_nb._secrets import REDACTED, SCRUBBER
 
 LOG = logging.getLogger('cinder_nb')
 _init_lock = threading.Lock()
@@ -29,7 +29,7 @@ class _LoadedBackends(Mapping):
     (cinderlib's class-level dict). ``cinder_nb.backends()`` also reopens stored ones."""
 
     def _current(self) -> dict:
-        return runtime.get().backends if runtime.is_setup() else {}
+        return _runtime.get().backends if _runtime.is_setup() else {}
 
     def __getitem__(self, name: str) -> 'Backend':
         return self._current()[name]
@@ -57,7 +57,7 @@ class Backend:
     backends: Mapping = _LoadedBackends()
 
     def __new__(cls, volume_backend_name: str, volume_driver: str | None = None, **driver_cfg: Any):
-        rt = runtime.get()
+        rt = _runtime.get()
         existing = rt.backends.get(volume_backend_name) if isinstance(volume_backend_name, str) else None
         if existing is not None:
             wanted = dict(driver_cfg, volume_driver=volume_driver or existing._driver_path)
@@ -77,18 +77,18 @@ class Backend:
     def __init__(self, volume_backend_name: str, volume_driver: str | None = None, **driver_cfg: Any):
         if self._reused:
             return
-        validation.backend_name(volume_backend_name)
-        driver_path = volume_driver or catalog.EMBEDDED_DRIVER
-        cls = catalog.resolve_driver(driver_path)
-        options, secret_names = catalog.validate_options(cls, driver_cfg)
+        _validation.backend_name(volume_backend_name)
+        driver_path = volume_driver or _catalog.EMBEDDED_DRIVER
+        cls = _catalog.resolve_driver(driver_path)
+        options, secret_names = _catalog.validate_options(cls, driver_cfg)
         options['volume_backend_name'] = volume_backend_name
         self._name = volume_backend_name
         self._driver_path = driver_path
         self._options = options
-        self._secret_names = secret_names | catalog.secret_option_names(cls)
+        self._secret_names = secret_names | _catalog.secret_option_names(cls)
         self._raw_cfg = dict(driver_cfg)
         SCRUBBER.add(str(options[k]) for k in self._secret_names if options.get(k))
-        rt = runtime.get()
+        rt = _runtime.get()
         with _init_lock:
             config = _cinder.make_backend_config(volume_backend_name, options,
                                                  with_manager=_cinder.needs_manager_options(cls))
@@ -159,7 +159,7 @@ class Backend:
         reported; cinder_nb's state store plays that part.
         """
         sizes: dict[str, int] = {}
-        for rec in runtime.get().persistence.list('volume', backend=self._name):
+        for rec in _runtime.get().persistence.list('volume', backend=self._name):
             pool = rec.get('pool_name') or self._name
             sizes[pool] = sizes.get(pool, 0) + int(rec.get('size') or 0)
         for pool in stats.get('pools', []):
@@ -182,7 +182,7 @@ class Backend:
                        extra_specs: dict | None = None) -> None:
         """Raise InsufficientCapacity if a volume of ``size`` GiB (or an extend from ``current_size``)
         would be refused: the very check create_volume and extend run first (Cinder's CapacityFilter)."""
-        validation.size('size', size)
+        _validation.size('size', size)
         operation = (f'extend a volume from {current_size} to {size} GiB' if current_size is not None
                      else f'create a volume of {size} GiB')
         self._check_capacity(self._check_pool(pool_name), size, operation, current_size=current_size,
@@ -219,15 +219,15 @@ class Backend:
     @property
     def volumes(self) -> list:
         """Volumes on this backend (from the state store)."""
-        return runtime.get().find('volume', backend=self._name)
+        return _runtime.get().find('volume', backend=self._name)
 
     @property
     def snapshots(self) -> list:
-        return runtime.get().find('snapshot', backend=self._name)
+        return _runtime.get().find('snapshot', backend=self._name)
 
     @property
     def connections(self) -> list:
-        return runtime.get().find('connection', backend=self._name)
+        return _runtime.get().find('connection', backend=self._name)
 
     def volumes_filtered(self, volume_id: str | None = None, volume_name: str | None = None) -> list:
         return [v for v in self.volumes if (volume_id is None or v.id == volume_id) and
@@ -245,23 +245,23 @@ class Backend:
                           multiattach=multiattach, bootable=bootable, id=id)
         return vol._create_with('create', self.driver.create_volume)
 
-    # ------------------------------------------------------------------ bulk (cinder_nb.bulk)
+    # ------------------------------------------------------------------ bulk (cinder_nb._bulk)
     def create_volumes(self, count: int, size: int, name: str = 'volume', first: int = 1,
-                       workers: int = bulk.DEFAULT_WORKERS,
+                       workers: int = _bulk.DEFAULT_WORKERS,
                        progress: Callable[[int, int, Any], Any] | None = None,
-                       cancel: threading.Event | None = None, **kwargs: Any) -> 'bulk.BulkResult':
+                       cancel: threading.Event | None = None, **kwargs: Any) -> '_bulk.BulkResult':
         """Create count volumes of size GiB concurrently, named ``<name>-01`` .. ``<name>-<count>``.
 
         Runs ``create_volume`` (same keyword arguments, except ``id``) on a pool of at most
         ``workers`` threads. Returns a BulkResult: ``.succeeded`` the volumes, ``.failed``
         each failed item with its typed error (a failed volume stays recorded as 'error').
-        ``progress(done, total, item)`` / ``cancel``: see cinder_nb.bulk.
+        ``progress(done, total, item)`` / ``cancel``: see cinder_nb._bulk.
         """
         from cinder_nb.volume import Volume
-        bulk.check_count(count)
-        bulk.check_workers(workers)
-        bulk.check_callbacks(progress, cancel)
-        if not validation.text('name', name, allow_none=False):
+        _bulk.check_count(count)
+        _bulk.check_workers(workers)
+        _bulk.check_callbacks(progress, cancel)
+        if not _validation.text('name', name, allow_none=False):
             raise InvalidArgument('name', name, "a prefix for the names, e.g. 'student' (student-01, ...)")
         if isinstance(first, bool) or not isinstance(first, int) or first < 0:
             raise InvalidArgument('first', first, 'a non-negative integer')
@@ -270,78 +270,78 @@ class Backend:
             raise InvalidArgument(unknown[0], kwargs[unknown[0]] if unknown[0] == 'id' else '...',
                                   f'one of {", ".join(sorted(_BULK_VOLUME_ARGS))} (each new volume '
                                   'gets its own id)')
-        names = bulk.numbered_names(name, count, first)
+        names = _bulk.numbered_names(name, count, first)
         Volume._new(self, size, name=max(names, key=len), **kwargs)   # every argument checked, no driver call
         if count > 1:   # the whole batch must fit, not only one volume of it
             self._check_capacity(self._check_pool(kwargs.get('pool_name')), size * count,
                                  f'create {count} volumes of {size} GiB',
                                  extra_specs=kwargs.get('extra_specs'))
-        return bulk.run('create_volumes', names,
+        return _bulk.run('create_volumes', names,
                         lambda i: self.create_volume(size, name=names[i], **kwargs),
                         workers, progress, cancel)
 
-    def create_snapshots(self, volumes: list, name: str | None = None, workers: int = bulk.DEFAULT_WORKERS,
+    def create_snapshots(self, volumes: list, name: str | None = None, workers: int = _bulk.DEFAULT_WORKERS,
                          progress: Callable[[int, int, Any], Any] | None = None,
-                         cancel: threading.Event | None = None, **kwargs: Any) -> 'bulk.BulkResult':
+                         cancel: threading.Event | None = None, **kwargs: Any) -> '_bulk.BulkResult':
         """Snapshot each of these volumes (Volume objects or ids, on this backend) concurrently.
 
         Same keyword arguments as ``Volume.create_snapshot``; ``.succeeded`` holds the snapshots.
         """
         targets = self._bulk_targets('volumes', volumes, 'volume')
-        bulk.check_workers(workers)
-        bulk.check_callbacks(progress, cancel)
-        validation.text('name', name)
-        validation.text('description', kwargs.get('description'), max_len=4096)
-        validation.str_mapping('metadata', kwargs.get('metadata'))
+        _bulk.check_workers(workers)
+        _bulk.check_callbacks(progress, cancel)
+        _validation.text('name', name)
+        _validation.text('description', kwargs.get('description'), max_len=4096)
+        _validation.str_mapping('metadata', kwargs.get('metadata'))
         unknown = set(kwargs) - {'description', 'metadata'}
         if unknown:
             raise InvalidArgument(sorted(unknown)[0], '...', 'one of name, description, metadata')
-        return bulk.run('create_snapshots', targets,
+        return _bulk.run('create_snapshots', targets,
                         lambda i: self._bulk_get('volume', volumes[i]).create_snapshot(name=name, **kwargs),
                         workers, progress, cancel)
 
-    def delete_volumes(self, volumes: list, workers: int = bulk.DEFAULT_WORKERS,
+    def delete_volumes(self, volumes: list, workers: int = _bulk.DEFAULT_WORKERS,
                        progress: Callable[[int, int, Any], Any] | None = None,
-                       cancel: threading.Event | None = None) -> 'bulk.BulkResult':
+                       cancel: threading.Event | None = None) -> '_bulk.BulkResult':
         """Delete these volumes (Volume objects or ids, on this backend) concurrently.
 
         Each follows ``Volume.delete``: one with snapshots or connections fails with
         InvalidState and is kept. ``.succeeded`` holds the deleted volumes.
         """
         targets = self._bulk_targets('volumes', volumes, 'volume')
-        bulk.check_workers(workers)
-        bulk.check_callbacks(progress, cancel)
+        _bulk.check_workers(workers)
+        _bulk.check_callbacks(progress, cancel)
 
         def delete(i: int) -> Any:
             vol = self._bulk_get('volume', volumes[i])
             vol.delete()
             return vol
-        return bulk.run('delete_volumes', targets, delete, workers, progress, cancel)
+        return _bulk.run('delete_volumes', targets, delete, workers, progress, cancel)
 
-    def delete_snapshots(self, snapshots: list, workers: int = bulk.DEFAULT_WORKERS,
+    def delete_snapshots(self, snapshots: list, workers: int = _bulk.DEFAULT_WORKERS,
                          progress: Callable[[int, int, Any], Any] | None = None,
-                         cancel: threading.Event | None = None) -> 'bulk.BulkResult':
+                         cancel: threading.Event | None = None) -> '_bulk.BulkResult':
         """Delete these snapshots (Snapshot objects or ids, on this backend) concurrently."""
         targets = self._bulk_targets('snapshots', snapshots, 'snapshot')
-        bulk.check_workers(workers)
-        bulk.check_callbacks(progress, cancel)
+        _bulk.check_workers(workers)
+        _bulk.check_callbacks(progress, cancel)
 
         def delete(i: int) -> Any:
             snap = self._bulk_get('snapshot', snapshots[i])
             snap.delete()
             return snap
-        return bulk.run('delete_snapshots', targets, delete, workers, progress, cancel)
+        return _bulk.run('delete_snapshots', targets, delete, workers, progress, cancel)
 
     def _bulk_targets(self, argument: str, resources: Any, kind: str) -> list[str]:
         """The ids of a list of resources (objects of this backend, or ids); refuses duplicates."""
         if isinstance(resources, (str, bytes, dict)) or not hasattr(resources, '__len__'):
             raise InvalidArgument(argument, type(resources).__name__, f'a list of {kind}s or {kind} ids')
-        if len(resources) > bulk.MAX_ITEMS:
-            raise InvalidArgument(argument, f'{len(resources)} items', f'at most {bulk.MAX_ITEMS}')
+        if len(resources) > _bulk.MAX_ITEMS:
+            raise InvalidArgument(argument, f'{len(resources)} items', f'at most {_bulk.MAX_ITEMS}')
         ids: list[str] = []
         for res in resources:
             if isinstance(res, str):
-                validation.text('id', res, allow_none=False, max_len=255)
+                _validation.text('id', res, allow_none=False, max_len=255)
                 ids.append(res)
             elif getattr(res, 'KIND', None) == kind:
                 if res.backend_name != self._name:
@@ -360,14 +360,14 @@ class Backend:
         """The live object for a bulk item (an id is looked up; another backend's is refused)."""
         if not isinstance(res, str):
             return res
-        obj = runtime.get().get(kind, res)
+        obj = _runtime.get().get(kind, res)
         if obj.backend_name != self._name:
             raise InvalidArgument('id', res, f'a {kind} of backend {self._name!r}')
         return obj
 
     def validate_connector(self, connector_dict: dict) -> None:
         """Raise InvalidArgument if the driver cannot connect with this connector."""
-        connector = validation.connector(connector_dict)
+        connector = _validation.connector(connector_dict)
         try:
             self.driver.validate_connector(connector)
         except Exception as exc:
@@ -400,21 +400,21 @@ class Backend:
 
         Secret options come from ``secrets={name: {option: value}}`` (default: what
         ``setup(secrets=...)`` got), ``$CINDER_NB_SECRET_<BACKEND>_<OPTION>`` or the OS
-        keyring (see cinder_nb.credentials); MissingSecret names one that none of them has.
+        keyring (see cinder_nb._credentials); MissingSecret names one that none of them has.
         """
-        validation.text('name', name, allow_none=False)
-        return runtime.get().backend(name, secrets)
+        _validation.text('name', name, allow_none=False)
+        return _runtime.get().backend(name, secrets)
 
     @classmethod
     def _reopen(cls, name: str, secrets: dict | None) -> 'Backend':
-        """Start a stored backend in this process (runtime.BACKEND_OPENER)."""
+        """Start a stored backend in this process (_runtime.BACKEND_OPENER)."""
         with _reopen_lock:     # two threads reopening one backend start it once
-            loaded = runtime.get().backends.get(name)
+            loaded = _runtime.get().backends.get(name)
             return loaded if loaded is not None else cls._start_stored(name, secrets)
 
     @classmethod
     def _start_stored(cls, name: str, secrets: dict | None) -> 'Backend':
-        rec = runtime.get().persistence.get('backend', name)
+        rec = _runtime.get().persistence.get('backend', name)
         if rec is None:
             raise NotFound('backend', name, 'Create it with cinder_nb.Backend(...).')
         driver, config, secret = rec.get('volume_driver'), rec.get('config'), rec.get('secret_options', [])
@@ -427,9 +427,9 @@ class Backend:
             if config.get(option, REDACTED) != REDACTED:   # an empty secret was stored as it is
                 options[option] = config[option]
                 continue
-            value = credentials.lookup(name, option, secrets)
+            value = _credentials.lookup(name, option, secrets)
             if value is None:
-                raise MissingSecret(name, option, credentials.secret_env_name(name, option))
+                raise MissingSecret(name, option, _credentials.secret_env_name(name, option))
             options[option] = value
         return cls(name, volume_driver=driver, **options)
 
@@ -439,7 +439,7 @@ class Backend:
 
     def shutdown(self) -> None:
         """Unload the backend from this process (its resources stay recorded)."""
-        rt = runtime.get()
+        rt = _runtime.get()
         rt.backends.pop(self._name, None)
         _cinder.clear_backend_config(self._name, self._options)
         _cinder.release_driver(self.driver)
@@ -447,7 +447,7 @@ class Backend:
     @staticmethod
     def list_supported_drivers() -> dict[str, dict]:
         """Every Cinder volume driver plus ours: class path, version, typed options."""
-        return catalog.list_supported_drivers()
+        return _catalog.list_supported_drivers()
 
     def dumps(self) -> str:
         """This backend and its resources as versioned JSON, secrets redacted."""
@@ -487,7 +487,7 @@ def _with_pools(stats: dict, backend: str) -> dict:
     return stats
 
 
-runtime.BACKEND_OPENER = Backend._reopen
+_runtime.BACKEND_OPENER = Backend._reopen
 
 
 def backends(secrets: dict | None = None) -> list[Backend]:
@@ -496,15 +496,15 @@ def backends(secrets: dict | None = None) -> list[Backend]:
     A new process on an existing state gets its backends back this way. ``secrets`` as in
     Backend.open(); a stored backend whose secret cannot be found raises MissingSecret.
     """
-    rt = runtime.get()
+    rt = _runtime.get()
     names = sorted(set(rt.backends) | set(rt.stored_backend_names()))
     return [rt.backend(name, secrets) for name in names]
 
 
 def embedded(path: str | None = None, name: str = 'embedded', **options: Any) -> Backend:
     """A ready backend on the embedded file driver (volumes under path, default state_dir/volumes)."""
-    path = path or os.path.join(runtime.get().state_dir, 'volumes', name)
-    return Backend(name, volume_driver=catalog.EMBEDDED_DRIVER, local_file_path=path, **options)
+    path = path or os.path.join(_runtime.get().state_dir, 'volumes', name)
+    return Backend(name, volume_driver=_catalog.EMBEDDED_DRIVER, local_file_path=path, **options)
 
 
 def _names(names: list[str], limit: int = 10) -> str:

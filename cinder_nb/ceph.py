@@ -23,6 +23,8 @@ import threading
 import time
 from typing import Any
 
+from cinder_nb import _loop
+
 SYSTEM_DIST_PACKAGES = '/usr/lib/python3/dist-packages'
 _lock = threading.Lock()
 
@@ -138,7 +140,6 @@ class RBDFuseConnector:
     # -- the os-brick connector interface cinder_nb uses
     def connect_volume(self, data: dict) -> dict:
         """Mount the pool with rbd-fuse; return {'path': loop device or image file}."""
-        from cinder_nb.drivers.localfile import loop_devices_available
         mnt = self._ensure_mount(data)
         _, image = self._split(data)
         image_file = os.path.join(mnt, image)
@@ -148,9 +149,8 @@ class RBDFuseConnector:
         if not os.path.exists(image_file):
             raise RuntimeError(f'image {image} is not visible under the rbd-fuse mount {mnt}')
         info = {'type': 'rbd', 'image_file': image_file, 'mountpoint': mnt, 'path': image_file}
-        if loop_devices_available():
-            dev = subprocess.run(['losetup', '-f', '--show', '--direct-io=off', image_file], check=True,
-                                 capture_output=True, text=True).stdout.strip()
+        if _loop.available():
+            dev = _loop.attach(image_file, direct_io_off=True)
             info.update(path=dev, loop=dev)
         return info
 
@@ -160,7 +160,7 @@ class RBDFuseConnector:
         loop = (device_info or {}).get('loop')
         try:
             if loop:
-                subprocess.run(['losetup', '-d', loop], check=True, capture_output=True, text=True)
+                _loop.detach(loop)
             pool, image = self._split(data)
             self._unmount(self._mountpoint(pool, image))
         except (subprocess.CalledProcessError, RuntimeError) as exc:
@@ -173,18 +173,18 @@ class RBDFuseConnector:
         mnt = self._ensure_mount(data)
         _, image = self._split(data)
         image_file = os.path.join(mnt, image)
-        loops = _loops_over(image_file)
+        loops = _loop.loops_over(image_file)
         size = os.stat(image_file).st_size
         if loops:
             # rbd-fuse learns the new size from librbd's header watch, up to about a second
             # after the driver's resize; until then the file (and `losetup -c`) shows the old
             # size, which the loop device still has
-            old, deadline = _device_bytes(loops[0]), time.monotonic() + 15
+            old, deadline = _loop.device_bytes(loops[0]), time.monotonic() + 15
             while size <= old and time.monotonic() < deadline:
                 time.sleep(0.1)
                 size = os.stat(image_file).st_size
         for dev in loops:
-            subprocess.run(['losetup', '-c', dev], check=True, capture_output=True)
+            _loop.refresh_size(dev)
         return size
 
 
@@ -193,24 +193,10 @@ def unmount_all(mount_root: str | None = None) -> None:
     root = mount_root or os.path.join(tempfile.gettempdir(), 'cinder_nb-rbd-fuse')
     for mnt in glob.glob(os.path.join(root, '*')):
         if os.path.ismount(mnt):
-            for loop in _loops_over(os.path.join(mnt, os.path.basename(mnt).split('--', 1)[-1])):
-                subprocess.run(['losetup', '-d', loop], capture_output=True)
+            for loop in _loop.loops_over(os.path.join(mnt, os.path.basename(mnt).split('--', 1)[-1])):
+                _loop.detach(loop, check=False)
             subprocess.run(['fusermount', '-u', mnt] if _has('fusermount') else ['umount', '-l', mnt],
                            capture_output=True)
-
-
-def _device_bytes(path: str) -> int:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.lseek(fd, 0, os.SEEK_END)
-    finally:
-        os.close(fd)
-
-
-def _loops_over(path: str) -> list[str]:
-    """The loop devices backed by path."""
-    return subprocess.run(['losetup', '-j', path, '-O', 'NAME', '-n'], capture_output=True,
-                          text=True).stdout.split()
 
 
 def _has(cmd: str) -> bool:

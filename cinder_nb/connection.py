@@ -8,9 +8,9 @@ import sys
 import stat
 from typing import Any, Callable
 
-from cinder_nb import _cinder, oplog, runtime
+from cinder_nb import _cinder, _runtime, oplog
 from cinder_nb.errors import DriverError, InvalidState
-from cinder_nb.resource import Resource, field, new_id, now
+from cinder_nb._resource import Resource, field, new_id, now
 
 CONNECTION_STATUSES = ('attaching', 'attached', 'detaching', 'error')
 
@@ -84,7 +84,7 @@ class Connection(Resource):
             _check_multiattach(volume, rec, txn.children('connection', volume.id))
             txn.put(volume, {**rec, 'updated_at': now()})
             txn.insert(conn, conn.record)
-        rt = runtime.get()
+        rt = _runtime.get()
         rt.transact(store, volume, 'connect')
         ovo = volume.ovo()
         ctxt = _cinder.context()
@@ -117,7 +117,7 @@ class Connection(Resource):
 
     @property
     def volume(self):
-        return runtime.get().get('volume', self.volume_id)
+        return _runtime.get().get('volume', self.volume_id)
 
     connector = field('connector')
     connector_info = field('connector')
@@ -240,7 +240,7 @@ class Connection(Resource):
             if status in ('available', 'in-use'):
                 status = 'in-use' if rest else 'available'
             txn.put(volume, {**vrec, 'status': status, 'updated_at': now()})
-        runtime.get().transact(gone, self, 'disconnect')
+        _runtime.get().transact(gone, self, 'disconnect')
         self._rec['status'] = 'deleted'
         self._rec['updated_at'] = now()
 

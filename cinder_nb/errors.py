@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import reprlib
 
-from cinder_nb.secrets import REDACTED, SCRUBBER, is_secret_key
+from cinder_nb._secrets import REDACTED, SCRUBBER, is_secret_key
 
 #: longest argument name / value text an error message shows
 MAX_NAME_SHOWN = 80
@@ -188,7 +188,7 @@ class ToolError(CinderNBError):
     """An external tool (fio, ...) is missing or failed; the message quotes what it said."""
 
     def __init__(self, tool: str, message: str, returncode: int | None = None, output: str = ''):
-        from cinder_nb.secrets import SCRUBBER
+        from cinder_nb._secrets import SCRUBBER
         output = SCRUBBER.scrub(output.strip())[-2000:]
         super().__init__(f'{tool}: {message}' + (f'\n{output}' if output else ''),
                          tool=tool, returncode=returncode)

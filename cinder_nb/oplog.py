@@ -98,7 +98,7 @@ def _rec_id(obj: Any) -> str | None:
 
 
 def _error_text(exc: BaseException) -> str:
-    from cinder_nb.secrets import SCRUBBER
+    from cinder_nb._secrets import SCRUBBER
     text = getattr(exc, 'message', None) or str(exc) or type(exc).__name__
     return SCRUBBER.scrub(f'{type(exc).__name__}: {text}')
 

@@ -23,7 +23,7 @@ The document's structure is the published JSON Schema ``cinder_nb/schema/state-v
 (:func:`json_schema`), checked with jsonschema; ``check`` adds what a schema cannot say
 (timestamps that parse, driver-reported fields of the types Cinder's objects demand,
 references that resolve, no duplicate). Documents nested deeper than
-``validation.MAX_DEPTH`` are refused before anything walks them.
+``_validation.MAX_DEPTH`` are refused before anything walks them.
 """
 from __future__ import annotations
 
@@ -43,11 +43,11 @@ try:
 except ImportError:      # optional: the standard library's json does the same, slower
     _orjson = None
 
-from cinder_nb import _cinder, runtime, validation
+from cinder_nb import _cinder, _runtime, _validation
 from cinder_nb.persistence.files import write_file
 from cinder_nb.errors import BackendConfigError, CinderNBError, MissingSecret, StateError, shown_name
-from cinder_nb.resource import now
-from cinder_nb.secrets import REDACTED, is_secret_key, redacted_paths
+from cinder_nb._resource import now
+from cinder_nb._secrets import REDACTED, is_secret_key, redacted_paths
 
 FORMAT = 'cinder_nb.state'
 SCHEMA_VERSION = 2
@@ -107,7 +107,7 @@ def _order(rec: dict) -> tuple:
 def state_dict(backends: Iterable[str] | None = None, volume_ids: Iterable[str] | None = None) -> dict:
     """The (redacted) state as a JSON-able dict, optionally limited to backends or volumes."""
     from cinder_nb import __version__
-    rt = runtime.get()
+    rt = _runtime.get()
     names = list(backends) if backends is not None else sorted(rt.backends)
     wanted_vols = set(volume_ids) if volume_ids is not None else None
     doc: dict[str, Any] = {'format': FORMAT, 'schema': SCHEMA_VERSION, 'written_at': now(),
@@ -215,8 +215,8 @@ def _no_constant(name: str):
 
 
 def _check_depth(doc: Any) -> None:
-    if validation.depth(doc, validation.MAX_DEPTH) is None:
-        raise StateError(f'State nests dicts or lists deeper than {validation.MAX_DEPTH} levels: '
+    if _validation.depth(doc, _validation.MAX_DEPTH) is None:
+        raise StateError(f'State nests dicts or lists deeper than {_validation.MAX_DEPTH} levels: '
                          'no cinder_nb state does.')
 
 
@@ -365,7 +365,7 @@ def check(doc: dict) -> None:
             if rec['id'] in seen:
                 raise StateError(f'Duplicate {kind} id {rec["id"]!r} in the state ({where}).')
             seen[rec['id']] = rec
-            if rec['backend'] not in names and rec['backend'] not in runtime.get().backends:
+            if rec['backend'] not in names and rec['backend'] not in _runtime.get().backends:
                 raise StateError(f'{where} ({kind} {rec["id"]}) refers to unknown backend '
                                  f'{rec["backend"]!r}: the state has no such backend and none is loaded.')
     for i, rec in enumerate(doc['volumes']):
@@ -386,7 +386,7 @@ def check(doc: dict) -> None:
 
 def _stored_volume(vol_id: str) -> dict | None:
     try:
-        return runtime.get().get('volume', vol_id).record
+        return _runtime.get().get('volume', vol_id).record
     except CinderNBError:
         return None
 
@@ -398,7 +398,7 @@ def secret_env_name(backend: str, option: str) -> str:
 
 
 def _backend_plans(doc: dict, secrets: dict) -> list[tuple[str, str, dict, bool]]:
-    rt = runtime.get()
+    rt = _runtime.get()
     if not isinstance(secrets, dict) or not all(isinstance(v, dict) for v in secrets.values()):
         raise StateError('secrets must be {backend_name: {option: value}}.')
     plans = []
@@ -442,7 +442,7 @@ def _restore(rec: dict, live_rec: dict | None) -> dict:
 
 def _check_conflicts(doc: dict) -> None:
     """A resource id the process already holds must be the same resource (kind, backend, volume)."""
-    rt = runtime.get()
+    rt = _runtime.get()
     for kind, key in _LISTS.items():
         for rec in doc[key]:
             live = rt.live[kind].get(rec['id'])
@@ -468,7 +468,7 @@ def load(text: str | bytes | dict, save: bool = False, secrets: dict | None = No
     from cinder_nb.backend import Backend
 
     doc = parse(text)
-    rt = runtime.get()
+    rt = _runtime.get()
     plans = _backend_plans(doc, secrets or {})
     _check_conflicts(doc)
     classes = rt._classes()

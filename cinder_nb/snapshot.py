@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cinder_nb import _cinder, oplog, runtime, validation
+from cinder_nb import _cinder, _runtime, _validation, oplog
 from cinder_nb.errors import InvalidArgument, InvalidState
-from cinder_nb.resource import Resource, field, new_id, now
+from cinder_nb._resource import Resource, field, new_id, now
 
 SNAPSHOT_STATUSES = ('creating', 'available', 'deleting', 'deleted', 'error', 'error_deleting')
 
@@ -21,12 +21,12 @@ class Snapshot(Resource):
     @classmethod
     def _new(cls, volume, name: str | None = None, description: str | None = None,
              metadata: dict | None = None) -> 'Snapshot':
-        validation.text('name', name)
-        validation.text('description', description, max_len=4096)
+        _validation.text('name', name)
+        _validation.text('description', description, max_len=4096)
         ts = now()
         return cls({'id': new_id(), 'backend': volume.backend_name, 'volume_id': volume.id,
                     'volume_size': volume.size, 'name': name or '', 'description': description or '',
-                    'status': 'creating', 'metadata': validation.str_mapping('metadata', metadata),
+                    'status': 'creating', 'metadata': _validation.str_mapping('metadata', metadata),
                     'driver_data': {}, 'error': None, 'created_at': ts, 'updated_at': ts})
 
     def _create(self) -> 'Snapshot':
@@ -42,8 +42,8 @@ class Snapshot(Resource):
     @classmethod
     def get_by_name(cls, name: str) -> list:
         """Every snapshot with that name (names need not be unique), oldest first."""
-        validation.text('name', name, allow_none=False)
-        return [obj for obj in runtime.get().find(cls.KIND) if obj.name == name]
+        _validation.text('name', name, allow_none=False)
+        return [obj for obj in _runtime.get().find(cls.KIND) if obj.name == name]
     description = field('description')
     volume_id = field('volume_id')
     volume_size = field('volume_size')
@@ -51,7 +51,7 @@ class Snapshot(Resource):
     @property
     def volume(self):
         """The source Volume."""
-        return runtime.get().get('volume', self.volume_id)
+        return _runtime.get().get('volume', self.volume_id)
 
     def ovo(self) -> Any:
         """A fresh cinder.objects.Snapshot whose .volume is its volume without a snapshot list
@@ -69,7 +69,7 @@ class Snapshot(Resource):
         backend = self.backend
         backend._busy_aware(self, 'delete', old, lambda: backend.driver.delete_snapshot(ovo),
                             fail_status='error_deleting')
-        runtime.get().forget(self)
+        _runtime.get().forget(self)
         self._rec['status'] = 'deleted'
         self._rec['updated_at'] = now()
 
@@ -83,7 +83,7 @@ class Snapshot(Resource):
         from cinder_nb.volume import Volume
         self._require_not_deleted('create a volume from')
         if size is not None:
-            validation.size('size', size)
+            _validation.size('size', size)
         source = self.volume
         kwargs.setdefault('extra_specs', source.extra_specs)
         kwargs.setdefault('qos_specs', source.qos_specs)

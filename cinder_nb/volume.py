@@ -4,10 +4,10 @@ from __future__ import annotations
 import socket
 from typing import Any, Callable
 
-from cinder_nb import _cinder, oplog, runtime, validation
+from cinder_nb import _cinder, _runtime, _validation, oplog
 from cinder_nb.errors import InvalidArgument, InvalidState
-from cinder_nb.resource import Resource, field, new_id, now
-from cinder_nb.secrets import SCRUBBER
+from cinder_nb._resource import Resource, field, new_id, now
+from cinder_nb._secrets import SCRUBBER
 
 VOLUME_STATUSES = ('creating', 'available', 'in-use', 'extending', 'deleting', 'deleted',
                    'error', 'error_deleting')
@@ -32,23 +32,23 @@ class Volume(Resource):
              qos_specs: dict | None = None, metadata: dict | None = None,
              multiattach: bool = False, bootable: bool = False, source_volid: str | None = None,
              snapshot_id: str | None = None, id: str | None = None) -> 'Volume':
-        validation.size('size', size)
-        validation.text('name', name)
-        validation.text('description', description, max_len=4096)
+        _validation.size('size', size)
+        _validation.text('name', name)
+        _validation.text('description', description, max_len=4096)
         pool_name = backend._check_pool(pool_name)
         for flag, value in (('multiattach', multiattach), ('bootable', bootable)):
             if not isinstance(value, bool):
                 raise InvalidArgument(flag, value, 'True or False')
         if id is not None:
-            validation.resource_id('id', id)   # '' too: it is refused, not replaced
+            _validation.resource_id('id', id)   # '' too: it is refused, not replaced
         ts = now()
         rec = {
             'id': new_id() if id is None else id, 'backend': backend.id, 'pool_name': pool_name,
             'name': name or '', 'description': description or '', 'size': size,
             'status': 'creating', 'source_volid': source_volid, 'snapshot_id': snapshot_id,
-            'extra_specs': validation.str_mapping('extra_specs', extra_specs),
-            'qos_specs': validation.str_mapping('qos_specs', qos_specs),
-            'metadata': validation.str_mapping('metadata', metadata), 'admin_metadata': {},
+            'extra_specs': _validation.str_mapping('extra_specs', extra_specs),
+            'qos_specs': _validation.str_mapping('qos_specs', qos_specs),
+            'metadata': _validation.str_mapping('metadata', metadata), 'admin_metadata': {},
             'multiattach': multiattach, 'bootable': bootable, 'driver_data': {}, 'error': None,
             'created_at': ts, 'updated_at': ts,
         }
@@ -78,7 +78,7 @@ class Volume(Resource):
                     prepare(prec)
                 txn.put(parent, {**prec, 'updated_at': now()})
             txn.insert(self, self._rec)
-        runtime.get().transact(step, parent if parent is not None else self, operation)
+        _runtime.get().transact(step, parent if parent is not None else self, operation)
         ovo = _cinder.volume_ovo(self._rec)   # a new volume: no snapshots or connections to look up
         model = self._driver(operation, lambda: call(ovo))
         self._finish(self._driver_updates(ovo, model), status='available', error=None)
@@ -91,7 +91,7 @@ class Volume(Resource):
             rec = txn.read(self)
             conns = [c for c in txn.children('connection', self.id) if c.get('status') != 'error']
             txn.put(self, {**rec, **values, 'status': 'in-use' if conns else 'available', 'updated_at': now()})
-        runtime.get().transact(step, self, 'update')
+        _runtime.get().transact(step, self, 'update')
 
     # ------------------------------------------------------------------ attributes
     name = field('name')
@@ -100,8 +100,8 @@ class Volume(Resource):
     @classmethod
     def get_by_name(cls, name: str) -> list:
         """Every volume with that name (names need not be unique), oldest first."""
-        validation.text('name', name, allow_none=False)
-        return [obj for obj in runtime.get().find(cls.KIND) if obj.name == name]
+        _validation.text('name', name, allow_none=False)
+        return [obj for obj in _runtime.get().find(cls.KIND) if obj.name == name]
     description = field('description')
     size = field('size')
     pool_name = field('pool_name')
@@ -135,12 +135,12 @@ class Volume(Resource):
     @property
     def snapshots(self) -> list:
         """This volume's snapshots (from the state store)."""
-        return runtime.get().find('snapshot', volume_id=self.id)
+        return _runtime.get().find('snapshot', volume_id=self.id)
 
     @property
     def connections(self) -> list:
         """This volume's connections (from the state store)."""
-        return runtime.get().find('connection', volume_id=self.id)
+        return _runtime.get().find('connection', volume_id=self.id)
 
     @property
     def local_attach(self):
@@ -188,7 +188,7 @@ class Volume(Resource):
         ovo = _cinder.volume_ovo(self._rec)   # check() found no snapshots or connections
         self.backend._busy_aware(self, 'delete', old, lambda: self.backend.driver.delete_volume(ovo),
                                  fail_status='error_deleting')
-        runtime.get().forget(self)
+        _runtime.get().forget(self)
         self._rec['status'] = 'deleted'
         self._rec['updated_at'] = now()
 
@@ -196,7 +196,7 @@ class Volume(Resource):
     def extend(self, new_size: int) -> None:
         """Grow the volume to new_size GiB; an attached device sees the new size."""
         self._require_not_deleted('extend')
-        validation.size('new_size', new_size)
+        _validation.size('new_size', new_size)
         if new_size > self.size:   # capacity first (no store transaction held while the driver reports)
             self.backend._check_capacity(self.pool_name, new_size, f'extend volume {self.id} to {new_size} GiB',
                                          current_size=self.size, extra_specs=self.extra_specs)
@@ -218,7 +218,7 @@ class Volume(Resource):
         """A new volume with this one's data (size defaults to this volume's)."""
         self._require_not_deleted('clone')
         if size is not None:
-            validation.size('size', size)
+            _validation.size('size', size)
         kwargs.setdefault('extra_specs', self.extra_specs)
         kwargs.setdefault('qos_specs', self.qos_specs)
         kwargs.setdefault('pool_name', self.pool_name)
@@ -252,7 +252,7 @@ class Volume(Resource):
             raise InvalidArgument('backend', backend, 'a loaded cinder_nb.Backend')
         if self.status != 'available':
             raise InvalidState('volume', self.id, self.status, 'copy', 'Detach it first.')
-        validation.size('chunk_mib', chunk_mib)
+        _validation.size('chunk_mib', chunk_mib)
         if progress is not None and not callable(progress):
             raise InvalidArgument('progress', progress, 'None or a callable(done_bytes, total_bytes)')
         if sparse is None:
@@ -295,7 +295,7 @@ class Volume(Resource):
             txn.put(self, {**rec, 'updated_at': now()})
             snap.record['volume_size'] = rec['size']
             txn.insert(snap, snap.record)
-        runtime.get().transact(step, self, 'snapshot')
+        _runtime.get().transact(step, self, 'snapshot')
         return snap._create()
 
     @oplog.operation('volume.revert_to_snapshot')
@@ -320,8 +320,8 @@ class Volume(Resource):
         """Export the volume to a host described by an os-brick connector dict."""
         from cinder_nb.connection import Connection
         self._require_not_deleted('connect')
-        validation.choice('attach_mode', attach_mode, ('rw', 'ro'))
-        connector = validation.connector(connector_dict)
+        _validation.choice('attach_mode', attach_mode, ('rw', 'ro'))
+        connector = _validation.connector(connector_dict)
         self.backend.validate_connector(connector)
         return Connection._connect(self, connector, attach_mode)
 

@@ -23,10 +23,10 @@ def session(tmp_path):
 
 def _cleanup_backends() -> None:
     """Detach anything a failed test left attached so loop devices are not leaked."""
-    from cinder_nb import runtime
-    if not runtime.is_setup():
+    from cinder_nb import _runtime
+    if not _runtime.is_setup():
         return
-    rt = runtime.get()
+    rt = _runtime.get()
     for conn in list(rt.live['connection'].values()):
         try:
             if conn.attached:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from cinder_nb import runtime
+from cinder_nb import _runtime
 from cinder_nb.errors import InvalidArgument
 
 _VIEW_ATTR = '_cinderlib_view'
@@ -125,6 +125,6 @@ def _force_status(core: Any, status: str) -> None:
     operation writes it back, as cinderlib's next save() did)."""
     if core.status == 'deleted':
         core.record['status'] = status
-        runtime.get().register(core, saved=False)   # held here until its next write stores it again
+        _runtime.get().register(core, saved=False)   # held here until its next write stores it again
     else:
         core._set(status=status)

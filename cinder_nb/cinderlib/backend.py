@@ -6,7 +6,7 @@ import logging
 import os
 from typing import Any
 
-from cinder_nb import _cinder, runtime
+from cinder_nb import _cinder, _runtime
 from cinder_nb.backend import Backend as _Backend
 from cinder_nb.cinderlib import _views
 from cinder_nb.cinderlib.drivers import list_supported_drivers as _list_drivers
@@ -25,9 +25,9 @@ class _BackendMeta(type):
     @property
     def backends(cls) -> dict[str, 'Backend']:
         """The backends loaded in this process, by name (a fresh dict on each read)."""
-        if not runtime.is_setup():
+        if not _runtime.is_setup():
             return {}
-        return {name: _views.wrap(b) for name, b in runtime.get().backends.items()}
+        return {name: _views.wrap(b) for name, b in _runtime.get().backends.items()}
 
 
 @_views.register(_Backend)
@@ -169,7 +169,7 @@ class Backend(_views.View, metaclass=_BackendMeta):
             raise InvalidArgument('debug', debug, 'True or False')
         store = persistence_config_to_cinder_nb(persistence_config)
         _cinder.check_global_options(cinder_config_params)   # nothing changes on a bad one
-        runtime.setup(store, state_dir=file_locks_path, debug=debug)
+        _runtime.setup(store, state_dir=file_locks_path, debug=debug)
         if cinder_config_params:
             _cinder.set_global_options(cinder_config_params)
         if suppress_requests_ssl_warnings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from cinder_nb import _cinder, catalog
+from cinder_nb import _catalog, _cinder
 from cinder_nb.errors import InvalidArgument
 
 
@@ -44,6 +44,6 @@ def list_supported_drivers(output_version: int = 1) -> dict[str, dict]:
             'supported': bool(getattr(cls, 'SUPPORTED', True)),
             'ci_wiki_name': getattr(cls, 'CI_WIKI_NAME', None),
             'desc': inspect.cleandoc(cls.__doc__ or ''),
-            'driver_options': [_option(o, output_version) for o in catalog.driver_opts(cls)],
+            'driver_options': [_option(o, output_version) for o in _catalog.driver_opts(cls)],
         }
     return dict(sorted(result.items()))

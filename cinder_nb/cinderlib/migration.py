@@ -13,7 +13,7 @@ from __future__ import annotations
 import json as json_lib
 from typing import Any
 
-from cinder_nb import runtime, serialization as _state
+from cinder_nb import _runtime, serialization as _state
 from cinder_nb.cinderlib import _views
 from cinder_nb.cinderlib.backend import persistence_config_to_cinder_nb
 from cinder_nb.errors import InvalidArgument, StateError
@@ -168,7 +168,7 @@ def document_from_json(src: Any) -> dict:
 
 
 def _finish(doc: dict) -> dict:
-    rt = runtime.get()
+    rt = _runtime.get()
     names = sorted({r['backend'] for key in ('volumes', 'snapshots', 'connections') for r in doc[key]})
     missing = [n for n in names if n not in rt.backends]
     if missing:
@@ -185,10 +185,10 @@ def load_cinderlib_json(src: Any, save: bool = False) -> Any:
     if isinstance(src, (str, bytes)):
         src = json_lib.loads(src)
     if isinstance(src, list):
-        return [_views.wrap(runtime.get().backends[d['backend']['volume_backend_name']])
+        return [_views.wrap(_runtime.get().backends[d['backend']['volume_backend_name']])
                 if d['class'] == 'Backend' else _first(loaded, d['class']) for d in src]
     if src['class'] == 'Backend':
-        return _views.wrap(runtime.get().backends[src['backend']['volume_backend_name']])
+        return _views.wrap(_runtime.get().backends[src['backend']['volume_backend_name']])
     return _first(loaded, src['class'])
 
 

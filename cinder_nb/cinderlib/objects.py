@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import json as json_lib
-import os
 from typing import Any
 
-from cinder_nb import runtime, validation
+from cinder_nb import _loop, _runtime, _validation
 from cinder_nb.cinderlib import _views
 from cinder_nb.cinderlib.exception import NotLocal
 from cinder_nb.connection import CONNECTION_STATUSES, Connection as _Connection
@@ -137,7 +136,7 @@ class Volume(_Resource):
         self._core.extend(size)
         local = self._core.local_attach
         if local is not None and local.path:
-            return _device_bytes(local.path)
+            return _loop.device_bytes(local.path)
         return size * GB
 
     def clone(self, **new_vol_attrs: Any) -> 'Volume':
@@ -326,9 +325,9 @@ class Persistence:
 
     @staticmethod
     def _one_or_all(kind: str, ident: str | None, **filters: Any) -> list:
-        rt = runtime.get()
+        rt = _runtime.get()
         if ident is not None:
-            validation.text(f'{kind}_id', ident, allow_none=False, max_len=255)
+            _validation.text(f'{kind}_id', ident, allow_none=False, max_len=255)
             try:
                 objs = [rt.get(kind, ident)]
             except NotFound:
@@ -356,9 +355,9 @@ class Persistence:
         return self._one_or_all('connection', connection_id, volume_id=volume_id)
 
     def get_key_values(self, key: str | None = None) -> list[KeyValue]:
-        store = runtime.get().persistence
+        store = _runtime.get().persistence
         if key is not None:
-            validation.text('key', key, allow_none=False, max_len=255)
+            _validation.text('key', key, allow_none=False, max_len=255)
             rec = store.get('kv', key)
             return [KeyValue(rec['id'], rec['value'])] if rec else []
         return [KeyValue(r['id'], r['value']) for r in store.list('kv')]
@@ -366,17 +365,17 @@ class Persistence:
     def set_key_value(self, key_value: KeyValue) -> None:
         if not isinstance(key_value, KeyValue):
             raise InvalidArgument('key_value', key_value, 'a cinderlib.KeyValue')
-        validation.text('key', key_value.key, allow_none=False, max_len=255)
+        _validation.text('key', key_value.key, allow_none=False, max_len=255)
         try:
             json_lib.dumps(key_value.value)
         except (TypeError, ValueError):
             raise InvalidArgument('value', key_value.value, 'a JSON-able value') from None
-        runtime.get().persistence.put('kv', {'id': key_value.key, 'value': key_value.value})
+        _runtime.get().persistence.put('kv', {'id': key_value.key, 'value': key_value.value})
 
     def delete_key_value(self, key_value: KeyValue) -> None:
         key = key_value.key if isinstance(key_value, KeyValue) else key_value
-        validation.text('key', key, allow_none=False, max_len=255)
-        runtime.get().persistence.delete('kv', key)
+        _validation.text('key', key, allow_none=False, max_len=255)
+        _runtime.get().persistence.delete('kv', key)
 
     # cinderlib's plugins stored each change when told to; cinder_nb already did
     def set_volume(self, volume: Any) -> None:
@@ -385,18 +384,9 @@ class Persistence:
     set_snapshot = set_connection = set_volume
 
     def __repr__(self) -> str:
-        return f'<cinderlib persistence on {runtime.get().persistence!r}>'
+        return f'<cinderlib persistence on {_runtime.get().persistence!r}>'
 
 
 persistence = Persistence()
 for _cls in (Volume, Snapshot, Connection):
     _cls.persistence = persistence  # type: ignore[attr-defined]
-
-
-def _device_bytes(path: str) -> int:
-    """The size of a device or file as the host sees it."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.lseek(fd, 0, os.SEEK_END)
-    finally:
-        os.close(fd)

@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 import ipywidgets as widgets
 
-from cinder_nb import catalog, runtime
+from cinder_nb import _catalog, _runtime
 from cinder_nb.backend import Backend
-from cinder_nb.catalog import EMBEDDED_DRIVER, OptionInfo
+from cinder_nb._catalog import EMBEDDED_DRIVER, OptionInfo
 from cinder_nb.notebook.errors import FieldError
 from cinder_nb.notebook.jobs import JobRunner, error_html, error_text
 
@@ -289,7 +289,7 @@ class BackendForm(widgets.VBox):
             self.driver.observe(self._driver_changed, names='value')
             self._show_driver_help(self.driver.value)
         return self.loader.submit('Loading the Cinder driver list (imports every driver)',
-                                  catalog.list_supported_drivers, on_success=done,
+                                  _catalog.list_supported_drivers, on_success=done,
                                   success_text=lambda d: f'{len(d)} drivers')
 
     def _show_driver_help(self, path: str) -> None:
@@ -311,15 +311,15 @@ class BackendForm(widgets.VBox):
         """Replace the option widgets with the ones of driver ``path``."""
         self.status.value = ''
         try:
-            infos = catalog.driver_option_infos(path)
+            infos = _catalog.driver_option_infos(path)
         except Exception as exc:
             self.own_box.children = [widgets.HTML(error_html(error_text(exc)))]
             self.common_box.children = []
             self.fields = {}
             return
         prefill = dict(self.prefill)
-        if path == EMBEDDED_DRIVER and 'local_file_path' not in prefill and runtime.is_setup():
-            prefill['local_file_path'] = os.path.join(runtime.get().state_dir, 'volumes')
+        if path == EMBEDDED_DRIVER and 'local_file_path' not in prefill and _runtime.is_setup():
+            prefill['local_file_path'] = os.path.join(_runtime.get().state_dir, 'volumes')
         self.fields = {i.name: OptionField(i, prefill.get(i.name)) for i in infos}
         own = [f for f in self.fields.values() if not f.info.common]
         common = [f for f in self.fields.values() if f.info.common]

@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from cinder_nb import runtime
+from cinder_nb import _runtime
 from cinder_nb.connection import CONNECTION_STATUSES
 from cinder_nb.snapshot import SNAPSHOT_STATUSES
 from cinder_nb.volume import VOLUME_STATUSES
@@ -40,7 +40,7 @@ def _backend_name(backend: Any) -> str | None:
 
 
 def _frame(kind: str, columns: dict[str, Any], row: Callable[[Any], dict], backend: Any) -> pd.DataFrame:
-    found = runtime.get().find_with_records(kind, backend=_backend_name(backend))
+    found = _runtime.get().find_with_records(kind, backend=_backend_name(backend))
     # a stored record is already the public (redacted) form: redact only what is held here alone
     rows = [row(rec if rec is not None else obj.public_record()) for obj, rec in found]
     df = pd.DataFrame(rows, columns=list(columns))

@@ -6,7 +6,7 @@ import os
 import pytest
 
 import cinder_nb.cinderlib as cinderlib
-from cinder_nb import runtime
+from cinder_nb import _runtime
 from cinder_nb.cinderlib.backend import persistence_config_to_cinder_nb
 from cinder_nb.cinderlib.cmd import cinder_to_yaml
 from cinder_nb.errors import BackendConfigError, InvalidArgument, InvalidState, NotFound
@@ -48,21 +48,21 @@ def test_setup_maps_cinderlib_persistence_configs(tmp_path):
     cinderlib.Backend.global_initialization = False
     cinderlib.setup(persistence_config={'storage': 'db', 'connection': url}, file_locks_path=str(tmp_path))
     try:
-        assert isinstance(runtime.get().persistence, SQLPersistence)
+        assert isinstance(_runtime.get().persistence, SQLPersistence)
         assert os.path.exists(tmp_path / 'cl.db') and os.path.isdir(tmp_path / 'locks')
     finally:
         cinderlib.Backend.global_initialization = False
 
 
 def test_setup_runs_once_and_checks_its_arguments(cl, tmp_path):
-    assert isinstance(runtime.get().persistence, MemoryPersistence)
+    assert isinstance(_runtime.get().persistence, MemoryPersistence)
     with pytest.raises(cinderlib.exception.AlreadySetup):
         cinderlib.setup()
     cinderlib.Backend.global_initialization = False
-    before = runtime.get()
+    before = _runtime.get()
     with pytest.raises(InvalidArgument, match='no_such_option'):
         cinderlib.setup(no_such_option=1)
-    assert runtime.get() is before, 'a refused setup() changed the session'
+    assert _runtime.get() is before, 'a refused setup() changed the session'
     with pytest.raises(InvalidArgument, match='disable_logs'):
         cinderlib.setup(disable_logs='yes')
     with pytest.raises(InvalidArgument, match='debug'):

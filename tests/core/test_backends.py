@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 import cinder_nb as cnb
-from cinder_nb import _cinder, catalog
+from cinder_nb import _catalog, _cinder
 from cinder_nb.drivers.localfile import LocalFileDriver
 from tests.conftest import LOOP_OK, NO_LOOP_REASON, read_at, write_at
 
@@ -70,7 +70,7 @@ def test_list_supported_drivers_has_cinder_drivers_and_ours(session):
     drivers = cnb.Backend.list_supported_drivers()
     assert len(drivers) > 50
     ours = drivers['LocalFileDriver']
-    assert ours['volume_driver'] == catalog.EMBEDDED_DRIVER and ours['version'] == '1.0.0'
+    assert ours['volume_driver'] == _catalog.EMBEDDED_DRIVER and ours['version'] == '1.0.0'
     names = {o['name']: o for o in ours['driver_options']}
     assert names['local_file_path']['required'] and names['local_file_path']['type'] == 'string'
     assert names['local_file_attach_mode']['choices'] == ['auto', 'loop', 'file']
@@ -88,7 +88,7 @@ def test_list_supported_drivers_has_cinder_drivers_and_ours(session):
 
 
 def test_driver_option_infos_own_first_then_common(session):
-    infos = catalog.driver_option_infos(catalog.EMBEDDED_DRIVER)
+    infos = _catalog.driver_option_infos(_catalog.EMBEDDED_DRIVER)
     assert [i.name for i in infos[:2]] == ['local_file_path', 'local_file_attach_mode']
     common = [i for i in infos if i.common]
     assert any(i.name == 'reserved_percentage' and i.type == 'integer' for i in common)

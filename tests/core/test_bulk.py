@@ -7,8 +7,8 @@ import threading
 import pytest
 
 import cinder_nb as cnb
-from cinder_nb import runtime
-from cinder_nb.bulk import BulkResult
+from cinder_nb import _runtime
+from cinder_nb._bulk import BulkResult
 from cinder_nb.errors import BulkError, Cancelled, DriverError, InvalidArgument, InvalidState, NotFound
 import tests.core.bulk_driver as bulk_driver
 
@@ -167,4 +167,4 @@ def test_bulk_on_sqlite_survives_a_new_session(tmp_path):
     assert sorted(s.id for s in again.snapshots) == sorted(s.id for s in snaps)
     assert again.delete_snapshots([s.id for s in snaps], workers=4).ok
     assert again.delete_volumes([v.id for v in made], workers=4).ok
-    assert runtime.get().persistence.list('volume') == []
+    assert _runtime.get().persistence.list('volume') == []

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 import cinder_nb as cnb
-from cinder_nb import runtime
+from cinder_nb import _runtime
 
 
 def _snapshot_of_state() -> str:
@@ -54,14 +54,14 @@ def test_unknown_driver_path(session):
         cnb.Backend('x', volume_driver='nodots')
     with pytest.raises(cnb.BackendConfigError, match='not a Cinder volume driver'):
         cnb.Backend('x', volume_driver='cinder_nb.errors.CinderNBError')
-    assert runtime.get().backends == {}
+    assert _runtime.get().backends == {}
 
 
 def test_missing_required_option(session):
     with pytest.raises(cnb.BackendConfigError) as err:
         cnb.Backend('x', volume_driver='cinder_nb.drivers.localfile.LocalFileDriver')
     assert err.value.option == 'local_file_path'
-    assert runtime.get().backends == {}
+    assert _runtime.get().backends == {}
 
 
 def test_unknown_and_badly_typed_options(session, tmp_path):
@@ -78,7 +78,7 @@ def test_unknown_and_badly_typed_options(session, tmp_path):
         cnb.Backend('x', local_file_path=str(tmp_path), reserved_percentage=True)
     with pytest.raises(cnb.InvalidArgument, match='volume_backend_name'):
         cnb.Backend('bad name!', local_file_path=str(tmp_path))
-    assert runtime.get().backends == {}
+    assert _runtime.get().backends == {}
 
 
 def test_same_name_same_config_is_the_same_backend_different_config_is_an_error(session, tmp_path):
@@ -86,7 +86,7 @@ def test_same_name_same_config_is_the_same_backend_different_config_is_an_error(
     assert cnb.Backend('one', local_file_path=str(tmp_path / 'a')) is a
     with pytest.raises(cnb.BackendConfigError, match='different configuration.*local_file_path'):
         cnb.Backend('one', local_file_path=str(tmp_path / 'b'))
-    assert runtime.get().backends == {'one': a}
+    assert _runtime.get().backends == {'one': a}
 
 
 def test_driver_setup_failure_is_a_backend_config_error(session, tmp_path):
@@ -94,7 +94,7 @@ def test_driver_setup_failure_is_a_backend_config_error(session, tmp_path):
     blocker.write_text('not a dir')
     with pytest.raises(cnb.BackendConfigError, match='failed to start'):
         cnb.Backend('x', local_file_path=str(blocker / 'sub'))
-    assert runtime.get().backends == {}
+    assert _runtime.get().backends == {}
 
 
 def test_delete_attached_volume_refused(filelab):

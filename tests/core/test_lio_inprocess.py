@@ -1,4 +1,4 @@
-"""cinder-rtstool runs in-process for Cinder's LIO target helper (cinder_nb/_cinder.py).
+"""cinder-rtstool runs in-process for Cinder's LIO target helper (cinder_nb/_cinder/rtstool.py).
 
 The full LIO path needs configfs, which only the guest kernel has (tests/kernel/guest); here
 the patch's contract: installed as root, failures reach Cinder as ProcessExecutionError whose

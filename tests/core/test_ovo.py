@@ -8,6 +8,7 @@ from cinder import objects
 from oslo_utils import timeutils
 
 from cinder_nb import _cinder
+from cinder_nb._cinder import ovo
 
 VOL = {'id': '6b1d3c1e-1b0e-4d0c-9a54-0d5c1f0e7a11', 'backend': 'lab', 'pool_name': 'p1', 'size': 3,
        'status': 'in-use', 'name': 'data', 'description': 'd', 'source_volid': None,
@@ -23,7 +24,7 @@ CONN = {'id': 'e0b7b5a6-3d5e-4e8c-8f6a-1f2e3d4c5b6a', 'volume_id': VOL['id'], 'a
 
 
 def _reference_volume(rec: dict, conns: list) -> objects.Volume:
-    values = dict(_cinder._VOLUME_DEFAULTS)
+    values = dict(ovo._VOLUME_DEFAULTS)
     values.update(
         id=rec['id'], size=rec['size'], status=rec['status'], host=_cinder.host_of(rec['backend'], rec['pool_name']),
         display_name=rec['name'], display_description=rec['description'], source_volid=rec['source_volid'],
@@ -31,7 +32,7 @@ def _reference_volume(rec: dict, conns: list) -> objects.Volume:
         created_at=timeutils.parse_isotime(rec['created_at']), updated_at=timeutils.parse_isotime(rec['updated_at']),
         multiattach=rec['multiattach'], attach_status='attached' if conns else 'detached',
         volume_type_id=rec['id'] if rec.get('extra_specs') else None, **rec['driver_data'])
-    return objects.Volume(context=None, **_cinder._fill_defaults(objects.Volume, values))
+    return objects.Volume(context=None, **ovo._fill_defaults(objects.Volume, values))
 
 
 def _fields_equal(built, ref, skip=()):
@@ -64,11 +65,11 @@ def test_fast_volume_ovo_matches_cinders_constructor(extra):
 def test_fast_snapshot_ovo_matches_cinders_constructor():
     vol = _cinder.shallow_volume_ovo(VOL)
     built = _cinder.snapshot_ovo(SNAP, vol)
-    values = dict(_cinder._SNAPSHOT_DEFAULTS, id=SNAP['id'], volume_id=SNAP['volume_id'], volume_size=3,
+    values = dict(ovo._SNAPSHOT_DEFAULTS, id=SNAP['id'], volume_id=SNAP['volume_id'], volume_size=3,
                   status='available', display_name='s', display_description='', metadata={},
                   created_at=datetime.datetime(2026, 11, 25, 13, 30, tzinfo=datetime.timezone.utc),
                   updated_at=None, volume_type_id=None, provider_location='loc')
-    ref = objects.Snapshot(context=None, **_cinder._fill_defaults(objects.Snapshot, values))
+    ref = objects.Snapshot(context=None, **ovo._fill_defaults(objects.Snapshot, values))
     _fields_equal(built, ref, skip=('volume',))
     assert built.volume is vol and built.volume_name == f"volume-{VOL['id']}"
 

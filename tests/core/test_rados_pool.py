@@ -1,10 +1,10 @@
-"""The RADOS connection pool's own logic (cinder_nb._cinder.RadosPool) with stand-in handles;
+"""The RADOS connection pool's own logic (cinder_nb._cinder.rbd_fixes.RadosPool) with stand-in handles;
 the real thing runs against Ceph in tests/ceph/test_rbd.py."""
 from __future__ import annotations
 
 import threading
 
-from cinder_nb import _cinder
+from cinder_nb._cinder import rbd_fixes
 
 
 class Handle:                      # stands in for rados.Rados / rados.Ioctx (own logic only)
@@ -20,7 +20,7 @@ class Handle:                      # stands in for rados.Rados / rados.Ioctx (ow
 
 
 def test_lends_each_pair_to_one_borrower_and_reuses_it():
-    pool = _cinder.RadosPool()
+    pool = rbd_fixes.RadosPool()
     made = []
 
     def connect():
@@ -36,21 +36,21 @@ def test_lends_each_pair_to_one_borrower_and_reuses_it():
 
 
 def test_disconnected_or_old_idle_pairs_are_shut_down_not_reused(monkeypatch):
-    pool = _cinder.RadosPool()
+    pool = rbd_fixes.RadosPool()
     first = pool.borrow(('p',), lambda: (Handle(), Handle()))
     pool.give_back(*first)
     first[0].state = 'configuring'                # e.g. the cluster handle lost its session
     second = pool.borrow(('p',), lambda: (Handle(), Handle()))
     assert second is not first and first[0].state == 'shutdown' and first[1].closed
     pool.give_back(*second)
-    monkeypatch.setattr(_cinder, 'RADOS_IDLE_S', 0.0)
+    monkeypatch.setattr(rbd_fixes, 'RADOS_IDLE_S', 0.0)
     third = pool.borrow(('p',), lambda: (Handle(), Handle()))
     assert third is not second and second[0].state == 'shutdown'
 
 
 def test_idle_cap_and_close(monkeypatch):
-    monkeypatch.setattr(_cinder, 'RADOS_MAX_IDLE', 2)
-    pool = _cinder.RadosPool()
+    monkeypatch.setattr(rbd_fixes, 'RADOS_MAX_IDLE', 2)
+    pool = rbd_fixes.RadosPool()
     pairs = [pool.borrow(('p',), lambda: (Handle(), Handle())) for _ in range(3)]
     for pair in pairs:
         pool.give_back(*pair)
@@ -64,7 +64,7 @@ def test_idle_cap_and_close(monkeypatch):
 
 
 def test_concurrent_borrowers_never_share():
-    pool = _cinder.RadosPool()
+    pool = rbd_fixes.RadosPool()
     held, clash = set(), []
     lock = threading.Lock()
 

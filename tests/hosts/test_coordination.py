@@ -16,7 +16,7 @@ import traceback
 import pytest
 
 import cinder_nb as cnb
-from cinder_nb import _cinder, runtime
+from cinder_nb import _cinder, _runtime
 from cinder_nb.errors import InvalidArgument, PersistenceError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -107,7 +107,7 @@ def test_lock_held_by_another_process_and_freed_by_its_kill(tmp_path, postgresql
 
 def test_bad_coordination_urls_are_refused_and_change_nothing(tmp_path):
     cnb.setup('memory', state_dir=str(tmp_path / 'ok'))
-    before_rt, before_url = runtime.get(), _cinder.coordination_url()
+    before_rt, before_url = _runtime.get(), _cinder.coordination_url()
     for bad in (123, 'nothing', 'nosuch://host/x'):
         with pytest.raises(InvalidArgument):
             cnb.setup('memory', state_dir=str(tmp_path / 'x'), coordination_url=bad)
@@ -118,7 +118,7 @@ def test_bad_coordination_urls_are_refused_and_change_nothing(tmp_path):
     assert 's3cr3t-pw' not in text and 's3cr3t-pw' not in repr(info.value.args)
     assert info.value.__cause__ is None and info.value.__context__ is None
     assert 'someone:***@127.0.0.1:1' in str(info.value)
-    assert runtime.get() is before_rt and _cinder.coordination_url() == before_url
+    assert _runtime.get() is before_rt and _cinder.coordination_url() == before_url
     with _cinder.lock('still-works'):
         pass
 

@@ -27,7 +27,7 @@ import time
 import traceback
 
 import cinder_nb as cnb
-from cinder_nb import runtime
+from cinder_nb import _runtime
 from cinder_nb.errors import CinderNBError
 
 TRANSITIONAL = ('creating', 'deleting', 'extending', 'attaching', 'detaching', 'reverting')
@@ -60,11 +60,11 @@ def connect(cfg: dict, host: str):
 
 
 def _fetch(kind: str, ident: str):
-    return runtime.get().get(kind, ident)
+    return _runtime.get().get(kind, ident)
 
 
 def _find(kind: str, **kw) -> list:
-    return runtime.get().find(kind, **kw)
+    return _runtime.get().find(kind, **kw)
 
 
 class Host:

@@ -157,8 +157,8 @@ def test_restore_cell_can_start_its_own_session(session, shell):
         shell.run_cell(cell).raise_error()
     finally:
         del os.environ['CINDER_NB_SECRET_EMBEDDED_CHAP_PASSWORD']
-    from cinder_nb import runtime
-    assert runtime.get().state_dir == str(session / 'other')
+    from cinder_nb import _runtime
+    assert _runtime.get().state_dir == str(session / 'other')
     pd.testing.assert_frame_equal(before, nb.volumes_df())
 
 

@@ -10,8 +10,8 @@ import pytest
 
 import cinder_nb as cnb
 import cinder_nb.notebook as nb
-from cinder_nb import catalog, runtime
-from cinder_nb.catalog import EMBEDDED_DRIVER, OptionInfo
+from cinder_nb import _catalog, _runtime
+from cinder_nb._catalog import EMBEDDED_DRIVER, OptionInfo
 from cinder_nb.notebook.forms import FieldError, OptionField, driver_choices
 from cinder_nb.notebook.jobs import Job, JobRunner
 
@@ -43,7 +43,7 @@ def _status(c: nb.Console) -> str:
 
 def test_backend_form_builds_one_widget_per_option_of_the_embedded_driver(session):
     form = nb.BackendForm(load_drivers=False)
-    infos = catalog.driver_option_infos(EMBEDDED_DRIVER)
+    infos = _catalog.driver_option_infos(EMBEDDED_DRIVER)
     assert list(form.fields) == [i.name for i in infos]
     own = [f for f in form.fields.values() if not f.info.common]
     assert {f.info.name for f in own} == {'local_file_path', 'local_file_attach_mode'}
@@ -71,7 +71,7 @@ def test_driver_list_loads_in_a_worker_thread_with_the_embedded_driver_first(ses
     form = nb.BackendForm(load_drivers=False)
     main = threading.get_ident()
     seen = []
-    real = catalog.list_supported_drivers
+    real = _catalog.list_supported_drivers
 
     def spy():
         seen.append(threading.get_ident())
@@ -93,7 +93,7 @@ def test_picking_another_driver_rebuilds_the_form_from_its_options(session):
     form.load_drivers().wait(120)
     path = 'cinder.volume.drivers.hpe.hpe_3par_iscsi.HPE3PARISCSIDriver'
     form.driver.value = path
-    own = {i.name for i in catalog.driver_option_infos(path) if not i.common}
+    own = {i.name for i in _catalog.driver_option_infos(path) if not i.common}
     assert {n for n, f in form.fields.items() if not f.info.common} == own
     assert isinstance(form.fields['hpe3par_password'].widget, widgets.Password)
     assert 'local_file_path' not in form.fields
@@ -104,7 +104,7 @@ def test_picking_another_driver_rebuilds_the_form_from_its_options(session):
     assert not job.ok and isinstance(job.error, cnb.CinderNBError)
     assert 'failed' in form.status.value and 'Traceback' not in form.status.value
     assert 'pa55-word-xyz' not in form.status.value
-    assert 'array' not in runtime.get().backends
+    assert 'array' not in _runtime.get().backends
 
 
 def test_rbd_form_offers_the_keyring_file_option_cinder_reads_but_does_not_list(session):
@@ -134,7 +134,7 @@ def test_create_backend_errors_show_next_to_the_field(session):
     form.set_values(volume_clear_size=0)
     job = form.submit().wait(60)
     assert isinstance(job.error, cnb.InvalidArgument) and 'bad name!' in form.name_error.value
-    assert runtime.get().backends == {}
+    assert _runtime.get().backends == {}
 
 
 def test_option_field_types_and_client_side_errors():

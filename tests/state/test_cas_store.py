@@ -10,7 +10,7 @@ import threading
 import pytest
 
 import cinder_nb as cnb
-from cinder_nb import persistence, runtime
+from cinder_nb import _runtime, persistence
 from cinder_nb.persistence import ANY, NEW, Persistence, StaleRecord, Write
 from cinder_nb.persistence.memory import MemoryPersistence
 from cinder_nb.persistence.sql import SQLPersistence
@@ -198,13 +198,13 @@ def test_generic_commit_refuses_to_serve_a_shared_plugin(tmp_path, monkeypatch):
     monkeypatch.setattr(persistence, 'entry_points',
                         lambda group: [EP()] if group == persistence.ENTRY_POINT_GROUP else real(group=group))
     with pytest.raises(cnb.PersistenceError, match='does not implement commit'):
-        runtime.setup({'storage': 'dictshared'}, state_dir=str(tmp_path))
+        _runtime.setup({'storage': 'dictshared'}, state_dir=str(tmp_path))
 
 
 def test_the_api_runs_on_a_plugin_with_only_the_abstract_methods(tmp_path):
     """The generic versions (kept inside the stored records) carry the whole API."""
     store = DictStore()
-    runtime.setup(store, state_dir=str(tmp_path / 'st'))
+    _runtime.setup(store, state_dir=str(tmp_path / 'st'))
     lab = cnb.embedded(str(tmp_path / 'vols'), name='lab', local_file_attach_mode='file')
     vol = lab.create_volume(1, name='p')
     snap = vol.create_snapshot()
@@ -226,10 +226,10 @@ class AlwaysStale(MemoryPersistence):
 
 def test_a_writer_that_keeps_losing_gets_a_typed_conflict(tmp_path, monkeypatch):
     store = MemoryPersistence()
-    runtime.setup(store, state_dir=str(tmp_path / 'st'))
+    _runtime.setup(store, state_dir=str(tmp_path / 'st'))
     lab = cnb.embedded(str(tmp_path / 'vols'), name='lab', local_file_attach_mode='file')
     vol = lab.create_volume(1)
-    monkeypatch.setattr(runtime, 'MAX_ATTEMPTS', 3)
+    monkeypatch.setattr(_runtime, 'MAX_ATTEMPTS', 3)
     monkeypatch.setattr(store, 'commit', AlwaysStale.commit.__get__(store))
     with pytest.raises(cnb.errors.Conflict, match='it is available') as info:
         vol.extend(2)

@@ -16,7 +16,7 @@ import time
 import pytest
 
 import cinder_nb as cnb
-from cinder_nb import runtime
+from cinder_nb import _runtime
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = ['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)]
@@ -35,12 +35,12 @@ def _other_process(config, tmp_path, *args: str) -> dict:
 def _lab(tmp_path, config):
     if isinstance(config, str) and config != 'memory':
         config = {'storage': 'postgresql', 'url': config}
-    runtime.setup(config, state_dir=str(tmp_path / 'st'))
+    _runtime.setup(config, state_dir=str(tmp_path / 'st'))
     return config, cnb.embedded(str(tmp_path / 'vols'), name='lab', local_file_attach_mode='file')
 
 
 def _stored(kind, ident):
-    return runtime.get().persistence.get(kind, ident)
+    return _runtime.get().persistence.get(kind, ident)
 
 
 # ----------------------------------------------------------------------------- lost update
@@ -88,7 +88,7 @@ def test_a_stale_object_gets_a_typed_error_naming_the_current_status(tmp_path, p
     with pytest.raises(cnb.InvalidState, match='it is error'):
         vol.clone()
     assert _stored('volume', vol.id)['status'] == 'error'
-    assert runtime.get().persistence.list('snapshot') == [] and runtime.get().persistence.list('connection') == []
+    assert _runtime.get().persistence.list('snapshot') == [] and _runtime.get().persistence.list('connection') == []
     # a stale extend to a size another process already reached is refused on fresh data
     vol.reset_status('available')
     _other_process(config, tmp_path, 'extend', vol.id, '3')
@@ -165,7 +165,7 @@ def _race(first, second, jitter: float = 0.0) -> list:
 
 def _check_consistent(lab, vol_dir) -> None:
     """Nothing stuck, nothing orphaned: then everything can be cleaned up through the API."""
-    store = runtime.get().persistence
+    store = _runtime.get().persistence
     vols = {r['id']: r for r in store.list('volume')}
     for kind in ('snapshot', 'connection'):
         for rec in store.list(kind):

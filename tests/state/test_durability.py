@@ -14,7 +14,7 @@ import time
 import pytest
 
 import cinder_nb as cnb
-from cinder_nb import runtime, serialization
+from cinder_nb import _runtime, serialization
 from cinder_nb.persistence.sql import SQLPersistence
 from tests.state.workers import valid
 
@@ -116,7 +116,7 @@ def test_kill_9_during_api_operations_leaves_a_loadable_state(tmp_path):
         with sqlite3.connect(db) as raw:
             assert raw.execute('PRAGMA integrity_check').fetchone()[0] == 'ok'
     # every stored record is complete and the state as a whole passes load()'s checks
-    runtime.setup({'path': db}, state_dir=str(tmp_path / 'st'))
+    _runtime.setup({'path': db}, state_dir=str(tmp_path / 'st'))
     lab = cnb.embedded(str(tmp_path / 'vols'), name='lab', local_file_attach_mode='file')
     doc = json.loads(cnb.dumps())
     assert doc['volumes']
@@ -148,7 +148,7 @@ def test_two_processes_sharing_one_sqlite_file_lose_nothing(tmp_path):
 
 def test_an_object_deleted_by_another_process_is_not_brought_back(tmp_path):
     db = str(tmp_path / 's.db')
-    runtime.setup({'path': db}, state_dir=str(tmp_path / 'st'))
+    _runtime.setup({'path': db}, state_dir=str(tmp_path / 'st'))
     lab = cnb.embedded(str(tmp_path / 'vols'), name='lab', local_file_attach_mode='file')
     vol, other = lab.create_volume(1), lab.create_volume(1)
     elsewhere = SQLPersistence(f'sqlite:///{db}')       # what another process sharing the file does
@@ -161,7 +161,7 @@ def test_an_object_deleted_by_another_process_is_not_brought_back(tmp_path):
     row = elsewhere.get('volume', other.id)
     row.update(name='renamed', updated_at='2999-01-01T00:00:00+00:00')
     elsewhere.put('volume', row)
-    assert runtime.get().get('volume', other.id) is other and other.name == 'renamed'
+    assert _runtime.get().get('volume', other.id) is other and other.name == 'renamed'
     elsewhere.delete('volume', other.id)
     assert lab.volumes == [] and other.status == 'deleted'
     elsewhere.close()

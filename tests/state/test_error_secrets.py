@@ -13,7 +13,7 @@ import traceback
 import pytest
 
 import cinder_nb as cnb
-from cinder_nb import runtime
+from cinder_nb import _runtime
 
 LEAKY = 'tests.state.secret_driver.LeakyChapDriver'
 PW = 'Backend-pw-9d2e71'
@@ -43,7 +43,7 @@ def _logged(caplog) -> str:
 @pytest.fixture
 def leaky(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
-    runtime.setup({'path': str(tmp_path / 's.db')}, state_dir=str(tmp_path / 'st'))
+    _runtime.setup({'path': str(tmp_path / 's.db')}, state_dir=str(tmp_path / 'st'))
     backend = cnb.Backend('leaky', volume_driver=LEAKY, local_file_path=str(tmp_path / 'v'),
                           local_file_attach_mode='file', chapfile_password=PW)
     vol = backend.create_volume(1)
@@ -59,7 +59,7 @@ def _assert_clean(exc: BaseException, secrets: list[str]) -> None:
 
 
 def test_driver_failing_to_start_quoting_the_password_gives_a_clean_backend_config_error(tmp_path, caplog):
-    runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
     with pytest.raises(cnb.BackendConfigError) as info:
         cnb.Backend('leaky', volume_driver=LEAKY, local_file_path=str(tmp_path / 'v'),
                     chapfile_password=PW, leaky_fail_setup=True)
@@ -83,7 +83,7 @@ def test_driver_errors_carry_no_secret_anywhere(leaky, caplog, operation):
     assert err.cause_type.endswith('VolumeBackendAPIException') and 'failed' in err.cause_message
     # what the resource records and what the log says are clean too
     recorded = [r.get('error') or '' for k in ('volume', 'snapshot', 'connection')
-                for r in runtime.get().persistence.list(k)]
+                for r in _runtime.get().persistence.list(k)]
     assert any('failed' in r for r in recorded)
     assert not [s for s in secrets if any(s in r for r in recorded)]
     assert not [s for s in secrets if s in _logged(caplog)]
@@ -116,7 +116,7 @@ def test_driver_log_text_in_prose_is_masked(leaky, caplog):
 
 def test_oslo_mask_password_also_runs_on_log_text(caplog):
     """Forms only oslo.utils' mask_password knows (XML elements, --password arguments)."""
-    from cinder_nb.secrets import SCRUBBER
+    from cinder_nb._secrets import SCRUBBER
     SCRUBBER.install()
     log = logging.getLogger('cinder.volume.drivers.fake')
     with caplog.at_level(logging.INFO, logger='cinder.volume.drivers.fake'):
@@ -128,7 +128,7 @@ def test_oslo_mask_password_also_runs_on_log_text(caplog):
 
 @pytest.mark.parametrize('name', ['x' * 5000, 'y' * 300 + '\n' + 'z' * 300])
 def test_option_messages_cut_long_names_and_values(tmp_path, name):
-    runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
     with pytest.raises(cnb.BackendConfigError) as info:
         cnb.Backend('b', local_file_path=str(tmp_path / 'v'), **{name: 1})
     assert len(str(info.value)) < 400
@@ -149,7 +149,7 @@ def test_option_messages_cut_long_names_and_values(tmp_path, name):
 ])
 def test_backend_options_are_type_checked_before_the_driver_starts(tmp_path, monkeypatch, options, option):
     """Backend('b', local_file_path=123) made a directory ./123/ on main."""
-    runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
     monkeypatch.chdir(tmp_path)
     cfg = {'local_file_path': str(tmp_path / 'v'), 'chapfile_password': PW, **options}
     with pytest.raises(cnb.BackendConfigError) as info:
@@ -157,11 +157,11 @@ def test_backend_options_are_type_checked_before_the_driver_starts(tmp_path, mon
     assert info.value.option == option
     assert sorted(p.name for p in tmp_path.iterdir()) == ['st']     # no ./123/, no volume dir
     assert '12345678' not in str(info.value)
-    assert runtime.get().backends == {}
+    assert _runtime.get().backends == {}
 
 
 def test_options_in_their_own_type_or_config_file_text_still_work(tmp_path):
-    runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
     b = cnb.Backend('b', local_file_path=str(tmp_path / 'v'), reserved_percentage='5',
                     max_over_subscription_ratio=2.5, volume_clear_size=0)
     pool = b.stats(refresh=True)['pools'][0]

@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import cinder_nb as cnb
-from cinder_nb import _cinder, runtime, serialization, validation
+from cinder_nb import _cinder, _runtime, _validation, serialization
 from cinder_nb.drivers.localfile import LocalFileDriver
 
 
 def _state():
-    rt = runtime.get()
+    rt = _runtime.get()
     return (sorted(rt.backends), {k: sorted(v) for k, v in rt.live.items()},
             {k: sorted(r['id'] for r in rt.persistence.list(k))
              for k in ('backend', 'volume', 'snapshot', 'connection')},
@@ -35,7 +35,7 @@ def _doc_without_time() -> dict:
 
 @pytest.fixture
 def world(tmp_path):
-    runtime.setup({'path': str(tmp_path / 's.db')}, state_dir=str(tmp_path / 'st'))
+    _runtime.setup({'path': str(tmp_path / 's.db')}, state_dir=str(tmp_path / 'st'))
     lab = cnb.embedded(str(tmp_path / 'vols'), name='lab', local_file_attach_mode='file')
     vol = lab.create_volume(1, name='data', metadata={'m': '1'})
     snap = vol.create_snapshot(name='s')
@@ -121,7 +121,7 @@ def _wedges(doc: dict) -> list[tuple[str, dict]]:
     case('snapshot provider_location a list', lambda d: d['snapshots'][0]['driver_data'].update(
         provider_location=['x']))
     case('size 2**70', lambda d: d['volumes'][0].update(size=2 ** 70))
-    case('size past the validation limit', lambda d: d['volumes'][0].update(size=validation.MAX_SIZE_GIB + 1))
+    case('size past the validation limit', lambda d: d['volumes'][0].update(size=_validation.MAX_SIZE_GIB + 1))
     case('snapshot volume_size 2**70', lambda d: d['snapshots'][0].update(volume_size=2 ** 70))
     case("volume status 'deleted'", lambda d: d['volumes'][0].update(status='deleted'))
     case("snapshot status 'deleted'", lambda d: d['snapshots'][0].update(status='deleted'))
@@ -211,9 +211,9 @@ def test_the_schema_is_shipped_valid_and_agrees_with_the_code():
     for kind in ('volume', 'snapshot', 'connection'):
         assert set(defs[kind]['properties']['status']['enum']) == statuses[kind], kind
         assert 'deleted' not in statuses[kind]
-    assert defs['id']['pattern'] == validation.RESOURCE_ID.pattern
-    assert defs['backend_name']['pattern'] == validation.BACKEND_NAME.pattern
-    assert defs['size_gib']['maximum'] == validation.MAX_SIZE_GIB
+    assert defs['id']['pattern'] == _validation.RESOURCE_ID.pattern
+    assert defs['backend_name']['pattern'] == _validation.BACKEND_NAME.pattern
+    assert defs['size_gib']['maximum'] == _validation.MAX_SIZE_GIB
     # the README links it
     readme = open(os.path.join(os.path.dirname(__file__), '..', '..', 'README.md')).read()
     assert 'cinder_nb/schema/state-v2.json' in readme
@@ -255,7 +255,7 @@ def _hostile_document(draw, base: dict):
         for key in draw(st.lists(st.one_of(_keys, st.sampled_from(sorted(rec))), min_size=1, max_size=3)):
             rec[key] = draw(_json)
         return doc
-    depth = draw(st.integers(validation.MAX_DEPTH - 2, 4000))
+    depth = draw(st.integers(_validation.MAX_DEPTH - 2, 4000))
     key = draw(st.sampled_from(sorted(k for k, v in rec.items() if isinstance(v, dict)) or ['config']))
     rec[key] = _nested_dict(depth, draw(_json))
     return doc
@@ -264,7 +264,7 @@ def _hostile_document(draw, base: dict):
 @pytest.fixture(scope='module')
 def hostile_base(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('hostile')
-    runtime.setup('memory', state_dir=str(tmp / 'st'))
+    _runtime.setup('memory', state_dir=str(tmp / 'st'))
     lab = cnb.embedded(str(tmp / 'vols'), name='lab', local_file_attach_mode='file')
     vol = lab.create_volume(1, name='v', metadata={'a': 'b'})
     vol.create_snapshot()
@@ -278,7 +278,7 @@ def hostile_base(tmp_path_factory):
 @given(data=st.data())
 def test_hostile_documents_give_typed_errors_and_change_nothing(hostile_base, data):
     tmp, base = hostile_base
-    runtime.setup('memory', state_dir=os.path.join(tmp, 'st'))
+    _runtime.setup('memory', state_dir=os.path.join(tmp, 'st'))
     lab = cnb.embedded(os.path.join(tmp, 'vols'), name='lab', local_file_attach_mode='file')
     doc = data.draw(_hostile_document(base))
     before = _state()
@@ -300,7 +300,7 @@ def test_hostile_documents_give_typed_errors_and_change_nothing(hostile_base, da
         # accepted: every record obeys the schema and became an object that Cinder takes
         jsonschema.validate(serialization.parse(doc), serialization.json_schema())
         for v in out['volumes']:
-            assert validation.RESOURCE_ID.fullmatch(v.id)
+            assert _validation.RESOURCE_ID.fullmatch(v.id)
             v.ovo()
     assert sorted(os.listdir(os.path.join(tmp, 'vols', 'volumes'))) == files_before
     del lab
@@ -322,7 +322,7 @@ def test_fast_schema_check_agrees_with_jsonschema(hostile_base, data):
     rejection: the two must agree on every document, hostile ones included."""
     _tmp, base = hostile_base
     doc = data.draw(_hostile_document(base))
-    if validation.depth(doc, validation.MAX_DEPTH) is None:
+    if _validation.depth(doc, _validation.MAX_DEPTH) is None:
         return                                   # parse() refuses these before any schema check
     doc = json.loads(json.dumps(doc))
     fast = serialization._fast_validator()

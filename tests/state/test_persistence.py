@@ -12,7 +12,7 @@ import threading
 import pytest
 
 import cinder_nb as cnb
-from cinder_nb import runtime
+from cinder_nb import _runtime
 from cinder_nb.persistence.memory import MemoryPersistence
 from cinder_nb.persistence.sql import SQLPersistence
 from tests.state.dbview import volume_view
@@ -23,7 +23,7 @@ STORES = ['memory', 'sqlite', pytest.param('postgresql', marks=pytest.mark.postg
 
 # ----------------------------------------------------------------------------- selection
 def test_default_is_a_sqlite_file_in_the_state_dir(tmp_path):
-    rt = runtime.setup(None, state_dir=str(tmp_path))
+    rt = _runtime.setup(None, state_dir=str(tmp_path))
     assert isinstance(rt.persistence, SQLPersistence) and rt.persistence.dialect == 'sqlite'
     assert os.path.exists(tmp_path / 'cinder_nb.db')
     with rt.persistence.engine.connect() as conn:
@@ -36,19 +36,19 @@ def test_sqlite_when_a_path_or_url_is_given(tmp_path, config):
         config = dict(config, path=str(tmp_path / config['path']))
     else:
         config = config.format(tmp_path)
-    rt = runtime.setup(config, state_dir=str(tmp_path / 'st'))
+    rt = _runtime.setup(config, state_dir=str(tmp_path / 'st'))
     assert rt.persistence.dialect == 'sqlite' and os.path.exists(tmp_path / 'x.db')
 
 
 def test_memory(tmp_path):
-    assert isinstance(runtime.setup('memory', state_dir=str(tmp_path)).persistence, MemoryPersistence)
+    assert isinstance(_runtime.setup('memory', state_dir=str(tmp_path)).persistence, MemoryPersistence)
 
 
 @pytest.mark.postgresql
 def test_postgresql_url(tmp_path, postgresql_url):
-    rt = runtime.setup(postgresql_url, state_dir=str(tmp_path))
+    rt = _runtime.setup(postgresql_url, state_dir=str(tmp_path))
     assert rt.persistence.dialect == 'postgresql' and rt.persistence.shared
-    rt2 = runtime.setup({'storage': 'postgresql', 'url': postgresql_url}, state_dir=str(tmp_path))
+    rt2 = _runtime.setup({'storage': 'postgresql', 'url': postgresql_url}, state_dir=str(tmp_path))
     assert rt2.persistence.dialect == 'postgresql'
 
 
@@ -59,12 +59,12 @@ def test_postgresql_url(tmp_path, postgresql_url):
 ])
 def test_bad_config_is_a_typed_error(tmp_path, config, message):
     with pytest.raises(cnb.InvalidArgument, match=message):
-        runtime.setup(config, state_dir=str(tmp_path))
+        _runtime.setup(config, state_dir=str(tmp_path))
 
 
 def test_unreachable_postgresql_is_a_persistence_error(tmp_path):
     with pytest.raises(cnb.PersistenceError, match='Cannot open persistence'):
-        runtime.setup('postgresql://nobody@127.0.0.1:1/none?connect_timeout=2', state_dir=str(tmp_path))
+        _runtime.setup('postgresql://nobody@127.0.0.1:1/none?connect_timeout=2', state_dir=str(tmp_path))
 
 
 def test_sqlite_database_from_a_newer_cinder_nb_is_refused(tmp_path):
@@ -136,7 +136,7 @@ def test_plugin_found_by_entry_point(tmp_path, plugin_dist):
     from importlib.metadata import entry_points
     assert 'jsonfile' in {ep.name for ep in entry_points(group='cinder_nb.persistence')}
     path = str(tmp_path / 'records.json')
-    rt = runtime.setup({'storage': 'jsonfile', 'path': path}, state_dir=str(tmp_path / 'st'))
+    rt = _runtime.setup({'storage': 'jsonfile', 'path': path}, state_dir=str(tmp_path / 'st'))
     assert type(rt.persistence).__name__ == 'JsonFilePersistence'
     lab = cnb.embedded(str(tmp_path / 'vols'), name='lab', local_file_attach_mode='file')
     vol = lab.create_volume(1, name='via-plugin', metadata={'k': 'v'})
@@ -144,14 +144,14 @@ def test_plugin_found_by_entry_point(tmp_path, plugin_dist):
         stored = json.load(f)
     assert [v['name'] for v in stored['volume']] == ['via-plugin']
     # a new session on the same file sees the volume through Cinder's DB API
-    runtime.setup({'storage': 'jsonfile', 'path': path}, state_dir=str(tmp_path / 'st'))
+    _runtime.setup({'storage': 'jsonfile', 'path': path}, state_dir=str(tmp_path / 'st'))
     cnb.embedded(str(tmp_path / 'vols'), name='lab', local_file_attach_mode='file')
     assert volume_view(vol.id)['volume_metadata'] == {'k': 'v'}
 
 
 def test_plugin_that_fails_or_returns_junk_is_a_persistence_error(tmp_path, plugin_dist):
     with pytest.raises(cnb.PersistenceError, match="plugin 'jsonfile' failed to start"):
-        runtime.setup({'storage': 'jsonfile', 'nosuch_arg': 1}, state_dir=str(tmp_path))
+        _runtime.setup({'storage': 'jsonfile', 'nosuch_arg': 1}, state_dir=str(tmp_path))
 
 
 # ----------------------------------------------------------------------------- Cinder DB API
@@ -181,7 +181,7 @@ def _expected(vol, snap_ids, other):
 
 @pytest.mark.parametrize('persistence_config', STORES, indirect=True)
 def test_cinder_db_api_answers_from_the_active_store(tmp_path, persistence_config):
-    rt = runtime.setup(persistence_config, state_dir=str(tmp_path / 'st'))
+    rt = _runtime.setup(persistence_config, state_dir=str(tmp_path / 'st'))
     lab, vol, snap_ids, other = _populate(tmp_path)
     expected = _expected(vol, snap_ids, other)
     assert volume_view(vol.id) == expected
@@ -195,15 +195,15 @@ def test_cinder_db_api_answers_from_the_active_store(tmp_path, persistence_confi
     if persistence_config == 'memory':
         return
     # a new session (no live objects) reads the same answers back from the store
-    runtime.setup(persistence_config, state_dir=str(tmp_path / 'st'))
-    assert runtime.get().live['volume'] == {}
+    _runtime.setup(persistence_config, state_dir=str(tmp_path / 'st'))
+    assert _runtime.get().live['volume'] == {}
     cnb.embedded(str(tmp_path / 'vols'), name='lab', local_file_attach_mode='file')
     assert volume_view(vol.id) == expected
 
 
 def test_second_process_sharing_the_sqlite_file_sees_the_same(tmp_path):
     config = {'storage': 'sqlite', 'path': str(tmp_path / 'shared.db')}
-    runtime.setup(config, state_dir=str(tmp_path / 'st'))
+    _runtime.setup(config, state_dir=str(tmp_path / 'st'))
     lab, vol, snap_ids, other = _populate(tmp_path)
     proc = subprocess.run([sys.executable, '-m', 'tests.state.dbview', json.dumps(config),
                            str(tmp_path / 'st2'), str(tmp_path / 'vols'), vol.id],

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import cinder_nb as cnb
-from cinder_nb import credentials, runtime
+from cinder_nb import _credentials, _runtime
 from cinder_nb.persistence.sql import SQLPersistence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -21,7 +21,7 @@ STORES = ['sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)]
 
 
 def _make_state(tmp_path, config) -> dict:
-    runtime.setup(config, state_dir=str(tmp_path / 'st'))
+    _runtime.setup(config, state_dir=str(tmp_path / 'st'))
     lab = cnb.embedded(str(tmp_path / 'vols'), name='lab', local_file_attach_mode='file')
     chap = cnb.Backend('chap', volume_driver=CHAP, local_file_path=str(tmp_path / 'chapvols'),
                        local_file_attach_mode='file', chapfile_password=PW)
@@ -71,14 +71,14 @@ def test_secret_from_the_environment_or_the_os_keyring(tmp_path, source):
     config = {'storage': 'sqlite', 'path': str(tmp_path / 's.db')}
     ids = _make_state(tmp_path, config)
     if source == 'environment':
-        env = {credentials.secret_env_name('chap', 'chapfile_password'): PW}
+        env = {_credentials.secret_env_name('chap', 'chapfile_password'): PW}
     else:
         pytest.importorskip('keyring', reason='the keyring package is not installed (cinder_nb[keyring])')
         store = tmp_path / 'keyring.json'
         env = {'PYTHON_KEYRING_BACKEND': 'tests.state.file_keyring.FileKeyring',
                'CNB_TEST_KEYRING_FILE': str(store)}
         setter = subprocess.run([sys.executable, '-c', 'import keyring, sys; keyring.set_password(*sys.argv[1:])',
-                                 credentials.KEYRING_SERVICE, credentials.keyring_user('chap', 'chapfile_password'),
+                                 _credentials.KEYRING_SERVICE, _credentials.keyring_user('chap', 'chapfile_password'),
                                  PW], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True)
         assert setter.returncode == 0, setter.stderr
     seen = _new_process(tmp_path, config, ids, env=env)
@@ -103,7 +103,7 @@ def test_stored_secret_is_redacted_and_a_wrong_one_fails_to_start(tmp_path):
     ids = _make_state(tmp_path, {'path': str(db)})
     stored = SQLPersistence(f'sqlite:///{db}').get('backend', 'chap')
     assert stored['secret_options'] == ['chapfile_password'] and PW not in json.dumps(stored)
-    runtime.setup({'path': str(db)}, state_dir=str(tmp_path / 'st2'), secrets={'chap': {'chapfile_password': ''}})
+    _runtime.setup({'path': str(db)}, state_dir=str(tmp_path / 'st2'), secrets={'chap': {'chapfile_password': ''}})
     with pytest.raises(cnb.BackendConfigError):
         cnb.Backend.open('chap')
     assert 'chap' not in cnb.Backend.backends
@@ -114,7 +114,7 @@ def test_stored_secret_is_redacted_and_a_wrong_one_fails_to_start(tmp_path):
 
 
 def test_backend_backends_is_a_live_view_of_the_loaded_backends(tmp_path):
-    runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
     assert dict(cnb.Backend.backends) == {}
     lab = cnb.embedded(str(tmp_path / 'v'), name='lab', local_file_attach_mode='file')
     assert cnb.Backend.backends['lab'] is lab and list(cnb.Backend.backends) == ['lab']
@@ -132,7 +132,7 @@ def test_backend_backends_is_a_live_view_of_the_loaded_backends(tmp_path):
 
 def test_lookups_and_refresh_in_one_process(tmp_path):
     db = tmp_path / 's.db'
-    runtime.setup({'path': str(db)}, state_dir=str(tmp_path / 'st'))
+    _runtime.setup({'path': str(db)}, state_dir=str(tmp_path / 'st'))
     lab = cnb.embedded(str(tmp_path / 'vols'), name='lab', local_file_attach_mode='file')
     a, b = lab.create_volume(1, name='twin'), lab.create_volume(1, name='twin')
     assert cnb.Volume.get_by_id(a.id) is a

@@ -17,8 +17,8 @@ import pytest
 from cinder_nb.drivers.localfile import LocalFileDriver
 
 import cinder_nb as cnb
-from cinder_nb import runtime, serialization
-from cinder_nb.secrets import REDACTED, secret_values
+from cinder_nb import _runtime, serialization
+from cinder_nb._secrets import REDACTED, secret_values
 
 CHAP = 'tests.state.secret_driver.ChapFileDriver'
 BACKEND_PW = 'backend-Pw-7f3a9c'
@@ -41,7 +41,7 @@ def _dig(node, path):
 def world(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     db = tmp_path / 'state.db'
-    runtime.setup({'path': str(db)}, state_dir=str(tmp_path / 'st'))
+    _runtime.setup({'path': str(db)}, state_dir=str(tmp_path / 'st'))
     iscsi = cnb.Backend('chap', volume_driver=CHAP, local_file_path=str(tmp_path / 'v1'),
                         local_file_attach_mode='file', chapfile_password=BACKEND_PW)
     rbd = cnb.Backend('cephish', volume_driver=CHAP, local_file_path=str(tmp_path / 'v2'),
@@ -110,7 +110,7 @@ def test_secret_backend_option_stays_in_process(world, caplog):
     assert backend.secret_options == ['chapfile_password']
     assert backend.config['chapfile_password'] == REDACTED
     texts = [cnb.dumps(), backend.dumps(), repr(backend), backend._repr_html_(), _logged(caplog),
-             json.dumps(runtime.get().persistence.get('backend', 'chap'))]
+             json.dumps(_runtime.get().persistence.get('backend', 'chap'))]
     texts.append(b''.join(open(f, 'rb').read() for f in glob.glob(f'{world["db"]}*')).decode('latin-1'))
     for text in texts:
         assert BACKEND_PW not in text
@@ -122,47 +122,47 @@ def test_secret_backend_option_stays_in_process(world, caplog):
 def test_loading_asks_for_the_secret_option(world, tmp_path, monkeypatch):
     text = cnb.dumps()
     vol_id = world['volume'].id
-    runtime.setup('memory', state_dir=str(tmp_path / 'st2'))
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st2'))
     with pytest.raises(cnb.MissingSecret) as info:
         cnb.load(text)
     err = info.value
     assert err.option == 'chapfile_password' and err.backend in ('chap', 'cephish')
     assert 'chapfile_password' in str(err) and err.env in str(err)
-    assert runtime.get().backends == {}
+    assert _runtime.get().backends == {}
     env = serialization.secret_env_name('cephish', 'chapfile_password')
     monkeypatch.setenv(env, BACKEND_PW + 'x')
     out = cnb.load(text, secrets={'chap': {'chapfile_password': BACKEND_PW}})
     assert {b.name: b.driver.configuration.chapfile_password for b in out['backends']} == {
         'chap': BACKEND_PW, 'cephish': BACKEND_PW + 'x'}
-    vol = runtime.get().get('volume', vol_id)
+    vol = _runtime.get().get('volume', vol_id)
     assert vol.record['driver_data']['provider_auth'] == REDACTED   # a lost secret stays a placeholder
 
 
 def test_reload_in_the_same_process_keeps_the_real_secrets(world):
     vol, conn = world['volume'], world['connection']
     auth, pw = vol.record['driver_data']['provider_auth'], conn.connection_info['data']['auth_password']
-    runtime.get().backends['chap']  # loaded: its secret option comes from it
+    _runtime.get().backends['chap']  # loaded: its secret option comes from it
     cnb.load(cnb.dumps(), save=True)
     assert vol.record['driver_data']['provider_auth'] == auth
     assert conn.connection_info['data']['auth_password'] == pw
-    assert runtime.get().get('volume', vol.id).record['driver_data']['provider_auth'] == auth
+    assert _runtime.get().get('volume', vol.id).record['driver_data']['provider_auth'] == auth
 
 
 def test_a_second_session_on_the_same_store_keeps_live_secrets_on_refresh(world):
     """Refreshing a live object from a newer stored row keeps its in-process secrets."""
     vol = world['volume']
     auth = vol.record['driver_data']['provider_auth']
-    row = runtime.get().persistence.get('volume', vol.id)
+    row = _runtime.get().persistence.get('volume', vol.id)
     row['name'] = 'renamed elsewhere'
     row['updated_at'] = '2999-01-01T00:00:00+00:00'
-    runtime.get().persistence.put('volume', row)
+    _runtime.get().persistence.put('volume', row)
     [fresh] = [v for v in world['backend'].volumes if v.id == vol.id]
     assert fresh is vol and vol.name == 'renamed elsewhere'
     assert vol.record['driver_data']['provider_auth'] == auth
 
 
 def test_log_scrubber_masks_unseen_credentials_by_shape(caplog):
-    from cinder_nb.secrets import SCRUBBER
+    from cinder_nb._secrets import SCRUBBER
     SCRUBBER.install()
     log = logging.getLogger('cinder.volume.drivers.fake')
     with caplog.at_level(logging.INFO, logger='cinder.volume.drivers.fake'):
@@ -199,7 +199,7 @@ def test_driver_error_quoting_a_secret_is_scrubbed(tmp_path):
 def test_dumps_from_stored_records_equals_redacting_the_live_ones(world, tmp_path):
     """dumps() takes saved objects' stored records as their public form (serialization.state_dict):
     that must equal redacting the live records, also after changes and with objects held only here."""
-    from cinder_nb.secrets import redact
+    from cinder_nb._secrets import redact
     world['volume'].create_snapshot(name='s1')
     world['volume'].extend(2)
     rvol = world['rconnection'].volume
@@ -208,7 +208,7 @@ def test_dumps_from_stored_records_equals_redacting_the_live_ones(world, tmp_pat
     here_only = cnb.load(rvol.dumps().replace(rvol.id, 'a0000000-0000-4000-8000-000000000001'), save=False)
     assert here_only['volumes'][0].id == 'a0000000-0000-4000-8000-000000000001'
     doc = json.loads(cnb.dumps())
-    rt = runtime.get()
+    rt = _runtime.get()
     for kind, key in (('volume', 'volumes'), ('snapshot', 'snapshots'), ('connection', 'connections')):
         expect = {o.id: serialization._resource_entry(o, redact(o.record)) for o in rt.find(kind)}
         got = {r['id']: r for r in doc[key]}

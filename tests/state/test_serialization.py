@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import cinder_nb as cnb
-from cinder_nb import runtime, serialization
+from cinder_nb import _runtime, serialization
 from tests.conftest import read_at, write_at
 
 DATA = os.path.join(os.path.dirname(__file__), 'data')
@@ -36,34 +36,34 @@ def _world(tmp_path):
 
 @pytest.mark.parametrize('save', [False, True])
 def test_whole_state_round_trips_into_a_fresh_session(tmp_path, save):
-    runtime.setup({'path': str(tmp_path / 'a.db')}, state_dir=str(tmp_path / 'st'))
+    _runtime.setup({'path': str(tmp_path / 'a.db')}, state_dir=str(tmp_path / 'st'))
     lab, vol, snap, clone, remote = _world(tmp_path)
     text = cnb.dumps()
-    runtime.setup({'path': str(tmp_path / 'b.db')}, state_dir=str(tmp_path / 'st'))
+    _runtime.setup({'path': str(tmp_path / 'b.db')}, state_dir=str(tmp_path / 'st'))
     out = cnb.load(text, save=save)
     assert [b.name for b in out['backends']] == ['lab']
     assert {v.id for v in out['volumes']} == {vol.id, clone.id}
-    lab2 = runtime.get().backends['lab']
+    lab2 = _runtime.get().backends['lab']
     # loaded objects are visible through the normal API whether saved or not
     assert {v.id for v in lab2.volumes} == {vol.id, clone.id}
-    assert [s.id for s in runtime.get().get('volume', vol.id).snapshots] == [snap.id]
-    assert [c.id for c in runtime.get().get('volume', clone.id).connections] == [remote.id]
-    stored = {r['id'] for r in runtime.get().persistence.list('volume')}
+    assert [s.id for s in _runtime.get().get('volume', vol.id).snapshots] == [snap.id]
+    assert [c.id for c in _runtime.get().get('volume', clone.id).connections] == [remote.id]
+    stored = {r['id'] for r in _runtime.get().persistence.list('volume')}
     assert stored == ({vol.id, clone.id} if save else set())
     assert _strip(cnb.dumps()) == _strip(text)
     # and they work: the data is there, operations go on
-    vol2 = runtime.get().get('volume', vol.id)
+    vol2 = _runtime.get().get('volume', vol.id)
     c = vol2.attach()
     assert read_at(c.path, 4096, 15) == b'persisted bytes'
     vol2.detach()
     vol2.extend(2)
-    assert runtime.get().persistence.get('volume', vol.id)['size'] == 2
-    runtime.get().get('connection', remote.id).disconnect()
+    assert _runtime.get().persistence.get('volume', vol.id)['size'] == 2
+    _runtime.get().get('connection', remote.id).disconnect()
     assert clone.id in {v.id for v in lab2.volumes}
 
 
 def test_each_class_dumps_and_loads_itself(tmp_path):
-    runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
     lab, vol, snap, clone, remote = _world(tmp_path)
     texts = {'backend': lab.dumps(), 'volume': vol.dumps(), 'snapshot': snap.dumps(),
              'connection': remote.dumps()}
@@ -71,7 +71,7 @@ def test_each_class_dumps_and_loads_itself(tmp_path):
     assert [v['id'] for v in json.loads(texts['snapshot'])['volumes']] == [vol.id]
     for kind, cls, obj in [('volume', cnb.Volume, vol), ('snapshot', cnb.Snapshot, snap),
                            ('connection', cnb.Connection, remote), ('backend', cnb.Backend, lab)]:
-        runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+        _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
         loaded = cls.load(texts[kind])
         assert isinstance(loaded, cls) and loaded.id == obj.id
         again = loaded.dumps()
@@ -81,7 +81,7 @@ def test_each_class_dumps_and_loads_itself(tmp_path):
 
 
 def test_load_into_the_same_session_keeps_objects_and_is_idempotent(tmp_path):
-    runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
     lab, vol, *_ = _world(tmp_path)
     text = cnb.dumps()
     out = cnb.load(text)
@@ -104,7 +104,7 @@ def test_schema_1_fixture_is_upgraded(tmp_path):
     assert vols['***']['_redacted'] == ['driver_data.provider_auth']            # a name is data
     assert sorted(doc['connections'][0]['_redacted']) == [
         'connection_info.data.auth_password', 'connection_info.data.discovery_auth_password']
-    runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
     with pytest.raises(cnb.MissingSecret, match='chapfile_password'):
         cnb.load(text)
     out = cnb.load(text, secrets={'chap': {'chapfile_password': 'pw-for-v1'}})
@@ -118,7 +118,7 @@ def test_schema_1_fixture_is_upgraded(tmp_path):
 
 
 def test_newer_schema_is_refused_clearly(tmp_path):
-    runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
     doc = {'format': 'cinder_nb.state', 'schema': 3, 'backends': []}
     with pytest.raises(cnb.StateError, match='schema 3 is newer than this cinder_nb understands'):
         cnb.load(json.dumps(doc))
@@ -170,7 +170,7 @@ def _mutations(doc: dict, tmp_path) -> list[tuple[str, object, type]]:
 
 
 def _snapshot_state():
-    rt = runtime.get()
+    rt = _runtime.get()
     return (sorted(rt.backends), {k: sorted(v) for k, v in rt.live.items()},
             {k: sorted(r['id'] for r in rt.persistence.list(k)) for k in ('backend', 'volume', 'snapshot',
                                                                            'connection')},
@@ -178,7 +178,7 @@ def _snapshot_state():
 
 
 def test_every_kind_of_bad_input_is_a_typed_error_and_changes_nothing(tmp_path):
-    runtime.setup({'path': str(tmp_path / 's.db')}, state_dir=str(tmp_path / 'st'))
+    _runtime.setup({'path': str(tmp_path / 's.db')}, state_dir=str(tmp_path / 'st'))
     _world(tmp_path)
     doc = json.loads(cnb.dumps())
     before = _snapshot_state()
@@ -193,20 +193,20 @@ def test_every_kind_of_bad_input_is_a_typed_error_and_changes_nothing(tmp_path):
 
 
 def test_failed_load_into_a_fresh_session_leaves_no_backend_behind(tmp_path):
-    runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
     _world(tmp_path)
     doc = json.loads(cnb.dumps())
     doc['backends'].append({'name': 'second', 'volume_driver': 'no.such.Driver', 'config': {},
                             'secret_options': []})
-    runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
     with pytest.raises(cnb.CinderNBError):
         cnb.load(json.dumps(doc), save=True)
-    rt = runtime.get()
+    rt = _runtime.get()
     assert rt.backends == {} and rt.persistence.list('backend') == [] and rt.persistence.list('volume') == []
 
 
 def test_load_refuses_an_id_that_is_another_resource_here(tmp_path):
-    runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
     lab, vol, snap, clone, remote = _world(tmp_path)
     doc = json.loads(snap.dumps())
     doc['snapshots'][0]['volume_id'] = clone.id
@@ -236,7 +236,7 @@ def _paths(node, prefix=()):
 @pytest.fixture(scope='module')
 def base_state(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('prop')
-    runtime.setup('memory', state_dir=str(tmp / 'st'))
+    _runtime.setup('memory', state_dir=str(tmp / 'st'))
     _world(tmp)
     return str(tmp), cnb.dumps()
 
@@ -245,7 +245,7 @@ def base_state(tmp_path_factory):
 @given(data=st.data())
 def test_mutated_states_load_cleanly_or_fail_typed_without_changes(base_state, data):
     tmp, text = base_state
-    runtime.setup('memory', state_dir=os.path.join(tmp, 'st'))
+    _runtime.setup('memory', state_dir=os.path.join(tmp, 'st'))
     cnb.embedded(os.path.join(tmp, 'vols'), name='lab', local_file_attach_mode='file')
     doc = json.loads(text)
     paths = [p for p in _paths(doc) if p]

@@ -15,7 +15,7 @@ from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import cinder_nb as cnb
-from cinder_nb import runtime
+from cinder_nb import _runtime
 
 
 class StateMachine(RuleBasedStateMachine):
@@ -32,14 +32,14 @@ class StateMachine(RuleBasedStateMachine):
 
     def _session(self):
         if self.store == 'memory':
-            runtime.setup('memory', state_dir=os.path.join(self.dir, 'st'))
+            _runtime.setup('memory', state_dir=os.path.join(self.dir, 'st'))
         else:
             self.n += 1
-            runtime.setup({'path': os.path.join(self.dir, f's{self.n}.db')}, state_dir=os.path.join(self.dir, 'st'))
+            _runtime.setup({'path': os.path.join(self.dir, f's{self.n}.db')}, state_dir=os.path.join(self.dir, 'st'))
         self.lab = cnb.embedded(os.path.join(self.dir, 'vols'), name='lab', local_file_attach_mode='file')
 
     def _vol(self, ident):
-        return runtime.get().get('volume', ident)
+        return _runtime.get().get('volume', ident)
 
     @rule(size=st.integers(1, 3))
     def create(self, size):
@@ -64,7 +64,7 @@ class StateMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def from_snapshot(self, data):
         ident = data.draw(st.sampled_from(list(self.snapshots)))
-        new = runtime.get().get('snapshot', ident).create_volume()
+        new = _runtime.get().get('snapshot', ident).create_volume()
         self.volumes[new.id] = new.size
 
     @precondition(lambda self: self.volumes)
@@ -78,7 +78,7 @@ class StateMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def delete_snapshot(self, data):
         ident = data.draw(st.sampled_from(list(self.snapshots)))
-        runtime.get().get('snapshot', ident).delete()
+        _runtime.get().get('snapshot', ident).delete()
         del self.snapshots[ident]
 
     @precondition(lambda self: self.volumes)

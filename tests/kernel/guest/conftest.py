@@ -117,10 +117,10 @@ def clean(lvm_session):
 
 
 def _resource_ids() -> set[str]:
-    from cinder_nb import runtime
-    if not runtime.is_setup():
+    from cinder_nb import _runtime
+    if not _runtime.is_setup():
         return set()
-    ids = {f'connection {c.id}' for c in runtime.get().live['connection'].values() if c.status != 'deleted'}
+    ids = {f'connection {c.id}' for c in _runtime.get().live['connection'].values() if c.status != 'deleted'}
     for backend in _BACKENDS.values():
         for vol in backend.volumes:
             ids.add(f'volume {vol.id}')
@@ -130,10 +130,10 @@ def _resource_ids() -> set[str]:
 
 def _cleanup_all() -> None:
     """Detach, disconnect and delete whatever the LVM backends still hold (errors ignored)."""
-    from cinder_nb import runtime
-    if not runtime.is_setup():
+    from cinder_nb import _runtime
+    if not _runtime.is_setup():
         return
-    for conn in list(runtime.get().live['connection'].values()):
+    for conn in list(_runtime.get().live['connection'].values()):
         if conn.status == 'deleted':
             continue
         try:

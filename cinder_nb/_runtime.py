@@ -15,7 +15,7 @@ from typing import Any, Callable
 from cinder_nb import _cinder, persistence as persistence_mod
 from cinder_nb.errors import InvalidArgument, NotFound, PersistenceError
 from cinder_nb.persistence.base import ANY, NEW, Persistence, StaleRecord, Write
-from cinder_nb.secrets import SCRUBBER, redact_collect, unredact
+from cinder_nb._secrets import SCRUBBER, redact_collect, unredact
 
 #: how often a compare-and-swap is retried on fresher data before Conflict
 MAX_ATTEMPTS = 50
@@ -365,7 +365,7 @@ def setup(persistence_config: Any = None, state_dir: str | None = None, debug: b
     ``state_dir``: where locks and the default database live (default ./.cinder_nb or
     $CINDER_NB_STATE_DIR). Backends created before are dropped from this process.
     ``secrets``: ``{backend: {option: value}}`` for reopening stored backends (see
-    cinder_nb.credentials for the environment and keyring fallbacks).
+    cinder_nb._credentials for the environment and keyring fallbacks).
     ``coordination_url``: a tooz URL (``postgresql://user@host:port/db``, ...) for the
     locks Cinder's drivers and cinder_nb take, shared by every host on one state; the
     default (None) is file locks in ``<state_dir>/locks``, which serve one host only.

@@ -11,7 +11,7 @@ from oslo_config import cfg, types
 
 from cinder_nb import _cinder
 from cinder_nb.errors import BackendConfigError, NotFound, shown, shown_name
-from cinder_nb.secrets import REDACTED
+from cinder_nb._secrets import REDACTED
 
 EMBEDDED_DRIVER = 'cinder_nb.drivers.localfile.LocalFileDriver'
 
@@ -189,7 +189,7 @@ def validate_options(cls: type, values: dict) -> tuple[dict, set[str]]:
             raise BackendConfigError(
                 f'Unknown option {shown_name(name)!r} for {cls.__name__}' +
                 (f'; did you mean {", ".join(map(repr, near))}?' if near else
-                 '; see cinder_nb.catalog.driver_option_infos() for its options.'), option=name)
+                 '; see cinder_nb._catalog.driver_option_infos() for its options.'), option=name)
         try:
             converted[name] = value if value is None else _convert(opt, value)
         except (ValueError, TypeError) as exc:

@@ -7,9 +7,9 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from cinder_nb import runtime
+from cinder_nb import _runtime
 from cinder_nb.errors import DriverError, InvalidState, NotFound
-from cinder_nb.secrets import REDACTED, redact
+from cinder_nb._secrets import REDACTED, redact
 
 LOG = logging.getLogger('cinder_nb')
 
@@ -66,7 +66,7 @@ class Resource:
     @property
     def backend(self):
         """The Backend this resource lives on (a stored one is reopened from its configuration)."""
-        return runtime.get().backend(self._rec['backend'])
+        return _runtime.get().backend(self._rec['backend'])
 
     created_at = field('created_at')
     updated_at = field('updated_at')
@@ -76,21 +76,21 @@ class Resource:
     @classmethod
     def get_by_id(cls, ident: str):
         """The resource with that id, from the store or this process; NotFound if there is none."""
-        from cinder_nb import validation
-        validation.text('id', ident, allow_none=False, max_len=255)
-        return runtime.get().get(cls.KIND, ident)
+        from cinder_nb import _validation
+        _validation.text('id', ident, allow_none=False, max_len=255)
+        return _runtime.get().get(cls.KIND, ident)
 
     @classmethod
     def get_all(cls, backend: str | None = None) -> list:
         """Every resource of this kind (of the backend with that name, or of all), oldest first."""
-        return runtime.get().find(cls.KIND, backend=backend)
+        return _runtime.get().find(cls.KIND, backend=backend)
 
     def refresh(self) -> None:
         """Re-read this resource from the store (another process may have changed it).
 
         Raises NotFound (and the object reads status 'deleted') when it was deleted.
         """
-        runtime.get().refresh(self)
+        _runtime.get().refresh(self)
 
     # ------------------------------------------------------------- compare-and-swap writes
     @property
@@ -103,13 +103,13 @@ class Resource:
 
         change() runs on the record as stored now (another process may have changed it)
         and may raise a typed error to refuse; the write goes through only at the
-        version read, else it is retried on fresher data (runtime.transact).
+        version read, else it is retried on fresher data (_runtime.transact).
         """
         def step(txn):
             rec = txn.read(self)
             values = change(rec)
             txn.put(self, {**rec, **values, 'updated_at': now()})
-        return runtime.get().transact(step, self, operation)
+        return _runtime.get().transact(step, self, operation)
 
     def _set(self, **values: Any) -> None:
         """Set fields on the current stored record (not on this object's possibly stale copy)."""
@@ -128,7 +128,7 @@ class Resource:
                 check(txn, rec)
             txn.put(self, {**rec, 'status': old if new_status is None else new_status, 'updated_at': now()})
             return old
-        return runtime.get().transact(step, self, operation)
+        return _runtime.get().transact(step, self, operation)
 
     def _not_allowed(self, operation: str, status: str, allowed: Iterable[str]) -> InvalidState:
         hint = f"Allowed from: {', '.join(sorted(allowed))}."
@@ -144,9 +144,9 @@ class Resource:
         process that died mid-operation. 'error' is the safe choice: from there the
         resource can be deleted, which lets the driver clean up what exists.
         """
-        from cinder_nb import validation
+        from cinder_nb import _validation
         self._require_not_deleted('reset the status of')
-        validation.choice('status', status, self.RESETTABLE)
+        _validation.choice('status', status, self.RESETTABLE)
         self._set(status=status)
 
     def _record_failure(self, status: str, message: str) -> None:

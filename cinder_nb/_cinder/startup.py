@@ -1,0 +1,109 @@
+"""Global start-up: oslo.config without argv or files, coordination (locks), privileged helpers.
+
+``initialize()`` runs once per process for the patches, and again on every setup() for the
+state provider, the lock service and the log levels.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+from typing import Any
+
+from cinder_nb._cinder import db, rtstool
+from cinder_nb._cinder.base import CONF, HOST, coordination, cinder_utils
+
+_setup_lock = threading.Lock()
+_initialized = False
+
+
+def initialize(state_dir: str, provider: db.StateProvider, debug: bool = False,
+               coordination_url: str | None = None) -> None:
+    """Global Cinder set-up; safe to call again (the provider and the lock service are replaced).
+
+    ``coordination_url``: the tooz URL for the locks Cinder's drivers take
+    (``cinder.coordination``) and cinder_nb's own; None means file locks in
+    ``<state_dir>/locks`` (one host only).
+    """
+    global _initialized
+    with _setup_lock:
+        lock_dir = os.path.join(state_dir, 'locks')
+        os.makedirs(lock_dir, exist_ok=True)
+        if not _initialized:
+            # Parse no command line and no config file: the caller's argv belongs to Jupyter.
+            CONF(args=[], project='cinder', default_config_files=[], default_config_dirs=[])
+            CONF.set_override('host', HOST)
+            db.replace_db_api()
+            db.patch_object_lookups()
+            # Cinder builds 'sudo cinder-rootwrap /etc/cinder/rootwrap.conf'; no rootwrap is
+            # installed here, and as root processutils needs no helper at all.
+            cinder_utils.get_root_helper = lambda: 'sudo'
+            _privileged_helpers_in_process()
+            rtstool.run_in_process()
+            _initialized = True
+        _start_coordination(coordination_url or 'file://' + lock_dir)   # first: it may fail
+        db.set_provider(provider)
+        CONF.set_override('state_path', state_dir)
+        CONF.set_override('lock_path', lock_dir, group='oslo_concurrency')
+        # every setup() sets the log level (it stayed as the first one set it)
+        logging.getLogger('cinder').setLevel(logging.DEBUG if debug else logging.WARNING)
+        logging.getLogger('os_brick').setLevel(logging.DEBUG if debug else logging.ERROR)
+
+
+def _start_coordination(url: str) -> None:
+    """Point cinder.coordination.COORDINATOR (Cinder's tooz wrapper) at url and start it.
+
+    Cinder's ``@coordination.synchronized`` binds that one object at import time, so it is
+    reconfigured in place, never replaced. A URL that does not work leaves the previous
+    lock service running and raises.
+    """
+    old, was_started = CONF.coordination.backend_url, coordination.COORDINATOR.started
+    if was_started and old == url:
+        return
+    coordination.COORDINATOR.stop()
+    CONF.set_override('backend_url', url, group='coordination')
+    try:
+        with warnings.catch_warnings():
+            # tooz marks its PostgreSQL driver deprecated; the user chose it knowingly
+            warnings.simplefilter('ignore', DeprecationWarning)
+            coordination.COORDINATOR.start()
+    except Exception:
+        coordination.COORDINATOR.stop()
+        CONF.set_override('backend_url', old, group='coordination')
+        if was_started:
+            coordination.COORDINATOR.start()
+        raise
+
+
+def coordination_url() -> str:
+    """The tooz URL the locks currently go through (may hold a password: never print it)."""
+    return CONF.coordination.backend_url
+
+
+#: Cinder's decorator for a lock named from the call's arguments, held across every host
+#: that shares the coordination URL (drivers use it as Cinder's own drivers do)
+synchronized = coordination.synchronized
+
+
+def lock(name: str) -> Any:
+    """A tooz lock named ``cinder-nb-<name>`` from the configured lock service.
+
+    Use as ``with lock('x'):``. With a file URL it serializes the processes of one host;
+    with a distributed URL, every host sharing it.
+    """
+    return coordination.COORDINATOR.get_lock('nb-' + name)   # the coordinator adds 'cinder-'
+
+
+def _privileged_helpers_in_process() -> None:
+    if os.geteuid() != 0:
+        return  # without root the privsep daemon cannot start; the embedded driver needs none
+    from os_brick import privileged as brick_privileged
+    from cinder import privsep as cinder_privsep
+    # As root, run privileged functions in this process instead of forking a
+    # privsep-helper daemon through sudo/rootwrap (which is not configured here).
+    for ctx in (brick_privileged.default, getattr(brick_privileged, 'brick_privsep_hide_output', None),
+                cinder_privsep.sys_admin_pctxt):
+        if ctx is not None:
+            ctx.set_client_mode(False)
+
