@@ -11,7 +11,7 @@ import pytest
 import cinder_nb as cnb
 from cinder_nb import _catalog, _cinder
 from cinder_nb.drivers.localfile import LocalFileDriver
-from tests.conftest import LOOP_OK, NO_LOOP_REASON, read_at, write_at
+from tests.helpers import LOOP_OK, NO_LOOP_REASON, read_at, write_at
 
 
 def test_two_backends_in_one_process(session):
