@@ -15,3 +15,17 @@ pytest_plugins = [
 from tests.helpers import (LOOP_OK, NO_LOOP_REASON, check_online_extend, device_size, read_at,  # noqa: F401,E402
                            write_at)
 from tests.helpers import cleanup_backends as _cleanup_backends  # noqa: F401,E402
+
+#: left out of the fast tier (``bin/test -m "not slow"``): modules that start servers, browsers or a
+#: guest kernel, run notebooks or cinderlib's own suite ...
+SLOW_MODULES = ('tests/browser/', 'tests/ceph/', 'tests/pg/', 'tests/hosts/', 'tests/kernel/', 'tests/cinderlib/',
+                'tests/notebook/test_notebooks.py', 'tests/notebook/test_launchers.py')
+#: ... and any test that asks for one of these (a server, another user, a venv with cinderlib)
+SLOW_FIXTURES = {'postgresql_url', 'ceph_cluster', 'rbd_backend', 'unprivileged', 'cinderlib_python',
+                 'cinderlib_source'}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.startswith(SLOW_MODULES) or SLOW_FIXTURES & set(getattr(item, 'fixturenames', ())):
+            item.add_marker(pytest.mark.slow)
