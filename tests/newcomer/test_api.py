@@ -80,6 +80,23 @@ def test_connector_keys_follow_the_drivers_protocol(session):
     local.validate_connector({'host': 'compute-1'})
 
 
+def test_a_failing_create_is_reported_once(tmp_path):
+    """create_volume(10**6): one typed error carrying the numbers, no log line repeating them."""
+    script = textwrap.dedent(f'''
+        import cinder_nb as cnb
+        cnb.setup('memory', state_dir={str(tmp_path / 'state')!r})
+        lab = cnb.embedded({str(tmp_path / 'volumes')!r})
+        try:
+            lab.create_volume(10**6)
+        except cnb.InsufficientCapacity as exc:
+            print(exc)
+    ''')
+    done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 'Cannot create a volume of 1000000 GiB' in done.stdout
+    assert done.stderr == ''
+
+
 def test_stats_numbers_are_numbers(session):
     lab = cnb.embedded(str(session / 'volumes'), reserved_percentage='5', max_over_subscription_ratio='4.5')
     pool = lab.stats(refresh=True)['pools'][0]

@@ -34,10 +34,10 @@ def test_a_script_beside_a_clone_named_cinder_nb_imports_the_install(tmp_path):
 
 
 FAKE_PYTHON = '''#!/usr/bin/env bash
-# a stand-in interpreter: records how it was called; "-m venv DIR" makes DIR/bin/{python,jupyter}
+# a stand-in interpreter: records how it was called; "-m venv DIR" makes DIR/bin/{python,jupyter,ruff,mypy}
 echo "$*" >> "$FAKE_LOG"
 if [ "${1:-} ${2:-}" = "-m venv" ]; then
-    mkdir -p "$3/bin" && cp "$0" "$3/bin/python" && cp "$0" "$3/bin/jupyter"
+    mkdir -p "$3/bin" && for tool in python jupyter ruff mypy; do cp "$0" "$3/bin/$tool"; done
 fi
 [ "${1:-}" = "--version" ] && echo "Python 3.11.0"
 exit 0
@@ -65,7 +65,7 @@ def test_every_command_shares_one_install(tmp_path):
     assert installs == ['-m pip install -q -e .[bench,notebook,postgresql,test]']
     # the last call of each command is the command itself
     ran = [line for line in log.read_text().splitlines() if 'pip' not in line and 'venv' not in line
-           and not line.startswith(('-c', '--version'))]
+           and line and not line.startswith(('-c', '--version', 'check '))]
     assert ran[0].startswith('-m cinder_nb') and ran[1].startswith('-m pytest') and ran[2].startswith('lab ')
 
 
