@@ -34,6 +34,8 @@ def setup(persistence_config: Any = None, state_dir: str | None = None, debug: b
 
     persistence_config: None (SQLite file in state_dir), 'memory', a URL such as
     'sqlite:///state.db' or 'postgresql://user@host/db', or a dict with 'storage'.
+    state_dir: locks and the default SQLite file; default ./.cinder_nb ($CINDER_NB_STATE_DIR),
+    with 'memory' a private temp dir removed at exit (nothing is written to the cwd).
     coordination_url: where the locks of Cinder's drivers and of cinder_nb live, as a
     tooz URL; several hosts on one state need a shared one, e.g. the PostgreSQL server
     'postgresql://user@host:5432/db' (pip install cinder_nb[postgresql]). Default: file

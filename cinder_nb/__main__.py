@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 
@@ -20,11 +21,31 @@ def _done(t0: float, text: str = '') -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m cinder_nb', description=__doc__)
-    parser.add_argument('--dir', help='state and volume directory (default: a new temp dir)')
-    parser.add_argument('--keep', action='store_true', help='keep the volumes at the end')
+    parser.add_argument('--dir', help='state and volume directory (default: a new temp dir, removed at the end)')
+    parser.add_argument('--keep', action='store_true', help='keep the volumes (and the temp dir) at the end')
     args = parser.parse_args(argv)
-    workdir = args.dir or tempfile.mkdtemp(prefix='cinder_nb-tour-')
+    if args.dir:
+        return _tour(args.dir, args.keep)
+    workdir = tempfile.mkdtemp(prefix='cinder_nb-tour-')
+    try:
+        return _tour(workdir, args.keep)
+    finally:
+        if args.keep:
+            print(f'Kept {workdir}')
+        else:
+            _detach_all()      # a tour that failed midway may hold a loop device on a volume file
+            shutil.rmtree(workdir, ignore_errors=True)
 
+
+def _detach_all() -> None:
+    for backend in cnb.Backend.backends.values():
+        for vol in backend.volumes:
+            for conn in vol.connections:
+                if conn.attached:
+                    conn.detach(force=True)
+
+
+def _tour(workdir: str, keep: bool) -> int:
     t = _step(f'setup: SQLite state in {workdir}')
     cnb.setup(state_dir=workdir)
     lab = cnb.embedded(os.path.join(workdir, 'volumes'))
@@ -72,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     print('\n== volumes')
     for v in lab.volumes:
         print(f'   {v.id}  {v.name:10} {v.size} GiB  {v.status}')
-    if not args.keep:
+    if not keep:
         t = _step('clean up')
         snap.delete()
         for v in lab.volumes:

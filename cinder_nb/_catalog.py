@@ -119,11 +119,15 @@ def describe_driver(cls: type) -> DriverInfo:
 
 
 def list_supported_drivers() -> dict[str, dict]:
-    """Every volume driver Cinder ships, plus ours, keyed by class name (cinderlib's shape)."""
+    """Every volume driver Cinder ships, plus ours, keyed by class path (``volume_driver``).
+
+    Keyed by path, not class name: Cinder has classes of one name in several modules (Nexenta's
+    NS5 and older iSCSI/NFS drivers). cinder_nb.cinderlib keeps cinderlib's by-name format.
+    """
     result = {}
     for cls in _cinder.registered_volume_drivers():
         info = describe_driver(cls)
-        result.setdefault(info.class_name, info.to_dict())
+        result.setdefault(info.volume_driver, info.to_dict())
     return dict(sorted(result.items()))
 
 

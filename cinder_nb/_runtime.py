@@ -5,8 +5,11 @@ it is the private store. Persistence only ever receives redacted copies.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import random
+import shutil
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -356,6 +359,25 @@ def default_state_dir() -> str:
     return os.environ.get('CINDER_NB_STATE_DIR') or os.path.join(os.getcwd(), '.cinder_nb')
 
 
+_private_dir: str | None = None
+
+
+def _private_state_dir() -> str:
+    """This process's own state dir, removed at exit: 'memory' state lives and dies with the
+    process, so its locks (and embedded() volumes without a path) need no ./.cinder_nb."""
+    global _private_dir
+    if _private_dir is None or not os.path.isdir(_private_dir):
+        _private_dir = tempfile.mkdtemp(prefix='cinder_nb-memory-')
+        atexit.register(shutil.rmtree, _private_dir, True)
+    return _private_dir
+
+
+def _in_process_only(persistence_config: Any) -> bool:
+    from cinder_nb.persistence.memory import MemoryPersistence
+    return (persistence_config == 'memory' or isinstance(persistence_config, MemoryPersistence) or
+            (isinstance(persistence_config, dict) and persistence_config.get('storage') == 'memory'))
+
+
 def setup(persistence_config: Any = None, state_dir: str | None = None, debug: bool = False,
           secrets: dict | None = None, coordination_url: str | None = None) -> Runtime:
     """Global set-up: persistence, Cinder configuration, locks. Calling it again starts afresh.
@@ -363,7 +385,8 @@ def setup(persistence_config: Any = None, state_dir: str | None = None, debug: b
     ``persistence_config``: None (SQLite file in the state dir), 'memory', a URL
     (sqlite:///..., postgresql://...) or a dict (see cinder_nb.persistence.create).
     ``state_dir``: where locks and the default database live (default ./.cinder_nb or
-    $CINDER_NB_STATE_DIR). Backends created before are dropped from this process.
+    $CINDER_NB_STATE_DIR; with 'memory' persistence a private temp dir removed at exit, as
+    the state itself is). Backends created before are dropped from this process.
     ``secrets``: ``{backend: {option: value}}`` for reopening stored backends (see
     cinder_nb._credentials for the environment and keyring fallbacks).
     ``coordination_url``: a tooz URL (``postgresql://user@host:port/db``, ...) for the
@@ -375,6 +398,8 @@ def setup(persistence_config: Any = None, state_dir: str | None = None, debug: b
         raise InvalidArgument('secrets', '...', '{backend_name: {option: value}}')
     global _runtime
     _check_coordination_url(coordination_url)
+    if state_dir is None and not os.environ.get('CINDER_NB_STATE_DIR') and _in_process_only(persistence_config):
+        state_dir = _private_state_dir()
     state_dir = os.path.abspath(state_dir or default_state_dir())
     os.makedirs(state_dir, exist_ok=True)
     store = persistence_mod.create(persistence_config, state_dir)

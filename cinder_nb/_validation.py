@@ -108,12 +108,41 @@ def str_mapping(name: str, value: Any) -> dict:
     return value
 
 
-def connector(value: Any) -> dict:
-    """An os-brick connector dict (what get_connector_properties returns)."""
+#: what a connector must carry besides ``host``, by storage protocol (lower case): the keys
+#: os-brick's connector for the protocol reports and the protocol's target reads (the iSCSI
+#: initiator name for the ACL, the FC port WWPNs for zoning, the NVMe-oF host NQN)
+PROTOCOL_CONNECTOR_KEYS: dict[str, tuple[str, ...]] = {
+    'iscsi': ('initiator',), 'iser': ('initiator',),
+    'fc': ('wwpns',), 'fibre_channel': ('wwpns',),
+    'nvmeof': ('nqn',), 'nvme-of': ('nqn',), 'nvme_of': ('nqn',),
+}
+_KEY_MEANING = {'host': 'the name of the connecting host',
+                'initiator': "the host's iSCSI initiator name (iqn...)",
+                'wwpns': "the host's FC port WWPNs (a list)", 'nqn': "the host's NVMe-oF host NQN"}
+
+
+def connector_keys(protocol: Any) -> tuple[str, ...]:
+    """The keys a connector needs for a backend of this storage protocol (``host`` always).
+
+    A driver reporting several protocols takes a connector for any of them: only ``host``.
+    """
+    if isinstance(protocol, (list, tuple)):
+        return ('host',) if len(protocol) != 1 else connector_keys(protocol[0])
+    return ('host',) + PROTOCOL_CONNECTOR_KEYS.get(str(protocol or '').lower(), ())
+
+
+def connector(value: Any, protocol: Any = None) -> dict:
+    """An os-brick connector dict (what get_connector_properties returns) with the keys
+    ``protocol`` needs (see connector_keys); the error names the missing key."""
     value = mapping('connector', value, allow_none=False)
-    for key in ('host', 'initiator', 'ip'):
+    for key in ('host', 'initiator', 'ip', 'nqn'):
         if key in value and not isinstance(value[key], str):
             raise InvalidArgument(f'connector[{key!r}]', value[key], 'a string')
+    for key in connector_keys(protocol):
+        if value.get(key) in (None, '', [], ()):
+            why = f'protocol {protocol} needs it' if key != 'host' else 'every connector names its host'
+            raise InvalidArgument(f'connector[{key!r}]', value.get(key), f'{_KEY_MEANING[key]} ({why}; '
+                                  "os-brick's get_connector_properties() reports it)")
     return value
 
 

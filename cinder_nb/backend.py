@@ -366,8 +366,10 @@ class Backend:
         return obj
 
     def validate_connector(self, connector_dict: dict) -> None:
-        """Raise InvalidArgument if the driver cannot connect with this connector."""
-        connector = _validation.connector(connector_dict)
+        """Raise InvalidArgument if the driver cannot connect with this connector: a key its
+        protocol needs is missing (``host`` always; ``initiator`` for iSCSI, ``wwpns`` for FC,
+        ``nqn`` for NVMe-oF), or the driver's own validate_connector refuses it."""
+        connector = _validation.connector(connector_dict, self._stats.get('storage_protocol'))
         try:
             self.driver.validate_connector(connector)
         except Exception as exc:
@@ -446,7 +448,7 @@ class Backend:
 
     @staticmethod
     def list_supported_drivers() -> dict[str, dict]:
-        """Every Cinder volume driver plus ours: class path, version, typed options."""
+        """Every Cinder volume driver plus ours, keyed by class path: version, typed options."""
         return _catalog.list_supported_drivers()
 
     def dumps(self) -> str:
@@ -476,14 +478,36 @@ class Backend:
         return f'<table class="cinder-nb-backend"><caption style="text-align:left"><b>Backend</b></caption>{body}</table>'
 
 
+#: pool stats that are numbers; drivers often pass the option's text on ('20.0' for the
+#: StrOpt max_over_subscription_ratio). Words Cinder allows ('auto', 'infinite', 'unknown') stay.
+_NUMERIC_POOL_STATS = ('total_capacity_gb', 'free_capacity_gb', 'allocated_capacity_gb',
+                       'provisioned_capacity_gb', 'reserved_percentage', 'max_over_subscription_ratio')
+
+
+def _number(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
 def _with_pools(stats: dict, backend: str) -> dict:
-    """Legacy drivers report one pool's numbers at the top level; give them a 'pools' list."""
+    """Legacy drivers report one pool's numbers at the top level; give them a 'pools' list.
+    Numbers given as text become numbers."""
     stats = copy.deepcopy(stats)
     if stats and 'pools' not in stats:
         pool = {k: v for k, v in stats.items() if k not in (
             'driver_version', 'storage_protocol', 'vendor_name', 'volume_backend_name')}
         pool['pool_name'] = backend
         stats['pools'] = [pool]
+    for pool in stats.get('pools', []):
+        for key in _NUMERIC_POOL_STATS:
+            if key in pool:
+                pool[key] = _number(pool[key])
     return stats
 
 

@@ -121,6 +121,11 @@ class Connection(Resource):
 
     connector = field('connector')
     connector_info = field('connector')
+
+    @property
+    def host(self) -> str | None:
+        """The connecting host: the connector's ``host``."""
+        return (self._rec.get('connector') or {}).get('host')
     connection_info = field('connection_info')
 
     conn_info = connection_info
@@ -152,7 +157,7 @@ class Connection(Resource):
                                         'created_at')}
         out['protocol'] = self.protocol
         out['path'] = self.path
-        out['host'] = (pub.get('connector') or {}).get('host')
+        out['host'] = self.host
         return {k: out.get(k) for k in self.SUMMARY}
 
     # ------------------------------------------------------------------ os-brick

@@ -49,6 +49,10 @@ def initialize(state_dir: str, provider: db.StateProvider, debug: bool = False,
         # every setup() sets the log level (it stayed as the first one set it)
         logging.getLogger('cinder').setLevel(logging.DEBUG if debug else logging.WARNING)
         logging.getLogger('os_brick').setLevel(logging.DEBUG if debug else logging.ERROR)
+        # Cinder's CapacityFilter logs each refusal as a warning; cinder_nb raises
+        # InsufficientCapacity with the same numbers, so the warning printed the failure twice
+        logging.getLogger('cinder.scheduler.filters.capacity_filter').setLevel(
+            logging.DEBUG if debug else logging.ERROR)
 
 
 def _start_coordination(url: str) -> None:

@@ -216,13 +216,14 @@ class OptionField:
 def driver_choices(drivers: dict[str, dict]) -> list[tuple[str, str]]:
     """Dropdown options (label, class path) with the embedded driver first."""
     out = [(EMBEDDED_LABEL, EMBEDDED_DRIVER)]
-    for class_name, info in sorted(drivers.items(), key=lambda kv: kv[0].lower()):
+    for info in sorted(drivers.values(), key=lambda d: (d['class_name'].lower(), d['volume_driver'])):
         path = info['volume_driver']
         if path == EMBEDDED_DRIVER:
             continue
-        module = path.rsplit('.', 2)[-2] if path.count('.') >= 2 else path
+        # the module path tells apart classes of one name (Nexenta's nexenta.iscsi, nexenta.ns5.iscsi)
+        module = path.rpartition('.')[0].removeprefix('cinder.volume.drivers.')
         flag = '' if info.get('supported', True) else ' (unsupported)'
-        out.append((f'{class_name} — {module}{flag}', path))
+        out.append((f"{info['class_name']} — {module}{flag}", path))
     return out
 
 

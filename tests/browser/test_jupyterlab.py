@@ -12,7 +12,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -31,12 +32,6 @@ CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networki
 #: JupyterLab user settings: no news or update prompts over the notebook
 LAB_SETTINGS = {'@jupyterlab/apputils-extension/notification.jupyterlab-settings':
                 {'fetchNews': 'false', 'checkForUpdates': False}}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -60,7 +55,7 @@ def serve(tmp_path: Path, extra_notebooks: dict[str, str] | None = None):
     for name, value in LAB_SETTINGS.items():
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
         (settings / name).write_text(json.dumps(value))
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ, HOME=str(tmp_path), JUPYTERLAB_SETTINGS_DIR=str(settings),
                JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / 'workspaces'),
                JUPYTER_RUNTIME_DIR=str(tmp_path / 'runtime'), TMPDIR=str(tmp_path))

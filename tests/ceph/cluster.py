@@ -1,24 +1,19 @@
 """A real single-node Ceph cluster for the session (tests/ceph/micro-ceph.sh), started on first use.
 
-Imported by tests/conftest.py so any test (the RBD tests, the Ceph lab notebook) can ask for it.
+Loaded through tests/fixtures/services.py so any test (the RBD tests, the Ceph lab notebook) can ask for it.
 """
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 
 import pytest
 
+from tests.helpers import free_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, 'micro-ceph.sh')
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def _start() -> tuple[dict | None, str]:
@@ -27,7 +22,7 @@ def _start() -> tuple[dict | None, str]:
     t0 = time.monotonic()
     # free ports, so a lab cluster already on Ceph's default ports does not stop the tests
     env = dict(os.environ, CEPH_DIR=os.environ.get('CEPH_DIR', '/tmp/cinder_nb-ceph-tests'),
-               CEPH_MON_PORT=str(_free_port()), CEPH_MON_V2_PORT=str(_free_port()))
+               CEPH_MON_PORT=str(free_port()), CEPH_MON_V2_PORT=str(free_port()))
     result = subprocess.run(['bash', SCRIPT, 'start'], capture_output=True, text=True, env=env, timeout=600)
     if result.returncode != 0:
         return None, f'the Ceph cluster did not start: {(result.stderr or result.stdout).strip()[-800:]}'

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 import cinder_nb as cnb
-from tests.conftest import LOOP_OK, check_online_extend, read_at, write_at
+from tests.helpers import LOOP_OK, check_online_extend, read_at, write_at
 
 pytestmark = pytest.mark.ceph
 GiB = 1 << 30
@@ -245,7 +245,7 @@ def test_bulk_on_rbd_reuses_rados_connections(rbd_backend, ceph_cluster):
 def test_online_extend_without_io_in_between(rbd_backend):
     """Extend right after attach, no I/O: rbd-fuse learns the new size up to a second later,
     and the loop device kept the old size (cinderlib's test_extend_attached caught it)."""
-    from tests.conftest import device_size
+    from tests.helpers import device_size
     vol = rbd_backend.create_volume(1)
     conn = vol.attach()
     vol.extend(2)

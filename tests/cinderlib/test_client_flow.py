@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import LOOP_OK, device_size, read_at, write_at
+from tests.helpers import LOOP_OK, device_size, read_at, write_at
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GiB, MiB = 1 << 30, 1 << 20

@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from tests.conftest import LOOP_OK, NO_LOOP_REASON
+from tests.helpers import LOOP_OK, NO_LOOP_REASON
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 #: tests in cinderlib 5.2.0's test_basic.py for one backend: 3 list_supported_drivers + 14 per backend

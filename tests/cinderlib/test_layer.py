@@ -12,7 +12,7 @@ from cinder_nb.cinderlib.cmd import cinder_to_yaml
 from cinder_nb.errors import BackendConfigError, InvalidArgument, InvalidState, NotFound
 from cinder_nb.persistence.memory import MemoryPersistence
 from cinder_nb.persistence.sql import SQLPersistence
-from tests.conftest import _cleanup_backends
+from tests.helpers import cleanup_backends as _cleanup_backends
 
 GiB = 1 << 30
 

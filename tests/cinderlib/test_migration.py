@@ -17,7 +17,7 @@ import cinder_nb as cnb
 import cinder_nb.cinderlib as cinderlib
 from cinder_nb.errors import StateError
 from tests.cinderlib.legacy import write_legacy_state
-from tests.conftest import _cleanup_backends, read_at
+from tests.helpers import cleanup_backends as _cleanup_backends, read_at
 
 MiB, GiB = 1 << 20, 1 << 30
 

@@ -11,7 +11,7 @@ import pytest
 import cinder_nb as cnb
 from cinder_nb import _catalog, _cinder
 from cinder_nb.drivers.localfile import LocalFileDriver
-from tests.conftest import LOOP_OK, NO_LOOP_REASON, read_at, write_at
+from tests.helpers import LOOP_OK, NO_LOOP_REASON, read_at, write_at
 
 
 def test_two_backends_in_one_process(session):
@@ -69,17 +69,17 @@ def test_copy_between_backends(session, attach_mode, sparse):
 def test_list_supported_drivers_has_cinder_drivers_and_ours(session):
     drivers = cnb.Backend.list_supported_drivers()
     assert len(drivers) > 50
-    ours = drivers['LocalFileDriver']
+    ours = drivers[_catalog.EMBEDDED_DRIVER]
     assert ours['volume_driver'] == _catalog.EMBEDDED_DRIVER and ours['version'] == '1.0.0'
     names = {o['name']: o for o in ours['driver_options']}
     assert names['local_file_path']['required'] and names['local_file_path']['type'] == 'string'
     assert names['local_file_attach_mode']['choices'] == ['auto', 'loop', 'file']
     assert names['local_file_attach_mode']['default'] == 'auto'
-    rbd = drivers['RBDDriver']
+    rbd = drivers['cinder.volume.drivers.rbd.RBDDriver']
     assert rbd['volume_driver'] == 'cinder.volume.drivers.rbd.RBDDriver'
     rbd_opts = {o['name']: o for o in rbd['driver_options']}
     assert rbd_opts['rbd_pool']['default'] == 'rbd' and rbd_opts['rbd_max_clone_depth']['type'] == 'integer'
-    lvm = drivers['LVMVolumeDriver']['driver_options']
+    lvm = drivers['cinder.volume.drivers.lvm.LVMVolumeDriver']['driver_options']
     assert any(o['name'] == 'volume_group' for o in lvm)
     secrets = [o for d in drivers.values() for o in d['driver_options'] if o['secret']]
     assert any(o['name'] == 'san_password' for o in secrets)

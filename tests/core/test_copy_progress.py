@@ -5,7 +5,7 @@ import pytest
 
 import cinder_nb as cnb
 from cinder_nb.errors import InvalidArgument
-from tests.conftest import read_at, write_at
+from tests.helpers import read_at, write_at
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import os
 import pytest
 
 import cinder_nb as cnb
-from tests.conftest import check_online_extend, device_size, read_at, write_at
+from tests.helpers import check_online_extend, device_size, read_at, write_at
 
 GiB = 1 << 30
 MiB = 1 << 20

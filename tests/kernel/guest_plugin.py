@@ -33,11 +33,11 @@ def _append(line: dict) -> None:
             fh.write(json.dumps(line) + '\n')
 
 
-_append({'event': 'pytest started', 'uptime': _uptime()})
+_append({'event': 'collecting (pytest started; import cinder_nb and Cinder)', 'uptime': _uptime()})
 
 
 def pytest_collection_finish(session):
-    _append({'event': 'collected (cinder_nb imported)', 'uptime': _uptime()})
+    _append({'event': 'collected', 'uptime': _uptime()})
 
 
 def pytest_runtest_logstart(nodeid, location):

@@ -71,7 +71,11 @@ def _free_port() -> int:
 class Guest:
     """One running guest. Use as a context manager; ``close()`` leaves no qemu behind."""
 
-    def __init__(self, memory_mb: int = 1024, cpus: int = 2, disk_gb: int = 12, disks: int = 2, timeout: float = 1500):
+    def __init__(self, memory_mb: int = int(os.environ.get('CINDER_NB_GUEST_MEMORY_MB', '1536')),
+                 cpus: int = int(os.environ.get('CINDER_NB_GUEST_CPUS', '2')), disk_gb: int = 12, disks: int = 2,
+                 timeout: float = 1500):
+        """memory_mb/cpus: the guest's size (env CINDER_NB_GUEST_MEMORY_MB / CINDER_NB_GUEST_CPUS; the
+        pytest process and the notebook's kernel each hold Cinder, ~300 MB); two sparse disks."""
         self.paths = prepare()
         self.xfer = tempfile.mkdtemp(prefix='cnb-guest-')
         os.chmod(self.xfer, 0o700)

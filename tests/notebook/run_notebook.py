@@ -18,6 +18,10 @@ def main(src: str, dst: str, workdir: str) -> int:
     notebook = nbformat.read(src, as_version=4)
     client = NotebookClient(notebook, timeout=300, kernel_name='python3', startup_timeout=120,
                             resources={'metadata': {'path': workdir}})
+    # on a loaded machine the kernel may need more than jupyter_client's 5 s to exit by itself;
+    # killed, it would not run its atexit clean-up (the notebooks remove their temp dirs there)
+    client.km = client.create_kernel_manager()
+    client.km.shutdown_wait_time = 60
     start = time.monotonic()
     try:
         client.execute()

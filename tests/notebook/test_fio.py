@@ -18,7 +18,7 @@ import cinder_nb as cnb
 from cinder_nb.errors import Cancelled, InvalidArgument, ToolError
 from cinder_nb.notebook import fio_runs as fiomod
 from cinder_nb.notebook.fio_runs import COLUMNS, fio, parse_fio_json
-from tests.conftest import read_at, write_at
+from tests.helpers import read_at, write_at
 
 pytestmark = pytest.mark.skipif(shutil.which('fio') is None, reason='fio is not installed (apt-get install fio)')
 
@@ -194,16 +194,10 @@ def test_keyboard_interrupt_stops_fio_and_detaches(tmp_path):
     assert '%|' in err          # the text progress bar ran in the terminal
 
 
-def test_fio_runs_unprivileged_on_the_volume_file(tmp_path):
-    from tests.notebook.test_notebooks import nonroot_prefix
-    prefix, how = nonroot_prefix()
-    if prefix is None:
-        pytest.skip(how)
-    work = tmp_path / 'work'
+def test_fio_runs_unprivileged_on_the_volume_file(open_tmp_path, unprivileged):
+    work = open_tmp_path / 'work'
     work.mkdir()
-    os.chmod(tmp_path, 0o755)
-    if prefix[:1] == ['runuser']:
-        shutil.chown(work, 'nobody')
+    unprivileged.own(work)
     script = textwrap.dedent(f'''
         import os, cinder_nb as cnb
         from cinder_nb.notebook.fio_runs import fio
@@ -213,7 +207,7 @@ def test_fio_runs_unprivileged_on_the_volume_file(tmp_path):
         df = fio(vol, 'mixed', runtime=1, size='32M', progress=False)
         print(os.geteuid(), list(df.target), list(df.direction), bool((df.iops > 0).all()), vol.status)
     ''')
-    done = subprocess.run(prefix + [sys.executable, '-c', script], capture_output=True, text=True, timeout=120,
+    done = subprocess.run(unprivileged.argv('-c', script), capture_output=True, text=True, timeout=120,
                           cwd=str(work))
     assert done.returncode == 0, done.stderr[-3000:]
     euid, rest = done.stdout.strip().splitlines()[-1].split(' ', 1)

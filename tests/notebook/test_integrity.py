@@ -8,7 +8,7 @@ import cinder_nb as cnb
 from cinder_nb.errors import InvalidArgument
 from cinder_nb.notebook import integrity
 from cinder_nb.notebook.integrity import COLUMNS, Integrity, sector, stamp, verify_lifecycle
-from tests.conftest import read_at, write_at
+from tests.helpers import read_at, write_at
 
 
 def test_stamp_spreads_blocks_over_the_whole_volume_and_each_sector_names_itself(lab):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import time
 import tomllib
@@ -12,19 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def test_bin_lab_serves_the_quickstart(tmp_path):
     if not (ROOT / '.venv' / 'bin' / 'jupyter').exists():
         pytest.skip('no .venv with jupyter: bin/lab would install it first (too slow for the suite)')
-    port, token = _free_port(), 'bin-lab-test-token'
+    port, token = free_port(), 'bin-lab-test-token'
     env = dict(os.environ, HOME=str(tmp_path), JUPYTER_RUNTIME_DIR=str(tmp_path / 'runtime'))
     log = tmp_path / 'lab.log'
     with open(log, 'w') as out:

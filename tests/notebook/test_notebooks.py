@@ -4,37 +4,21 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from tests.helpers import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / 'notebooks').glob('*.ipynb'))
 RUNNER = Path(__file__).with_name('run_notebook.py')
+CEPH_SCRIPT = ROOT / 'tests' / 'ceph' / 'micro-ceph.sh'
 SECRET_LIKE = re.compile(r'(password|passwd|secret|token|keyring)\s*[=:]\s*["\'][^"\'*]+["\']', re.IGNORECASE)
-
-
-def _works(prefix: list[str]) -> bool:
-    try:
-        return subprocess.run(prefix + [sys.executable, '-c', 'import cinder_nb, nbclient, ipykernel'],
-                              capture_output=True, timeout=120).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def nonroot_prefix() -> tuple[list[str] | None, str]:
-    """How to run a process without root: as nobody, else in a user namespace (euid 65534, no host caps)."""
-    if os.geteuid() != 0:
-        return [], 'already not root'
-    if shutil.which('runuser') and _works(['runuser', '-u', 'nobody', '--']):
-        return ['runuser', '-u', 'nobody', '--'], 'nobody'
-    if shutil.which('unshare') and _works(['unshare', '--user']):
-        return ['unshare', '--user'], 'user namespace'
-    return None, 'neither runuser nor unshare --user can run this interpreter without root'
 
 
 def test_there_are_notebooks():
@@ -57,35 +41,53 @@ def test_notebook_is_stored_clean(path):
 @pytest.mark.parametrize('user', ['root', 'nonroot'])
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_headless(path, user, tmp_path, request):
+    """Each notebook runs, as root (loop devices) and as a real unprivileged user (file attach), and
+    leaves nothing behind: no temp dir of its own, nothing written into its working directory."""
+    if user == 'nonroot':
+        tmp_path = request.getfixturevalue('open_tmp_path')
     workdir = tmp_path / 'work'
     workdir.mkdir()
     out = tmp_path / path.name
+    tmp = tmp_path / 'tmp'          # the kernel's TMPDIR: what is left there afterwards is litter
+    tmp.mkdir()
     env = dict(os.environ, HOME=str(tmp_path), JUPYTER_RUNTIME_DIR=str(tmp_path / 'runtime'),
-               TMPDIR=str(tmp_path), PYTHONDONTWRITEBYTECODE='1')
+               TMPDIR=str(tmp), PYTHONDONTWRITEBYTECODE='1')
     env.pop('CINDER_NB_ATTACH_MODE', None)
     if path.stem == 'lvm-iscsi-lab':
         pytest.skip('needs device-mapper, LIO and open-iscsi in the kernel: executed inside the guest kernel '
                     'by tests/kernel/guest/guest_notebook.py')
+    ceph_dir = None
     if path.stem == 'ceph-lab':
         if user != 'root':
             pytest.skip('the Ceph lab runs as root only here: rbd-fuse mounts and the test cluster\'s '
                         'keyring (0600, root) need root')
-        cluster = request.getfixturevalue('ceph_cluster')   # skips with the reason if Ceph cannot start
-        env.update({k: v for k, v in cluster.items() if k.startswith('CINDER_NB_CEPH_')})
+        request.getfixturevalue('ceph_cluster')   # skips with the reason if Ceph cannot start here
+        # no cluster given: the lab starts its own (own dir, free ports) and its clean-up stops it
+        env = {k: v for k, v in env.items() if not k.startswith('CINDER_NB_CEPH_')}
+        ceph_dir = tempfile.mkdtemp(prefix='cnb-lab-ceph-')   # short: Ceph's socket paths
+        os.rmdir(ceph_dir)
+        env.update(CEPH_DIR=ceph_dir, CEPH_MON_PORT=str(free_port()), CEPH_MON_V2_PORT=str(free_port()))
     if user == 'root':
-        prefix: list[str] | None = []
         if os.geteuid() != 0:
             pytest.skip('not running as root: the loop-device run needs root')
+        argv = [sys.executable, str(RUNNER), str(path), str(out), str(workdir)]
     else:
-        prefix, how = nonroot_prefix()
-        if prefix is None:
-            pytest.skip(how)
-        if prefix[:1] == ['runuser']:
-            shutil.chown(tmp_path, 'nobody')
-            shutil.chown(workdir, 'nobody')
-    result = subprocess.run(prefix + [sys.executable, str(RUNNER), str(path), str(out), str(workdir)],
-                            capture_output=True, text=True, env=env, timeout=600, cwd=str(workdir))
-    assert result.returncode == 0, f'{path.name} failed ({user}):\n{result.stderr[-4000:]}'
+        runner = request.getfixturevalue('unprivileged')   # fails (not skips) when it cannot be arranged
+        runner.own(tmp_path, workdir, tmp)
+        argv = runner.argv(str(RUNNER), str(path), str(out), str(workdir))
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600, cwd=str(workdir))
+        assert result.returncode == 0, f'{path.name} failed ({user}):\n{result.stderr[-4000:]}'
+        if ceph_dir is not None:
+            assert not os.path.exists(ceph_dir), 'the lab left the Ceph cluster it started running'
+    finally:
+        if ceph_dir is not None and os.path.exists(ceph_dir):
+            subprocess.run(['bash', str(CEPH_SCRIPT), 'stop'], env=dict(os.environ, CEPH_DIR=ceph_dir),
+                           capture_output=True, timeout=120)
+    assert sorted(os.listdir(workdir)) == [], 'the notebook wrote into its working directory'
+    caches = ('cinder_nb-rbd-fuse', 'cinder_nb-ceph-bindings-')    # cinder_nb's own, reused by every run
+    litter = [n for n in os.listdir(tmp) if n.startswith(('cinder-nb-', 'cinder_nb-')) and not n.startswith(caches)]
+    assert litter == [], f'temp dirs left behind: {litter}'
     executed = nbformat.read(out, as_version=4)
     text = json.dumps([c.get('outputs', []) for c in executed.cells])
     assert 'Traceback' not in text and '"output_type": "error"' not in text

@@ -13,7 +13,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -21,6 +20,8 @@ import time
 import uuid
 
 import pytest
+
+from tests.helpers import free_port
 
 SUPERUSER = 'cinder_nb'
 
@@ -33,12 +34,6 @@ def find_bindir() -> str | None:
         return os.path.dirname(candidates[-1])
     found = shutil.which('initdb')
     return os.path.dirname(os.path.realpath(found)) if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 class PostgresServer:
@@ -57,7 +52,7 @@ class PostgresServer:
         self.netns = netns
         self.root = tempfile.mkdtemp(prefix='cinder_nb-pg-')
         self.data = os.path.join(self.root, 'data')
-        self.port = _free_port()
+        self.port = free_port()
         self.run_as: str | None = None
         if os.geteuid() == 0:
             self.run_as = 'postgres'

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import cinder_nb as cnb
 from cinder_nb import _runtime, serialization
-from tests.conftest import read_at, write_at
+from tests.helpers import read_at, write_at
 
 DATA = os.path.join(os.path.dirname(__file__), 'data')
 CHAP = 'tests.state.secret_driver.ChapFileDriver'
