@@ -46,11 +46,13 @@ function render({ model, el }) {
   pager.append(prev, label, next);
   el.append(top, table, pager);
 
-  let timer = null;
+  let timer = null, typing = false;     // typing: a typed search not yet sent (the kernel's value is older)
   search.value = model.get('search');
   search.addEventListener('input', () => {
     clearTimeout(timer);
-    timer = setTimeout(() => { model.set('search', search.value); model.save_changes(); }, 120);
+    typing = true;
+    const value = search.value;
+    timer = setTimeout(() => { typing = false; model.set('search', value); model.save_changes(); }, 120);
   });
   search.addEventListener('keydown', (ev) => ev.stopPropagation());   // no notebook shortcuts while typing
   const turn = (delta) => { model.set('page', model.get('page') + delta); model.save_changes(); };
@@ -107,7 +109,9 @@ function render({ model, el }) {
     label.textContent = ` page ${page + 1} of ${pages} `;
     prev.disabled = page <= 0;
     next.disabled = page + 1 >= pages;
-    if (document.activeElement !== search && search.value !== model.get('search')) search.value = model.get('search');
+    if (!typing && document.activeElement !== search && search.value !== model.get('search')) {
+      search.value = model.get('search');
+    }
   }
 
   header();
