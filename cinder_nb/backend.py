@@ -9,12 +9,13 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
-from cinder_nb import _bulk, _catalog, _cinder, _credentials, _runtime, _validation, oplog
+from cinder_nb import _bulk, _catalog, _cinder, _credentials, _runtime, _validation, oplog, serialization
 from cinder_nb.errors import (BackendConfigError, CinderNBError, DriverError, InsufficientCapacity,
                               InvalidArgument, InvalidState, MissingSecret, NotFound, StateError, shown_name,
                               summary)
-from cinder_nb._resource import now
+from cinder_nb._runtime import now
 from cinder_nb._secrets import REDACTED, SCRUBBER
+from cinder_nb.volume import Volume
 
 LOG = logging.getLogger('cinder_nb')
 _init_lock = threading.Lock()
@@ -229,7 +230,6 @@ class Backend:
                       qos_specs: dict | None = None, metadata: dict | None = None,
                       multiattach: bool = False, bootable: bool = False, id: str | None = None):
         """Create a volume of size GiB; returns it with status 'available'."""
-        from cinder_nb.volume import Volume
         vol = Volume._new(self, size, name=name, description=description, pool_name=pool_name,
                           extra_specs=extra_specs, qos_specs=qos_specs, metadata=metadata,
                           multiattach=multiattach, bootable=bootable, id=id)
@@ -247,7 +247,6 @@ class Backend:
         each failed item with its typed error (a failed volume stays recorded as 'error').
         ``progress(done, total, item)`` / ``cancel``: see cinder_nb._bulk.
         """
-        from cinder_nb.volume import Volume
         _bulk.check_count(count)
         _bulk.check_workers(workers)
         _bulk.check_callbacks(progress, cancel)
@@ -399,7 +398,7 @@ class Backend:
 
     @classmethod
     def _reopen(cls, name: str, secrets: dict | None) -> 'Backend':
-        """Start a stored backend in this process (_runtime.BACKEND_OPENER)."""
+        """Start a stored backend in this process (what _runtime asks the registered class)."""
         with _reopen_lock:     # two threads reopening one backend start it once
             loaded = _runtime.get().backends.get(name)
             return loaded if loaded is not None else cls._start_stored(name, secrets)
@@ -443,13 +442,11 @@ class Backend:
 
     def dumps(self) -> str:
         """This backend and its resources as versioned JSON, secrets redacted."""
-        from cinder_nb import serialization
         return serialization.dumps(backends=[self._name])
 
     @classmethod
     def load(cls, text: str | bytes | dict, save: bool = False, secrets: dict | None = None) -> 'Backend':
         """Load a document written by Backend.dumps() (the backend and its resources); returns it."""
-        from cinder_nb import serialization
         return serialization.load_one('backend', text, save=save, secrets=secrets)
 
     def __repr__(self) -> str:
@@ -501,7 +498,7 @@ def _with_pools(stats: dict, backend: str) -> dict:
     return stats
 
 
-_runtime.BACKEND_OPENER = Backend._reopen
+_runtime.register_class('backend', Backend)
 
 
 def backends(secrets: dict | None = None) -> list[Backend]:

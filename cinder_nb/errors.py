@@ -188,7 +188,6 @@ class ToolError(CinderNBError):
     """An external tool (fio, ...) is missing or failed; the message quotes what it said."""
 
     def __init__(self, tool: str, message: str, returncode: int | None = None, output: str = ''):
-        from cinder_nb._secrets import SCRUBBER
         output = SCRUBBER.scrub(output.strip())[-2000:]
         super().__init__(f'{tool}: {message}' + (f'\n{output}' if output else ''),
                          tool=tool, returncode=returncode)

@@ -46,7 +46,8 @@ except ImportError:      # optional: the standard library's json does the same, 
 from cinder_nb import _cinder, _runtime, _validation
 from cinder_nb.persistence.files import write_file
 from cinder_nb.errors import BackendConfigError, CinderNBError, MissingSecret, StateError, shown_name
-from cinder_nb._resource import now
+from cinder_nb._runtime import now
+from cinder_nb._version import __version__
 from cinder_nb._secrets import REDACTED, is_secret_key, redacted_paths
 
 FORMAT = 'cinder_nb.state'
@@ -106,7 +107,6 @@ def _order(rec: dict) -> tuple:
 
 def state_dict(backends: Iterable[str] | None = None, volume_ids: Iterable[str] | None = None) -> dict:
     """The (redacted) state as a JSON-able dict, optionally limited to backends or volumes."""
-    from cinder_nb import __version__
     rt = _runtime.get()
     names = list(backends) if backends is not None else sorted(rt.backends)
     wanted_vols = set(volume_ids) if volume_ids is not None else None
@@ -272,18 +272,6 @@ def _schema_check(doc: dict) -> None:
         message = error.message if len(error.message) <= 300 else error.message[:297] + '...'
         raise StateError(f'State does not match the cinder_nb state schema at {_where(error.absolute_path)}: '
                          f'{message}')
-
-
-def _statuses() -> dict[str, frozenset]:
-    """Statuses a stored record may have: each kind's vocabulary plus the transient ones
-    the code sets without listing them, minus 'deleted' (a deleted resource has no record).
-    The JSON Schema lists the same sets (tests/state/test_inputs.py compares them)."""
-    from cinder_nb.connection import CONNECTION_STATUSES
-    from cinder_nb.snapshot import SNAPSHOT_STATUSES
-    from cinder_nb.volume import VOLUME_STATUSES
-    return {'volume': (frozenset(VOLUME_STATUSES) | {'reverting'}) - {'deleted'},
-            'snapshot': frozenset(SNAPSHOT_STATUSES) - {'deleted'},
-            'connection': (frozenset(CONNECTION_STATUSES) | {'detaching'}) - {'deleted'}}
 
 
 def _timestamp_ok(value: Any) -> bool:
@@ -465,13 +453,10 @@ def load(text: str | bytes | dict, save: bool = False, secrets: dict | None = No
     ``CINDER_NB_SECRET_<BACKEND>_<OPTION>`` or an identical backend already loaded.
     Nothing changes in this process or the store if anything fails.
     """
-    from cinder_nb.backend import Backend
-
     doc = parse(text)
     rt = _runtime.get()
     plans = _backend_plans(doc, secrets or {})
     _check_conflicts(doc)
-    classes = rt._classes()
     created: list = []
 
     def rollback() -> None:
@@ -485,7 +470,7 @@ def load(text: str | bytes | dict, save: bool = False, secrets: dict | None = No
     with rt.lock:
         try:
             for name, driver, cfg, new in plans:
-                backend = Backend(name, volume_driver=driver, **cfg)
+                backend = _runtime.class_of('backend')(name, volume_driver=driver, **cfg)
                 if new:
                     created.append(backend)
             records = {key: [(rec, _restore(rec, getattr(rt.live[kind].get(rec['id']), 'record', None)))
@@ -506,7 +491,7 @@ def load(text: str | bytes | dict, save: bool = False, secrets: dict | None = No
                     obj.record.clear()
                     obj.record.update(full)
                 else:
-                    obj = classes[kind](full)
+                    obj = _runtime.class_of(kind)(full)
                 rt.register(obj, saved=save)
                 objs.append(obj)
             loaded[key] = objs

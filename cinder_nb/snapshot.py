@@ -6,8 +6,7 @@ from typing import Any
 from cinder_nb import _cinder, _runtime, _validation, oplog
 from cinder_nb.errors import InvalidArgument, InvalidState
 from cinder_nb._resource import Resource, field, new_id, now
-
-SNAPSHOT_STATUSES = ('creating', 'available', 'deleting', 'deleted', 'error', 'error_deleting')
+from cinder_nb._statuses import SNAPSHOT_STATUSES  # noqa: F401  (its public name here)
 
 
 class Snapshot(Resource):
@@ -80,7 +79,7 @@ class Snapshot(Resource):
 
         Stored only if the snapshot is available now, in one compare-and-swap with it.
         """
-        from cinder_nb.volume import Volume
+        Volume = _runtime.class_of('volume')   # volume.py imports this module
         self._require_not_deleted('create a volume from')
         if size is not None:
             _validation.size('size', size)

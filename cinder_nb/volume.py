@@ -8,10 +8,9 @@ from cinder_nb import _cinder, _runtime, _validation, oplog
 from cinder_nb.errors import InvalidArgument, InvalidState
 from cinder_nb._resource import Resource, field, new_id, now
 from cinder_nb._secrets import SCRUBBER
-
-VOLUME_STATUSES = ('creating', 'available', 'in-use', 'extending', 'deleting', 'deleted',
-                   'error', 'error_deleting')
-USABLE = frozenset({'available', 'in-use'})
+from cinder_nb._statuses import USABLE, VOLUME_STATUSES  # noqa: F401  (its public name here)
+from cinder_nb.connection import Connection, local_connector
+from cinder_nb.snapshot import Snapshot
 
 
 
@@ -246,9 +245,8 @@ class Volume(Resource):
         each chunk; an exception it raises (or KeyboardInterrupt) cancels the copy. On failure
         or cancel both volumes are detached and the new volume stays, marked 'error'.
         """
-        from cinder_nb.backend import Backend
         self._require_not_deleted('copy')
-        if not isinstance(backend, Backend):
+        if not isinstance(backend, _runtime.class_of('backend')):
             raise InvalidArgument('backend', backend, 'a loaded cinder_nb.Backend')
         if self.status != 'available':
             raise InvalidState('volume', self.id, self.status, 'copy', 'Detach it first.')
@@ -284,7 +282,6 @@ class Volume(Resource):
         The snapshot is stored (with the volume's current size) only if the volume is
         available or in-use now, in one compare-and-swap that bumps the volume's version.
         """
-        from cinder_nb.snapshot import Snapshot
         self._require_not_deleted('snapshot')
         snap = Snapshot._new(self, name=name, description=description, metadata=metadata)
 
@@ -318,7 +315,6 @@ class Volume(Resource):
     @oplog.operation('volume.connect')
     def connect(self, connector_dict: dict, attach_mode: str = 'rw'):
         """Export the volume to a host described by an os-brick connector dict."""
-        from cinder_nb.connection import Connection
         self._require_not_deleted('connect')
         _validation.choice('attach_mode', attach_mode, ('rw', 'ro'))
         connector = _validation.connector(connector_dict)
@@ -328,7 +324,6 @@ class Volume(Resource):
     @oplog.operation('volume.attach')
     def attach(self):
         """Connect to this host and attach locally through os-brick; returns the Connection."""
-        from cinder_nb.connection import Connection, local_connector
         self._require_not_deleted('attach')
         if self.local_attach is not None:
             raise InvalidState('volume', self.id, self.status, 'attach', 'It is already attached here.')

@@ -12,7 +12,7 @@ from cinder_nb.cinderlib import _views
 from cinder_nb.cinderlib.drivers import list_supported_drivers as _list_drivers
 from cinder_nb.cinderlib.exception import AlreadySetup
 from cinder_nb.cinderlib.objects import Volume, create_args, persistence
-from cinder_nb.errors import InvalidArgument
+from cinder_nb.errors import InvalidArgument, NotFound
 from cinder_nb.persistence.base import Persistence as _CorePersistence
 
 LOG = logging.getLogger('cinder_nb.cinderlib')
@@ -126,7 +126,6 @@ class Backend(_views.View, metaclass=_BackendMeta):
             return loaded
         if len(backend_data) > 1:
             return cls(**backend_data)
-        from cinder_nb.errors import NotFound
         raise NotFound('backend', name, 'The document has only its name: create it with '
                        'cinderlib.Backend(...) first.')
 

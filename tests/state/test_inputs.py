@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import cinder_nb as cnb
-from cinder_nb import _cinder, _runtime, _validation, serialization
+from cinder_nb import _cinder, _runtime, _statuses, _validation, serialization
 from cinder_nb.drivers.localfile import LocalFileDriver
 
 
@@ -207,7 +207,7 @@ def test_the_schema_is_shipped_valid_and_agrees_with_the_code():
     jsonschema.Draft202012Validator.check_schema(schema)
     assert serialization.json_schema() == schema
     defs = schema['$defs']
-    statuses = serialization._statuses()
+    statuses = _statuses.stored()
     for kind in ('volume', 'snapshot', 'connection'):
         assert set(defs[kind]['properties']['status']['enum']) == statuses[kind], kind
         assert 'deleted' not in statuses[kind]
