@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable
 from cinder_nb import _cinder, _runtime, _validation, serialization
 from cinder_nb._runtime import new_id, now
 from cinder_nb._statuses import TRANSITIONAL
-from cinder_nb.errors import DriverError, InvalidState, NotFound
+from cinder_nb.errors import DriverError, InvalidState, NotFound, summary
 from cinder_nb._secrets import REDACTED, redact
 
 LOG = logging.getLogger('cinder_nb')
@@ -160,6 +160,34 @@ class Resource:
             on_fail()
         raise err
 
+    def _driver_delete(self, old_status: str, call: Callable[[], Any]) -> None:
+        """Run the driver's delete, then drop the record and mark this object 'deleted'.
+
+        A driver that answers 'busy' (SnapshotIsBusy, VolumeIsBusy) puts old_status back
+        and raises InvalidState; any other failure records 'error_deleting' (DriverError).
+        """
+        try:
+            call()
+        except (_cinder.cinder_exception.SnapshotIsBusy, _cinder.cinder_exception.VolumeIsBusy) as exc:
+            said = summary(exc)
+            status, err = old_status, InvalidState(self.KIND, self.id, 'busy', 'delete',
+                                                   f'The driver says: {said}')
+        except Exception as exc:
+            err = DriverError('delete', self.KIND, self.id, exc)
+            status, said = 'error_deleting', err.message
+        else:
+            _runtime.get().forget(self)
+            self._mark_deleted()
+            return
+        # outside the except block: the driver's exception is not chained to err
+        self._record_failure(status, said)
+        raise err
+
+    def _mark_deleted(self) -> None:
+        """The end of a delete whose record is gone from the store: this object says 'deleted'."""
+        self._rec['status'] = 'deleted'
+        self._rec['updated_at'] = now()
+
     def _driver_updates(self, ovo: Any, model_update: dict | None) -> dict:
         """What a driver returned or set on the OVO in place (merge with _merge_driver_values)."""
         values = _cinder.changed_fields(ovo, self.DRIVER_FIELDS)
@@ -226,4 +254,18 @@ class Resource:
         return serialization.load_one(cls.KIND, text, save=save, secrets=secrets)
 
 
-__all__ = ['Resource', 'now', 'new_id', 'REDACTED']
+class NamedResource(Resource):
+    """Base of Volume and Snapshot: a resource with a name and a description (neither unique)."""
+
+    name = field('name')
+    display_name = name
+    description = field('description')
+
+    @classmethod
+    def get_by_name(cls, name: str) -> list:
+        """Every resource of this kind with that name (names need not be unique), oldest first."""
+        _validation.text('name', name, allow_none=False)
+        return [obj for obj in _runtime.get().find(cls.KIND) if obj.name == name]
+
+
+__all__ = ['Resource', 'NamedResource', 'now', 'new_id', 'REDACTED']

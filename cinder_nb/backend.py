@@ -10,9 +10,8 @@ from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
 from cinder_nb import _bulk, _catalog, _cinder, _credentials, _runtime, _validation, oplog, serialization
-from cinder_nb.errors import (BackendConfigError, CinderNBError, DriverError, InsufficientCapacity,
-                              InvalidArgument, InvalidState, MissingSecret, NotFound, StateError, shown_name,
-                              summary)
+from cinder_nb.errors import (BackendConfigError, CinderNBError, InsufficientCapacity, InvalidArgument,
+                              MissingSecret, NotFound, StateError, shown_name, summary)
 from cinder_nb._runtime import now
 from cinder_nb._secrets import REDACTED, SCRUBBER
 from cinder_nb.volume import Volume
@@ -62,9 +61,9 @@ class Backend:
         existing = rt.backends.get(volume_backend_name) if isinstance(volume_backend_name, str) else None
         if existing is not None:
             wanted = dict(driver_cfg, volume_driver=volume_driver or existing._driver_path)
-            if wanted != existing._full_config():
-                changed = sorted(k for k in set(wanted) | set(existing._full_config())
-                                 if wanted.get(k) != existing._full_config().get(k))
+            if wanted != existing.given_options():
+                changed = sorted(k for k in set(wanted) | set(existing.given_options())
+                                 if wanted.get(k) != existing.given_options().get(k))
                 raise BackendConfigError(
                     f'A backend named {volume_backend_name!r} is already loaded with a different '
                     f'configuration (differs in: {_names(changed)}). Use another name, or '
@@ -124,7 +123,12 @@ class Backend:
     def volume_driver(self) -> str:
         return self._driver_path
 
-    def _full_config(self) -> dict:
+    def given_options(self) -> dict:
+        """The options this Backend was created with, secret values included, plus volume_driver.
+
+        What a state document's backend is compared with and its secrets completed from; it
+        stays in this process (``config`` is the redacted form that may be shown or stored).
+        """
         return dict(self._raw_cfg, volume_driver=self._driver_path)
 
     @property
@@ -297,29 +301,27 @@ class Backend:
         Each follows ``Volume.delete``: one with snapshots or connections fails with
         InvalidState and is kept. ``.succeeded`` holds the deleted volumes.
         """
-        targets = self._bulk_targets('volumes', volumes, 'volume')
-        _bulk.check_workers(workers)
-        _bulk.check_callbacks(progress, cancel)
-
-        def delete(i: int) -> Any:
-            vol = self._bulk_get('volume', volumes[i])
-            vol.delete()
-            return vol
-        return _bulk.run('delete_volumes', targets, delete, workers, progress, cancel)
+        return self._bulk_delete('volume', volumes, workers, progress, cancel)
 
     def delete_snapshots(self, snapshots: list, workers: int = _bulk.DEFAULT_WORKERS,
                          progress: Callable[[int, int, Any], Any] | None = None,
                          cancel: threading.Event | None = None) -> '_bulk.BulkResult':
         """Delete these snapshots (Snapshot objects or ids, on this backend) concurrently."""
-        targets = self._bulk_targets('snapshots', snapshots, 'snapshot')
+        return self._bulk_delete('snapshot', snapshots, workers, progress, cancel)
+
+    def _bulk_delete(self, kind: str, resources: list, workers: int,
+                     progress: Callable[[int, int, Any], Any] | None,
+                     cancel: threading.Event | None) -> '_bulk.BulkResult':
+        """delete() each resource of kind (objects or ids) in the bulk pool; .succeeded holds them."""
+        targets = self._bulk_targets(f'{kind}s', resources, kind)
         _bulk.check_workers(workers)
         _bulk.check_callbacks(progress, cancel)
 
         def delete(i: int) -> Any:
-            snap = self._bulk_get('snapshot', snapshots[i])
-            snap.delete()
-            return snap
-        return _bulk.run('delete_snapshots', targets, delete, workers, progress, cancel)
+            obj = self._bulk_get(kind, resources[i])
+            obj.delete()
+            return obj
+        return _bulk.run(f'delete_{kind}s', targets, delete, workers, progress, cancel)
 
     def _bulk_targets(self, argument: str, resources: Any, kind: str) -> list[str]:
         """The ids of a list of resources (objects of this backend, or ids); refuses duplicates."""
@@ -367,22 +369,6 @@ class Backend:
         else:
             return
         raise err   # outside the except block: the driver's exception is not chained
-
-    def _busy_aware(self, resource, operation: str, old_status: str, call: Callable[[], Any],
-                    fail_status: str) -> Any:
-        """Run a delete; a driver 'busy' answer restores the status instead of marking an error."""
-        try:
-            return call()
-        except (_cinder.cinder_exception.SnapshotIsBusy, _cinder.cinder_exception.VolumeIsBusy) as exc:
-            said = summary(exc)
-            status, err = old_status, InvalidState(resource.KIND, resource.id, 'busy', operation,
-                                                   f'The driver says: {said}')
-        except Exception as exc:
-            err = DriverError(operation, resource.KIND, resource.id, exc)
-            status, said = fail_status, err.message
-        # outside the except block: the driver's exception is not chained to err
-        resource._record_failure(status, said)
-        raise err
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod

@@ -245,8 +245,7 @@ class Connection(Resource):
                 status = 'in-use' if rest else 'available'
             txn.put(volume, {**vrec, 'status': status, 'updated_at': now()})
         _runtime.get().transact(gone, self, 'disconnect')
-        self._rec['status'] = 'deleted'
-        self._rec['updated_at'] = now()
+        self._mark_deleted()
 
 
 def _check_multiattach(volume, rec: dict, conns: list[dict]) -> None:

@@ -396,13 +396,13 @@ def _backend_plans(doc: dict, secrets: dict) -> list[tuple[str, str, dict, bool]
         for option in b['secret_options']:
             env = secret_env_name(b['name'], option)
             value = secrets.get(b['name'], {}).get(option, os.environ.get(env))
-            if value is None and existing is not None and option in existing._raw_cfg:
-                value = existing._raw_cfg[option]
+            if value is None and existing is not None:
+                value = existing.given_options().get(option)
             if value is None:
                 raise MissingSecret(b['name'], option, env)
             cfg[option] = value
-        if existing is not None and existing._full_config() != dict(cfg, volume_driver=b['volume_driver']):
-            mine = existing._full_config()
+        if existing is not None and existing.given_options() != dict(cfg, volume_driver=b['volume_driver']):
+            mine = existing.given_options()
             wanted = dict(cfg, volume_driver=b['volume_driver'])
             diff = sorted(k for k in set(mine) | set(wanted) if mine.get(k) != wanted.get(k))
             raise BackendConfigError(

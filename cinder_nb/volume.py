@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from cinder_nb import _cinder, _runtime, _validation, oplog
 from cinder_nb.errors import InvalidArgument, InvalidState
-from cinder_nb._resource import Resource, field, new_id, now
+from cinder_nb._resource import NamedResource, Resource, field, new_id, now
 from cinder_nb._secrets import SCRUBBER
 from cinder_nb._statuses import USABLE, VOLUME_STATUSES  # noqa: F401  (its public name here)
 from cinder_nb.connection import Connection, local_connector
@@ -14,7 +14,7 @@ from cinder_nb.snapshot import Snapshot
 
 
 
-class Volume(Resource):
+class Volume(NamedResource):
     """A volume on a backend. Attribute names follow cinderlib's Volume."""
 
     KIND = 'volume'
@@ -93,15 +93,6 @@ class Volume(Resource):
         _runtime.get().transact(step, self, 'update')
 
     # ------------------------------------------------------------------ attributes
-    name = field('name')
-    display_name = name
-
-    @classmethod
-    def get_by_name(cls, name: str) -> list:
-        """Every volume with that name (names need not be unique), oldest first."""
-        _validation.text('name', name, allow_none=False)
-        return [obj for obj in _runtime.get().find(cls.KIND) if obj.name == name]
-    description = field('description')
     size = field('size')
     pool_name = field('pool_name')
     source_volid = field('source_volid')
@@ -185,11 +176,8 @@ class Volume(Resource):
         self._require_not_deleted('delete')
         old = self._transition('delete', {'available', 'error', 'error_deleting', 'in-use'}, 'deleting', check)
         ovo = _cinder.volume_ovo(self._rec)   # check() found no snapshots or connections
-        self.backend._busy_aware(self, 'delete', old, lambda: self.backend.driver.delete_volume(ovo),
-                                 fail_status='error_deleting')
-        _runtime.get().forget(self)
-        self._rec['status'] = 'deleted'
-        self._rec['updated_at'] = now()
+        backend = self.backend
+        self._driver_delete(old, lambda: backend.driver.delete_volume(ovo))
 
     @oplog.operation('volume.extend')
     def extend(self, new_size: int) -> None:

@@ -54,13 +54,8 @@ class Backend(_views.View, metaclass=_BackendMeta):
     def _ovo_object(self) -> Any:
         raise AttributeError('Backend has no OVO')
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith('__') or name == '_core':
-            raise AttributeError(name)
-        try:
-            return getattr(self._core, name)
-        except AttributeError:
-            return getattr(self._core.driver, name)   # cinderlib reached the driver this way
+    def _fallback(self, name: str) -> Any:
+        return getattr(self._core.driver, name)   # cinderlib reached the driver this way
 
     def __repr__(self) -> str:
         return f'<cinderlib.Backend {self._core.id}>'
