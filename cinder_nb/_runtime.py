@@ -235,6 +235,20 @@ class Runtime:
                     found.append((obj, None))
             return found
 
+    def public_records(self, kind: str, backend: str | None = None) -> list[dict]:
+        """The public (redacted) records of kind, as find_with_records() gives them, without
+        making an object per record (DataFrames of a whole state need only the records)."""
+        with self.lock:
+            records = self.persistence.list(kind, backend=backend)
+            listed = {r['id'] for r in records}
+            for ident in list(self.unsaved[kind]):
+                obj = self.live[kind].get(ident)
+                if ident in listed or obj is None or obj.record.get('status') == 'deleted':
+                    continue
+                if backend is None or obj.record.get('backend') == backend:
+                    records.append(obj.public_record())
+            return records
+
     # ----------------------------------------------------------- _cinder.StateProvider
     def volume_ovo(self, volume_id: str) -> Any:
         return self.get('volume', volume_id).ovo()
