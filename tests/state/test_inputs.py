@@ -398,7 +398,7 @@ def test_typed_checks_agree_with_building_the_objects(hostile_base):
     assert refused >= 10          # the cases do reach refusals, not only acceptances
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow,
                                                                  HealthCheck.data_too_large])
 @given(data=st.data())
@@ -462,7 +462,7 @@ def test_column_wise_schema_check_never_accepts_what_the_schema_refuses(hostile_
     assert accepted > 20           # the edge cases inside the rules are accepted
 
 
-@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow,
                                                                  HealthCheck.data_too_large])
 @given(data=st.data())
