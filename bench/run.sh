@@ -26,9 +26,10 @@ make_venv() {  # make_venv DIR CHECK_MODULE PIP_ARGS...
     "$dir/bin/pip" install -q "$@" >>"$log" 2>&1 || { echo "[bench] pip install failed, see $log" >&2; return 1; }
 }
 
-# pandas + ipywidgets for cinder_nb.notebook.volumes_df; not the whole Jupyter stack, whose
+# pandas, ipywidgets, itables, anywidget for cinder_nb.notebook (volumes_df); not the whole Jupyter stack, whose
 # jsonschema format extras make `import cinder_nb` ~1.2 s slower (reported as its own row).
-make_venv "$here/.venv-nb" "cinder_nb, matplotlib, pandas, ipywidgets" -e "$repo[bench]" pandas ipywidgets
+make_venv "$here/.venv-nb" "cinder_nb.notebook, matplotlib, pandas, ipywidgets" -e "$repo[bench]" pandas ipywidgets \
+    "itables>=2.4,<3" "anywidget>=0.9"
 
 # cinderlib 5.2.0 (the retired predecessor) with the Cinder release it supports. Its
 # serialization patches oslo.versionedobjects internals that changed after the 2023.2

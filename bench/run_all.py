@@ -25,6 +25,9 @@ from _common import BENCH_DIR, GiB, REPO, RESULTS_DIR, machine_info, md_table, m
 
 OPS = ('create', 'snapshot', 'clone', 'delete_snapshot', 'delete_volume')
 NB = 'cinder_nb'
+#: the commit the state rows are compared with in the same run ('before' rows; env BENCH_BASELINE,
+#: '' to skip): main before issue 14's load()/dumps()/volumes_df() speed-ups
+BASELINE = 'd13c32b'
 CL = 'cinderlib 5.2.0'
 
 
@@ -37,6 +40,17 @@ class Runner:
         self.logs = os.path.join(RESULTS_DIR, 'logs')
         os.makedirs(self.logs, exist_ok=True)
         self.env = dict(os.environ, PYTHONPATH=REPO, PYTHONWARNINGS='ignore')
+        self.envs: dict[str, dict] = {}
+        baseline = os.environ.get('BENCH_BASELINE', BASELINE)
+        if baseline:    # 'before': the same scripts on `git archive BASELINE cinder_nb`, same venv
+            tree = os.path.join(work, 'baseline')
+            os.makedirs(tree)
+            archive = subprocess.run(['git', '-C', REPO, 'archive', baseline, 'cinder_nb'],
+                                     capture_output=True, check=True).stdout
+            subprocess.run(['tar', '-x', '-C', tree], input=archive, check=True)
+            self.py['before'] = sys.executable
+            self.envs['before'] = dict(self.env, PYTHONPATH=tree)
+            self.baseline = baseline
 
     def has(self, which: str) -> bool:
         return bool(self.py.get(which))
@@ -44,7 +58,7 @@ class Runner:
     def json(self, which: str, script: str, *args: str, log: str) -> dict:
         cmd = [self.py[which], os.path.join(BENCH_DIR, script), *args]
         with open(os.path.join(self.logs, log + '.log'), 'a') as err:
-            out = subprocess.run(cmd, env=self.env, stdout=subprocess.PIPE, stderr=err, text=True,
+            out = subprocess.run(cmd, env=self.envs.get(which, self.env), stdout=subprocess.PIPE, stderr=err, text=True,
                                  cwd=self.work)
         if out.returncode != 0:
             raise RuntimeError(f'{" ".join(cmd)} failed ({out.returncode}); see {err.name}')
@@ -165,12 +179,17 @@ def state(r: Runner, sizes: list[int], reps_small: int, sqlite_sizes: list[int])
             r.json(lib, 'state_scale.py', 'gen', '--lib', lib, '--n', str(n), '--work-dir', work,
                    '--out', files[lib], log=f'state-{lib}')
         reps = reps_small if n <= 10000 else 1
-        variants = [(lib, 'memory') for lib in libs] + ([('nb', 'sqlite')] if n in sqlite_sizes else [])
+        if r.has('before'):
+            files['before'] = files['nb']
+        variants = ([(lib, 'memory') for lib in libs] + ([('before', 'memory')] if r.has('before') else []) +
+                    ([('nb', 'sqlite')] if n in sqlite_sizes else []) +
+                    ([('before', 'sqlite')] if n in sqlite_sizes and r.has('before') else []))
         results: dict[tuple, list[dict]] = {v: [] for v in variants}
         for i in range(reps):
             for lib, pers in (variants if i % 2 == 0 else variants[::-1]):
                 say(f'state: {lib}/{pers} n={n} measure {i + 1}/{reps}')
-                results[(lib, pers)].append(r.json(lib, 'state_scale.py', 'measure', '--lib', lib, '--state',
+                results[(lib, pers)].append(r.json(lib, 'state_scale.py', 'measure', '--lib',
+                                                   'nb' if lib == 'before' else lib, '--state',
                                                    files[lib], '--work-dir', work, '--persistence', pers,
                                                    log=f'state-{lib}'))
         for (lib, pers), rs in results.items():
@@ -181,7 +200,7 @@ def state(r: Runner, sizes: list[int], reps_small: int, sqlite_sizes: list[int])
                          'state_mib': rs[0]['state_bytes'] / 2**20, 'maxrss_mib': median(x['maxrss_mib'] for x in rs),
                          'loaded': rs[0]['n'], 'dumped': rs[0]['dumps_n']})
         shutil.rmtree(work, ignore_errors=True)
-    return {'sizes': sizes, 'rows': rows}
+    return {'sizes': sizes, 'rows': rows, 'baseline': getattr(r, 'baseline', None)}
 
 
 def state_md(res: dict) -> str:
@@ -190,16 +209,20 @@ def state_md(res: dict) -> str:
                'JSON MiB', 'peak RSS MiB', 'vs cinderlib (dumps+load)']
     rows = []
     for x in res['rows']:
-        label = NB if x['lib'] == 'nb' else CL
+        label = {'nb': NB, 'cinderlib': CL, 'before': f"{NB} before ({res.get('baseline')})"}[x['lib']]
         if x['persistence'] != 'memory':
             label += f" ({x['persistence']})"
         total = x['load_s'] + x['dumps_s']
         cl = by.get(('cinderlib', 'memory', x['n']))
-        ratio = total / (cl['load_s'] + cl['dumps_s']) if cl and x['lib'] == 'nb' else ''
+        ratio = total / (cl['load_s'] + cl['dumps_s']) if cl and x['lib'] != 'cinderlib' else ''
+        before = by.get(('before', x['persistence'], x['n']))
+        speedup = ((before['load_s'] + before['dumps_s']) / total if before and x['lib'] == 'nb' else '')
+        df_speedup = (before['df_s'] / x['df_s'] if before and x['lib'] == 'nb' and x['df_s'] and before['df_s']
+                      else '')
         df = x['df_s'] if x['df_s'] is not None else f"n/a ({x['df_note']})"
         rows.append([f"{x['n']:,}", label, x['load_s'], x['dumps_s'], total, df, x['state_mib'],
-                     x['maxrss_mib'], ratio])
-    return md_table(headers, rows)
+                     x['maxrss_mib'], ratio, speedup, df_speedup])
+    return md_table(headers + ['before / now (dumps+load)', 'before / now (volumes_df)'], rows)
 
 
 # --------------------------------------------------------------------------- workload 4
@@ -263,11 +286,13 @@ def plot(results: dict, path: str) -> None:
         ax.legend(fontsize=8, loc='lower right')
     ax = axes[1][0]
     if 'state' in results:
-        for lib, pers, style in (('nb', 'memory', 'C1'), ('cinderlib', 'memory', 'C2'), ('nb', 'sqlite', 'C4')):
+        for lib, pers, style in (('nb', 'memory', 'C1'), ('cinderlib', 'memory', 'C2'), ('nb', 'sqlite', 'C4'),
+                                 ('before', 'memory', 'C7')):
             pts = [x for x in results['state']['rows'] if x['lib'] == lib and x['persistence'] == pers]
             if not pts:
                 continue
-            name = (NB if lib == 'nb' else CL) + ('' if pers == 'memory' else f' ({pers})')
+            name = ({'nb': NB, 'cinderlib': CL}.get(lib) or f"{NB} before ({results['state'].get('baseline')})") + (
+                '' if pers == 'memory' else f' ({pers})')
             ax.loglog([p['n'] for p in pts], [p['load_s'] for p in pts], 'o-', color=style, label=f'{name} load')
             ax.loglog([p['n'] for p in pts], [p['dumps_s'] for p in pts], 's--', color=style,
                       label=f'{name} dumps')

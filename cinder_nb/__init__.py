@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cinder_nb import errors
+from cinder_nb import errors, serialization
 from cinder_nb.backend import Backend, backends, embedded
 from cinder_nb.connection import Connection
 from cinder_nb.errors import (BackendConfigError, CinderNBError, Conflict, DriverError, InsufficientCapacity,
@@ -19,8 +19,8 @@ from cinder_nb._runtime import setup as _setup
 from cinder_nb.serialization import SCHEMA_VERSION
 from cinder_nb.snapshot import Snapshot
 from cinder_nb.volume import Volume
+from cinder_nb._version import __version__
 
-__version__ = '0.1.0'
 
 __all__ = ['setup', 'backends', 'Backend', 'Volume', 'Snapshot', 'Connection', 'embedded', 'dumps', 'load',
            'list_supported_drivers', 'errors', 'CinderNBError', 'InvalidArgument', 'NotFound',
@@ -51,13 +51,11 @@ def setup(persistence_config: Any = None, state_dir: str | None = None, debug: b
 
 def dumps(indent: int | None = None) -> str:
     """The whole state as versioned JSON (secrets redacted)."""
-    from cinder_nb import serialization
     return serialization.dumps(indent=indent)
 
 
 def load(text: str | bytes | dict, save: bool = False, secrets: dict | None = None) -> dict:
     """Load a state written by dumps(); see cinder_nb.serialization.load."""
-    from cinder_nb import serialization
     return serialization.load(text, save=save, secrets=secrets)
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from oslo_config import cfg, types
 
-from cinder_nb import _cinder
+from cinder_nb import _cinder, ceph
+from cinder_nb.drivers import localfile  # noqa: F401  (registers the embedded driver with Cinder)
 from cinder_nb.errors import BackendConfigError, NotFound, shown, shown_name
 from cinder_nb._secrets import REDACTED
 
@@ -138,6 +139,8 @@ def resolve_driver(path: Any) -> type:
                                  f"'{EMBEDDED_DRIVER}'", option='volume_driver')
     module_name, _, class_name = path.rpartition('.')
     try:
+        if module_name == _cinder.RBD_MODULE:
+            ceph.ensure_bindings()   # Debian's rados/rbd bindings, importable from the venv
         _cinder.prepare_driver_module(module_name)
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -3,27 +3,15 @@ from __future__ import annotations
 
 import html
 import logging
-import uuid
-from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from cinder_nb import _runtime
-from cinder_nb.errors import DriverError, InvalidState, NotFound
+from cinder_nb import _cinder, _runtime, _validation, serialization
+from cinder_nb._runtime import new_id, now
+from cinder_nb._statuses import TRANSITIONAL
+from cinder_nb.errors import DriverError, InvalidState, NotFound, summary
 from cinder_nb._secrets import REDACTED, redact
 
 LOG = logging.getLogger('cinder_nb')
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec='microseconds')
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-#: statuses an operation holds while it runs; a crash mid-operation leaves them behind
-TRANSITIONAL = frozenset({'creating', 'deleting', 'extending', 'attaching', 'detaching', 'reverting'})
 
 
 def field(key: str, doc: str = '') -> property:
@@ -32,7 +20,10 @@ def field(key: str, doc: str = '') -> property:
 
 
 class Resource:
-    """Base of Volume, Snapshot and Connection: wraps one record (a JSON-able dict)."""
+    """Base of Volume, Snapshot and Connection: wraps one record (a JSON-able dict).
+
+    A subclass that sets its own KIND registers itself as the class of that kind's records.
+    """
 
     KIND = 'resource'
     #: statuses reset_status() may set
@@ -43,6 +34,11 @@ class Resource:
     METADATA_FIELDS: tuple = ()
     #: fields shown by repr / the HTML repr, in order
     SUMMARY: tuple[str, ...] = ('id', 'status')
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if 'KIND' in cls.__dict__:
+            _runtime.register_class(cls.KIND, cls)
 
     def __init__(self, record: dict, version: int = 0) -> None:
         self._rec = record
@@ -76,7 +72,6 @@ class Resource:
     @classmethod
     def get_by_id(cls, ident: str):
         """The resource with that id, from the store or this process; NotFound if there is none."""
-        from cinder_nb import _validation
         _validation.text('id', ident, allow_none=False, max_len=255)
         return _runtime.get().get(cls.KIND, ident)
 
@@ -144,7 +139,6 @@ class Resource:
         process that died mid-operation. 'error' is the safe choice: from there the
         resource can be deleted, which lets the driver clean up what exists.
         """
-        from cinder_nb import _validation
         self._require_not_deleted('reset the status of')
         _validation.choice('status', status, self.RESETTABLE)
         self._set(status=status)
@@ -171,9 +165,36 @@ class Resource:
             on_fail()
         raise err
 
+    def _driver_delete(self, old_status: str, call: Callable[[], Any]) -> None:
+        """Run the driver's delete, then drop the record and mark this object 'deleted'.
+
+        A driver that answers 'busy' (SnapshotIsBusy, VolumeIsBusy) puts old_status back
+        and raises InvalidState; any other failure records 'error_deleting' (DriverError).
+        """
+        try:
+            call()
+        except (_cinder.cinder_exception.SnapshotIsBusy, _cinder.cinder_exception.VolumeIsBusy) as exc:
+            said = summary(exc)
+            status, err = old_status, InvalidState(self.KIND, self.id, 'busy', 'delete',
+                                                   f'The driver says: {said}')
+        except Exception as exc:
+            err = DriverError('delete', self.KIND, self.id, exc)
+            status, said = 'error_deleting', err.message
+        else:
+            _runtime.get().forget(self)
+            self._mark_deleted()
+            return
+        # outside the except block: the driver's exception is not chained to err
+        self._record_failure(status, said)
+        raise err
+
+    def _mark_deleted(self) -> None:
+        """The end of a delete whose record is gone from the store: this object says 'deleted'."""
+        self._rec['status'] = 'deleted'
+        self._rec['updated_at'] = now()
+
     def _driver_updates(self, ovo: Any, model_update: dict | None) -> dict:
         """What a driver returned or set on the OVO in place (merge with _merge_driver_values)."""
-        from cinder_nb import _cinder
         values = _cinder.changed_fields(ovo, self.DRIVER_FIELDS)
         values.update(model_update or {})
         return values
@@ -230,14 +251,26 @@ class Resource:
 
     def dumps(self) -> str:
         """This resource (and what hangs from it) as versioned JSON, secrets redacted."""
-        from cinder_nb import serialization
         return serialization.dumps_resource(self)
 
     @classmethod
     def load(cls, text: str | bytes | dict, save: bool = False, secrets: dict | None = None):
         """Load a document written by .dumps() (with its backend and volume); returns this resource."""
-        from cinder_nb import serialization
         return serialization.load_one(cls.KIND, text, save=save, secrets=secrets)
 
 
-__all__ = ['Resource', 'now', 'new_id', 'REDACTED']
+class NamedResource(Resource):
+    """Base of Volume and Snapshot: a resource with a name and a description (neither unique)."""
+
+    name = field('name')
+    display_name = name
+    description = field('description')
+
+    @classmethod
+    def get_by_name(cls, name: str) -> list:
+        """Every resource of this kind with that name (names need not be unique), oldest first."""
+        _validation.text('name', name, allow_none=False)
+        return [obj for obj in _runtime.get().find(cls.KIND) if obj.name == name]
+
+
+__all__ = ['Resource', 'NamedResource', 'now', 'new_id', 'REDACTED']

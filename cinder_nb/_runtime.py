@@ -13,10 +13,12 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import uuid
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from cinder_nb import _cinder, persistence as persistence_mod
-from cinder_nb.errors import InvalidArgument, NotFound, PersistenceError
+from cinder_nb.errors import CinderNBError, Conflict, InvalidArgument, NotFound, PersistenceError
 from cinder_nb.persistence.base import ANY, NEW, Persistence, StaleRecord, Write
 from cinder_nb._secrets import SCRUBBER, redact_collect, unredact
 
@@ -26,8 +28,28 @@ MAX_ATTEMPTS = 50
 _lock = threading.RLock()
 _runtime: 'Runtime | None' = None
 
-#: opens a stored backend by name (set by cinder_nb.backend, which this layer must not import)
-BACKEND_OPENER: Callable[[str, 'dict | None'], Any] | None = None
+#: the class of each kind ('backend', 'volume', 'snapshot', 'connection'); each registers itself
+#: when its module is imported (register_class), so this layer imports no public object
+_CLASSES: dict[str, type] = {}
+
+
+def register_class(kind: str, cls: type) -> None:
+    """Make cls the class that wraps records of kind (called by the class's own module)."""
+    _CLASSES[kind] = cls
+
+
+def class_of(kind: str) -> Any:
+    """The class registered for kind (Volume for 'volume', Backend for 'backend', ...)."""
+    return _CLASSES[kind]
+
+
+def now() -> str:
+    """The timestamp records carry: ISO 8601, UTC, microseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec='microseconds')
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
 
 
 class Runtime:
@@ -51,24 +73,18 @@ class Runtime:
         loaded = self.backends.get(name)
         if loaded is not None:
             return loaded
-        if BACKEND_OPENER is None or self.persistence.get('backend', name) is None:
+        if 'backend' not in _CLASSES or self.persistence.get('backend', name) is None:
             raise NotFound('backend', name,
                            'Create it with cinder_nb.Backend(...) or load a state that holds its '
                            'configuration.')
         # not under self.lock: a starting driver may call Cinder's DB API, which takes it
-        return BACKEND_OPENER(name, secrets if secrets is not None else self.secrets)
+        return _CLASSES['backend']._reopen(name, secrets if secrets is not None else self.secrets)
 
     def stored_backend_names(self) -> list[str]:
         """Names of the backends whose configuration the store holds."""
         return [r['id'] for r in self.persistence.list('backend')]
 
     # ----------------------------------------------------------- records <-> objects
-    def _classes(self):
-        from cinder_nb.connection import Connection
-        from cinder_nb.snapshot import Snapshot
-        from cinder_nb.volume import Volume
-        return {'volume': Volume, 'snapshot': Snapshot, 'connection': Connection}
-
     def register(self, obj: Any, saved: bool = False) -> None:
         """Make obj live in this process; saved=False marks it as held here only (load(save=False)).
 
@@ -90,7 +106,6 @@ class Runtime:
         a record in between, nothing is written and step runs again on records read from
         the store; after MAX_ATTEMPTS, Conflict names the current status.
         """
-        from cinder_nb.errors import CinderNBError, Conflict
         with self.lock:
             fresh = False
             for attempt in range(MAX_ATTEMPTS):
@@ -148,7 +163,7 @@ class Runtime:
                 live.record.update(merged)
                 live._version = version
             return live
-        obj = self._classes()[kind](record, version)
+        obj = _CLASSES[kind](record, version)
         self.live[kind][obj.id] = obj
         return obj
 
@@ -219,6 +234,20 @@ class Runtime:
                         (volume_id is None or rec.get('volume_id') == volume_id)):
                     found.append((obj, None))
             return found
+
+    def public_records(self, kind: str, backend: str | None = None) -> list[dict]:
+        """The public (redacted) records of kind, as find_with_records() gives them, without
+        making an object per record (DataFrames of a whole state need only the records)."""
+        with self.lock:
+            records = self.persistence.list(kind, backend=backend)
+            listed = {r['id'] for r in records}
+            for ident in list(self.unsaved[kind]):
+                obj = self.live[kind].get(ident)
+                if ident in listed or obj is None or obj.record.get('status') == 'deleted':
+                    continue
+                if backend is None or obj.record.get('backend') == backend:
+                    records.append(obj.public_record())
+            return records
 
     # ----------------------------------------------------------- _cinder.StateProvider
     def volume_ovo(self, volume_id: str) -> Any:

@@ -64,11 +64,11 @@ def redacted_paths(public: Any, prefix: str = '') -> list[str]:
     paths: list[str] = []
     if isinstance(public, dict):
         for k, v in public.items():
-            path = f'{prefix}{k}'
-            if v == REDACTED and isinstance(k, str) and is_secret_key(k):
-                paths.append(path)
-            elif isinstance(v, dict):
-                paths.extend(redacted_paths(v, path + '.'))
+            if isinstance(v, dict):
+                if v:       # an empty dict holds no path: skip the call (most records' dicts are empty)
+                    paths.extend(redacted_paths(v, f'{prefix}{k}.'))
+            elif v == REDACTED and isinstance(k, str) and is_secret_key(k):
+                paths.append(f'{prefix}{k}')
     return paths
 
 
@@ -78,10 +78,10 @@ def unredact(public: Any, full: Any) -> Any:
         return public
     out = {}
     for k, v in public.items():
-        if v == REDACTED and isinstance(k, str) and is_secret_key(k) and k in full:
+        if isinstance(v, dict):
+            out[k] = unredact(v, full.get(k)) if v else {}
+        elif v == REDACTED and isinstance(k, str) and is_secret_key(k) and k in full:
             out[k] = full[k]
-        elif isinstance(v, dict):
-            out[k] = unredact(v, full.get(k))
         else:
             out[k] = v
     return out

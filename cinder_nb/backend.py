@@ -9,12 +9,12 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
-from cinder_nb import _bulk, _catalog, _cinder, _credentials, _runtime, _validation, oplog
-from cinder_nb.errors import (BackendConfigError, CinderNBError, DriverError, InsufficientCapacity,
-                              InvalidArgument, InvalidState, MissingSecret, NotFound, StateError, shown_name,
-                              summary)
-from cinder_nb._resource import now
+from cinder_nb import _bulk, _catalog, _cinder, _credentials, _runtime, _validation, oplog, serialization
+from cinder_nb.errors import (BackendConfigError, CinderNBError, InsufficientCapacity, InvalidArgument,
+                              MissingSecret, NotFound, StateError, shown_name, summary)
+from cinder_nb._runtime import now
 from cinder_nb._secrets import REDACTED, SCRUBBER
+from cinder_nb.volume import Volume
 
 LOG = logging.getLogger('cinder_nb')
 _init_lock = threading.Lock()
@@ -61,9 +61,9 @@ class Backend:
         existing = rt.backends.get(volume_backend_name) if isinstance(volume_backend_name, str) else None
         if existing is not None:
             wanted = dict(driver_cfg, volume_driver=volume_driver or existing._driver_path)
-            if wanted != existing._full_config():
-                changed = sorted(k for k in set(wanted) | set(existing._full_config())
-                                 if wanted.get(k) != existing._full_config().get(k))
+            if wanted != existing.given_options():
+                changed = sorted(k for k in set(wanted) | set(existing.given_options())
+                                 if wanted.get(k) != existing.given_options().get(k))
                 raise BackendConfigError(
                     f'A backend named {volume_backend_name!r} is already loaded with a different '
                     f'configuration (differs in: {_names(changed)}). Use another name, or '
@@ -123,7 +123,12 @@ class Backend:
     def volume_driver(self) -> str:
         return self._driver_path
 
-    def _full_config(self) -> dict:
+    def given_options(self) -> dict:
+        """The options this Backend was created with, secret values included, plus volume_driver.
+
+        What a state document's backend is compared with and its secrets completed from; it
+        stays in this process (``config`` is the redacted form that may be shown or stored).
+        """
         return dict(self._raw_cfg, volume_driver=self._driver_path)
 
     @property
@@ -239,7 +244,6 @@ class Backend:
                       qos_specs: dict | None = None, metadata: dict | None = None,
                       multiattach: bool = False, bootable: bool = False, id: str | None = None):
         """Create a volume of size GiB; returns it with status 'available'."""
-        from cinder_nb.volume import Volume
         vol = Volume._new(self, size, name=name, description=description, pool_name=pool_name,
                           extra_specs=extra_specs, qos_specs=qos_specs, metadata=metadata,
                           multiattach=multiattach, bootable=bootable, id=id)
@@ -257,7 +261,6 @@ class Backend:
         each failed item with its typed error (a failed volume stays recorded as 'error').
         ``progress(done, total, item)`` / ``cancel``: see cinder_nb._bulk.
         """
-        from cinder_nb.volume import Volume
         _bulk.check_count(count)
         _bulk.check_workers(workers)
         _bulk.check_callbacks(progress, cancel)
@@ -308,29 +311,27 @@ class Backend:
         Each follows ``Volume.delete``: one with snapshots or connections fails with
         InvalidState and is kept. ``.succeeded`` holds the deleted volumes.
         """
-        targets = self._bulk_targets('volumes', volumes, 'volume')
-        _bulk.check_workers(workers)
-        _bulk.check_callbacks(progress, cancel)
-
-        def delete(i: int) -> Any:
-            vol = self._bulk_get('volume', volumes[i])
-            vol.delete()
-            return vol
-        return _bulk.run('delete_volumes', targets, delete, workers, progress, cancel)
+        return self._bulk_delete('volume', volumes, workers, progress, cancel)
 
     def delete_snapshots(self, snapshots: list, workers: int = _bulk.DEFAULT_WORKERS,
                          progress: Callable[[int, int, Any], Any] | None = None,
                          cancel: threading.Event | None = None) -> '_bulk.BulkResult':
         """Delete these snapshots (Snapshot objects or ids, on this backend) concurrently."""
-        targets = self._bulk_targets('snapshots', snapshots, 'snapshot')
+        return self._bulk_delete('snapshot', snapshots, workers, progress, cancel)
+
+    def _bulk_delete(self, kind: str, resources: list, workers: int,
+                     progress: Callable[[int, int, Any], Any] | None,
+                     cancel: threading.Event | None) -> '_bulk.BulkResult':
+        """delete() each resource of kind (objects or ids) in the bulk pool; .succeeded holds them."""
+        targets = self._bulk_targets(f'{kind}s', resources, kind)
         _bulk.check_workers(workers)
         _bulk.check_callbacks(progress, cancel)
 
         def delete(i: int) -> Any:
-            snap = self._bulk_get('snapshot', snapshots[i])
-            snap.delete()
-            return snap
-        return _bulk.run('delete_snapshots', targets, delete, workers, progress, cancel)
+            obj = self._bulk_get(kind, resources[i])
+            obj.delete()
+            return obj
+        return _bulk.run(f'delete_{kind}s', targets, delete, workers, progress, cancel)
 
     def _bulk_targets(self, argument: str, resources: Any, kind: str) -> list[str]:
         """The ids of a list of resources (objects of this backend, or ids); refuses duplicates."""
@@ -379,22 +380,6 @@ class Backend:
             return
         raise err   # outside the except block: the driver's exception is not chained
 
-    def _busy_aware(self, resource, operation: str, old_status: str, call: Callable[[], Any],
-                    fail_status: str) -> Any:
-        """Run a delete; a driver 'busy' answer restores the status instead of marking an error."""
-        try:
-            return call()
-        except (_cinder.cinder_exception.SnapshotIsBusy, _cinder.cinder_exception.VolumeIsBusy) as exc:
-            said = summary(exc)
-            status, err = old_status, InvalidState(resource.KIND, resource.id, 'busy', operation,
-                                                   f'The driver says: {said}')
-        except Exception as exc:
-            err = DriverError(operation, resource.KIND, resource.id, exc)
-            status, said = fail_status, err.message
-        # outside the except block: the driver's exception is not chained to err
-        resource._record_failure(status, said)
-        raise err
-
     # ------------------------------------------------------------------ lifecycle
     @classmethod
     def open(cls, name: str, secrets: dict | None = None) -> 'Backend':
@@ -409,7 +394,7 @@ class Backend:
 
     @classmethod
     def _reopen(cls, name: str, secrets: dict | None) -> 'Backend':
-        """Start a stored backend in this process (_runtime.BACKEND_OPENER)."""
+        """Start a stored backend in this process (what _runtime asks the registered class)."""
         with _reopen_lock:     # two threads reopening one backend start it once
             loaded = _runtime.get().backends.get(name)
             return loaded if loaded is not None else cls._start_stored(name, secrets)
@@ -453,13 +438,11 @@ class Backend:
 
     def dumps(self) -> str:
         """This backend and its resources as versioned JSON, secrets redacted."""
-        from cinder_nb import serialization
         return serialization.dumps(backends=[self._name])
 
     @classmethod
     def load(cls, text: str | bytes | dict, save: bool = False, secrets: dict | None = None) -> 'Backend':
         """Load a document written by Backend.dumps() (the backend and its resources); returns it."""
-        from cinder_nb import serialization
         return serialization.load_one('backend', text, save=save, secrets=secrets)
 
     def __repr__(self) -> str:
@@ -511,7 +494,7 @@ def _with_pools(stats: dict, backend: str) -> dict:
     return stats
 
 
-_runtime.BACKEND_OPENER = Backend._reopen
+_runtime.register_class('backend', Backend)
 
 
 def backends(secrets: dict | None = None) -> list[Backend]:

@@ -8,11 +8,10 @@ import sys
 import stat
 from typing import Any, Callable
 
-from cinder_nb import _cinder, _runtime, oplog
+from cinder_nb import _cinder, _runtime, ceph, oplog
 from cinder_nb.errors import DriverError, InvalidState
 from cinder_nb._resource import Resource, field, new_id, now
-
-CONNECTION_STATUSES = ('attaching', 'attached', 'detaching', 'error')
+from cinder_nb._statuses import CONNECTION_STATUSES  # noqa: F401  (its public name here)
 
 #: protocol -> function(connection_info) -> os-brick connector; replaceable for protocols
 #: whose kernel path is missing here (see cinder_nb.ceph)
@@ -51,7 +50,7 @@ def _my_ip() -> str:
 def brick_connector_for(connection_info: dict) -> Any:
     protocol = connection_info['driver_volume_type']
     if protocol.lower() == 'rbd' and 'rbd' not in CONNECTOR_FACTORIES:
-        from cinder_nb import ceph   # no rbd/nbd kernel module here: attach through rbd-fuse
+        # no rbd/nbd kernel module here: attach through rbd-fuse
         CONNECTOR_FACTORIES['rbd'] = ceph.connector_factory
     factory = CONNECTOR_FACTORIES.get(protocol.lower())
     if factory is not None:
@@ -246,8 +245,7 @@ class Connection(Resource):
                 status = 'in-use' if rest else 'available'
             txn.put(volume, {**vrec, 'status': status, 'updated_at': now()})
         _runtime.get().transact(gone, self, 'disconnect')
-        self._rec['status'] = 'deleted'
-        self._rec['updated_at'] = now()
+        self._mark_deleted()
 
 
 def _check_multiattach(volume, rec: dict, conns: list[dict]) -> None:

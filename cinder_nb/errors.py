@@ -6,6 +6,26 @@ every message passes the secret scrubber, and a driver's exception is summarised
 (scrubbed) instead of being chained: the code raises it after the ``except`` block
 that caught the driver's exception, so ``__cause__`` and ``__context__`` stay empty
 (``raise ... from exc`` would keep it, ``from None`` only hides it).
+
+The tree (tests/core/test_errors.py checks it against the classes)::
+
+    CinderNBError
+    ├── InvalidArgument (also ValueError)
+    ├── NotFound (also LookupError)
+    ├── InvalidState
+    │   ├── InsufficientCapacity
+    │   └── Conflict
+    ├── BackendConfigError
+    │   └── MissingSecret
+    ├── DriverError
+    ├── StateError
+    ├── PersistenceError
+    ├── ToolError
+    ├── Cancelled
+    └── BulkError
+
+The cinderlib and notebook layers subclass these in their own modules
+(cinder_nb.cinderlib.exception, cinder_nb.notebook.operations).
 """
 from __future__ import annotations
 
@@ -188,7 +208,6 @@ class ToolError(CinderNBError):
     """An external tool (fio, ...) is missing or failed; the message quotes what it said."""
 
     def __init__(self, tool: str, message: str, returncode: int | None = None, output: str = ''):
-        from cinder_nb._secrets import SCRUBBER
         output = SCRUBBER.scrub(output.strip())[-2000:]
         super().__init__(f'{tool}: {message}' + (f'\n{output}' if output else ''),
                          tool=tool, returncode=returncode)

@@ -18,6 +18,8 @@ from collections import deque
 from datetime import datetime, timezone
 from typing import Any, Callable, TypeVar
 
+from cinder_nb._secrets import SCRUBBER
+
 MAX_RECORDS = 10_000
 _records: 'deque[dict]' = deque(maxlen=MAX_RECORDS)
 _seq = itertools.count(1)
@@ -98,7 +100,6 @@ def _rec_id(obj: Any) -> str | None:
 
 
 def _error_text(exc: BaseException) -> str:
-    from cinder_nb._secrets import SCRUBBER
     text = getattr(exc, 'message', None) or str(exc) or type(exc).__name__
     return SCRUBBER.scrub(f'{type(exc).__name__}: {text}')
 

@@ -27,9 +27,11 @@ references that resolve, no duplicate). Documents nested deeper than
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import functools
+import gc
 import json
 import os
 import re
@@ -43,16 +45,18 @@ try:
 except ImportError:      # optional: the standard library's json does the same, slower
     _orjson = None
 
-from cinder_nb import _cinder, _runtime, _validation
+from cinder_nb import _bulk_schema, _cinder, _runtime, _validation
 from cinder_nb.persistence.files import write_file
 from cinder_nb.errors import BackendConfigError, CinderNBError, MissingSecret, StateError, shown_name
-from cinder_nb._resource import now
+from cinder_nb._runtime import now
+from cinder_nb._version import __version__
 from cinder_nb._secrets import REDACTED, is_secret_key, redacted_paths
 
 FORMAT = 'cinder_nb.state'
 SCHEMA_VERSION = 2
 REDACTED_KEY = '_redacted'
 _LISTS = {'volume': 'volumes', 'snapshot': 'snapshots', 'connection': 'connections'}
+_LIST_KEYS = frozenset(_LISTS.values())
 _TOP_KEYS = frozenset({'format', 'schema', 'written_at', 'cinder_nb_version', 'backends', *_LISTS.values()})
 
 
@@ -106,7 +110,6 @@ def _order(rec: dict) -> tuple:
 
 def state_dict(backends: Iterable[str] | None = None, volume_ids: Iterable[str] | None = None) -> dict:
     """The (redacted) state as a JSON-able dict, optionally limited to backends or volumes."""
-    from cinder_nb import __version__
     rt = _runtime.get()
     names = list(backends) if backends is not None else sorted(rt.backends)
     wanted_vols = set(volume_ids) if volume_ids is not None else None
@@ -143,7 +146,26 @@ def _maybe_get(rt, vol_id: str):
 
 def dumps(backends: Iterable[str] | None = None, indent: int | None = None) -> str:
     """The whole state (or some backends) as versioned JSON; secrets are redacted."""
-    return encode(state_dict(backends), indent)
+    with gc_paused():
+        return encode(state_dict(backends), indent)
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector while a whole state's containers are built.
+
+    A state makes hundreds of thousands of dicts and lists, none of them in a reference
+    cycle; each batch of allocations set off a collection that scans every live object
+    again (at 100k volumes this tripled the time of json.loads alone, bench/state_scale.py).
+    Reference counting still frees everything; the collector resumes afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def encode(doc: Any, indent: int | None = None) -> str:
@@ -191,7 +213,8 @@ def parse(text: str | bytes | dict) -> dict:
             doc = json.loads(text, parse_constant=_no_constant)
         except (TypeError, ValueError, RecursionError) as exc:
             raise StateError(f'State is not valid JSON: {str(exc):.200}') from None
-        _check_depth(doc)
+        # the depth limit is checked after the schema check (check()): the schema fixes the
+        # shape down to the open fields, so only those need a walk (bench/state_scale.py)
     else:
         raise StateError(f'State must be JSON text or a dict, got {type(text).__name__}.')
     if not isinstance(doc, dict) or doc.get('format') != FORMAT:
@@ -203,6 +226,8 @@ def parse(text: str | bytes | dict) -> dict:
     if schema > SCHEMA_VERSION:
         raise StateError(f'State schema {schema} is newer than this cinder_nb understands '
                          f'(schema {SCHEMA_VERSION}); upgrade cinder_nb to load it.')
+    if schema < SCHEMA_VERSION:
+        _check_depth(doc)     # the upgrades walk records before any schema check
     while schema < SCHEMA_VERSION:
         doc = UPGRADES[schema](doc)
         schema = doc['schema'] = schema + 1
@@ -257,14 +282,27 @@ def _fast_validator() -> Callable[[Any], Any] | None:
     return fastjsonschema.compile(schema)
 
 
+@functools.lru_cache(maxsize=1)
+def _schema_statuses() -> dict[str, frozenset]:
+    """Each kind's status enum in the published schema (the column-wise check uses it)."""
+    defs = json_schema()['$defs']
+    return {kind: frozenset(defs[kind]['properties']['status']['enum']) for kind in _LISTS}
+
+
 def _schema_check(doc: dict) -> None:
     fast = _fast_validator()
     if fast is not None:
         try:
-            fast(doc)
+            if _bulk_schema.lists_valid(doc, _LISTS.items(), _schema_statuses()):
+                # the record lists obey the schema (checked column-wise): the compiled
+                # schema checks the rest, with the lists left empty
+                fast({k: ([] if k in _LIST_KEYS else v) for k, v in doc.items()})
+            else:
+                fast(doc)
             return
         except Exception:   # invalid (or beyond fastjsonschema): jsonschema decides and words the error
             pass
+    _check_depth(doc)       # jsonschema walks all of it and quotes values: refuse a deep one first
     error = jsonschema.exceptions.best_match(_validator().iter_errors(doc))
     if error is not None:
         # best_match picks the most relevant of the errors; its message quotes the value
@@ -272,18 +310,6 @@ def _schema_check(doc: dict) -> None:
         message = error.message if len(error.message) <= 300 else error.message[:297] + '...'
         raise StateError(f'State does not match the cinder_nb state schema at {_where(error.absolute_path)}: '
                          f'{message}')
-
-
-def _statuses() -> dict[str, frozenset]:
-    """Statuses a stored record may have: each kind's vocabulary plus the transient ones
-    the code sets without listing them, minus 'deleted' (a deleted resource has no record).
-    The JSON Schema lists the same sets (tests/state/test_inputs.py compares them)."""
-    from cinder_nb.connection import CONNECTION_STATUSES
-    from cinder_nb.snapshot import SNAPSHOT_STATUSES
-    from cinder_nb.volume import VOLUME_STATUSES
-    return {'volume': (frozenset(VOLUME_STATUSES) | {'reverting'}) - {'deleted'},
-            'snapshot': frozenset(SNAPSHOT_STATUSES) - {'deleted'},
-            'connection': (frozenset(CONNECTION_STATUSES) | {'detaching'}) - {'deleted'}}
 
 
 def _timestamp_ok(value: Any) -> bool:
@@ -309,22 +335,75 @@ def _check_record(kind: str, rec: dict, where: str) -> None:
                              'of the record.')
 
 
-def _check_cinder_types(kind: str, rec: dict, volume: dict | None, where: str) -> None:
-    """Build the Cinder object the record becomes for driver calls, as a dry run.
+#: record fields the schema fixes as flat (dicts of strings, a list of strings): no depth walk
+_FLAT_FIELDS = frozenset({'metadata', 'admin_metadata', 'extra_specs', 'qos_specs', REDACTED_KEY})
+#: how deep a value inside a record (or a backend's config) may nest: the document is level 1,
+#: its list 2, the record 3, the value 4 (_validation.MAX_DEPTH for the whole document)
+_VALUE_DEPTH = _validation.MAX_DEPTH - 3
+
+
+def _check_value_depth(rec: dict, where: str) -> None:
+    """The depth limit for a schema-valid record: only its open values (driver_data,
+    connector, connection_info, device, unknown keys) can nest; the rest the schema fixed."""
+    for key, value in rec.items():
+        if value and isinstance(value, (dict, list)) and key not in _FLAT_FIELDS:
+            if _validation.depth(value, _VALUE_DEPTH) is None:
+                raise StateError(f'State nests dicts or lists deeper than {_validation.MAX_DEPTH} levels '
+                                 f'(at {where}.{key:.40}): no cinder_nb state does.')
+
+
+@functools.lru_cache(maxsize=1)
+def _cinder_samples() -> dict[str, Any]:
+    """One object per kind made by the builders driver calls use (_cinder.volume_ovo, ...):
+    what each field's coerce() runs against, as the objects' own setters do."""
+    vol_rec = {'id': '00000000-0000-4000-8000-000000000001', 'backend': 'b', 'size': 1, 'status': 'available', 'name': ''}
+    vol = _cinder.volume_ovo(vol_rec)
+    snap = _cinder.snapshot_ovo({'id': '00000000-0000-4000-8000-000000000002', 'volume_id': vol_rec['id'], 'volume_size': 1, 'status': 'available'},
+                                _cinder.shallow_volume_ovo(vol_rec))
+    conn = _cinder.attachment_ovo({'id': '00000000-0000-4000-8000-000000000003', 'volume_id': vol_rec['id'], 'status': 'attached', 'connector': {}}, vol)
+    return {'volume': vol, 'snapshot': snap, 'connection': conn}
+
+
+def _coerced_values(kind: str, rec: dict) -> dict:
+    """The values of a record that the OVO builders (_cinder.volume_ovo, snapshot_ovo,
+    attachment_ovo) pass through Cinder's field setters; everything else they store is
+    either constant or of a type the schema and _check_record already guarantee."""
+    if kind == 'connection':
+        connector = rec.get('connector') or {}
+        return {'id': rec['id'], 'volume_id': rec['volume_id'],
+                'instance_uuid': connector.get('instance_uuid'), 'attached_host': connector.get('host'),
+                'attach_time': rec.get('created_at'), 'attach_mode': rec.get('attach_mode', 'rw'),
+                'connection_info': rec.get('connection_info') or {}, 'connector': connector}
+    fields = _cinder_samples()[kind].fields
+    out = {k: v for k, v in (rec.get('driver_data') or {}).items() if k in fields}
+    for key in ('metadata', 'admin_metadata') if kind == 'volume' else ('metadata',):
+        if rec.get(key):
+            out[key] = dict(rec[key])
+    return out
+
+
+def _check_cinder_types(kind: str, rec: dict, where: str) -> None:
+    """Check a record's values with the setters of the Cinder object it becomes for driver calls.
 
     Cinder's object fields decide what a driver-reported value may be (provider_location
     a string, provider_id a string, metadata a dict of strings, ...): a record they refuse
-    would make every later driver call fail, the delete included.
+    would make every later driver call fail, the delete included. This runs each such
+    field's own coerce() (and its read-only rule), as building the object would, without
+    building one per record; tests/state/test_inputs.py checks it agrees with building the
+    objects on hostile documents.
     """
+    sample = _cinder_samples()[kind]
+    fields = sample.fields
     try:
-        if kind == 'volume':
-            _cinder.volume_ovo(rec)
-        else:
-            vol = _cinder.shallow_volume_ovo(volume)
-            if kind == 'snapshot':
-                _cinder.snapshot_ovo(rec, vol)
-            else:
-                _cinder.attachment_ovo(rec, vol)
+        for name, value in _coerced_values(kind, rec).items():
+            field = fields[name]
+            value = field.coerce(sample, name, value)
+            # oslo's setter: a read-only field already set may only be given its own value
+            if (field.read_only and kind != 'connection' and hasattr(sample, '_obj_' + name)
+                    and getattr(sample, '_obj_' + name) != value):
+                raise ValueError(f'{name} is read-only')
+        if kind == 'volume' and (rec.get('extra_specs') or rec.get('qos_specs')):
+            _cinder.volume_ovo(rec)     # rare: a volume type too; build the object as before
     except Exception as exc:     # oslo.versionedobjects raises ValueError, TypeError, ...
         raise StateError(f'{where} ({kind} {rec["id"]}) has values Cinder\'s {kind} object refuses: '
                          f'{type(exc).__name__}: {str(exc):.200}') from None
@@ -356,20 +435,27 @@ def check(doc: dict) -> None:
         if b['name'] in names:
             raise StateError(f'Backend {b["name"]!r} appears twice in the state.')
         names.add(b['name'])
+        if b['config'] and _validation.depth(b['config'], _VALUE_DEPTH) is None:
+            raise StateError(f'State nests dicts or lists deeper than {_validation.MAX_DEPTH} levels '
+                             f'(at {where}.config): no cinder_nb state does.')
+    known = names | set(_runtime.get().backends)
     ids: dict[str, dict[str, dict]] = {}
     for kind, key in _LISTS.items():
         seen = ids.setdefault(kind, {})
         for i, rec in enumerate(doc[key]):
-            where = f'{key}[{i}]'
-            _check_record(kind, rec, where)
+            _check_value_depth(rec, f'{key}[{i}]')
+    for kind, key in _LISTS.items():
+        seen = ids[kind]
+        for i, rec in enumerate(doc[key]):
+            _check_record(kind, rec, f'{key}[{i}]')
             if rec['id'] in seen:
-                raise StateError(f'Duplicate {kind} id {rec["id"]!r} in the state ({where}).')
+                raise StateError(f'Duplicate {kind} id {rec["id"]!r} in the state ({key}[{i}]).')
             seen[rec['id']] = rec
-            if rec['backend'] not in names and rec['backend'] not in _runtime.get().backends:
-                raise StateError(f'{where} ({kind} {rec["id"]}) refers to unknown backend '
+            if rec['backend'] not in known:
+                raise StateError(f'{key}[{i}] ({kind} {rec["id"]}) refers to unknown backend '
                                  f'{rec["backend"]!r}: the state has no such backend and none is loaded.')
     for i, rec in enumerate(doc['volumes']):
-        _check_cinder_types('volume', rec, None, f'volumes[{i}]')
+        _check_cinder_types('volume', rec, f'volumes[{i}]')
     for kind in ('snapshot', 'connection'):
         for i, rec in enumerate(doc[_LISTS[kind]]):
             vol = ids['volume'].get(rec['volume_id'])
@@ -381,7 +467,7 @@ def check(doc: dict) -> None:
             if vol['backend'] != rec['backend']:
                 raise StateError(f'{kind} {rec["id"]} is on backend {rec["backend"]!r} but its volume '
                                  f'{rec["volume_id"]} is on {vol["backend"]!r}.')
-            _check_cinder_types(kind, rec, vol, f'{_LISTS[kind]}[{i}]')
+            _check_cinder_types(kind, rec, f'{_LISTS[kind]}[{i}]')
 
 
 def _stored_volume(vol_id: str) -> dict | None:
@@ -408,13 +494,13 @@ def _backend_plans(doc: dict, secrets: dict) -> list[tuple[str, str, dict, bool]
         for option in b['secret_options']:
             env = secret_env_name(b['name'], option)
             value = secrets.get(b['name'], {}).get(option, os.environ.get(env))
-            if value is None and existing is not None and option in existing._raw_cfg:
-                value = existing._raw_cfg[option]
+            if value is None and existing is not None:
+                value = existing.given_options().get(option)
             if value is None:
                 raise MissingSecret(b['name'], option, env)
             cfg[option] = value
-        if existing is not None and existing._full_config() != dict(cfg, volume_driver=b['volume_driver']):
-            mine = existing._full_config()
+        if existing is not None and existing.given_options() != dict(cfg, volume_driver=b['volume_driver']):
+            mine = existing.given_options()
             wanted = dict(cfg, volume_driver=b['volume_driver'])
             diff = sorted(k for k in set(mine) | set(wanted) if mine.get(k) != wanted.get(k))
             raise BackendConfigError(
@@ -465,13 +551,15 @@ def load(text: str | bytes | dict, save: bool = False, secrets: dict | None = No
     ``CINDER_NB_SECRET_<BACKEND>_<OPTION>`` or an identical backend already loaded.
     Nothing changes in this process or the store if anything fails.
     """
-    from cinder_nb.backend import Backend
+    with gc_paused():
+        return _load(text, save, secrets)
 
+
+def _load(text: str | bytes | dict, save: bool, secrets: dict | None) -> dict:
     doc = parse(text)
     rt = _runtime.get()
     plans = _backend_plans(doc, secrets or {})
     _check_conflicts(doc)
-    classes = rt._classes()
     created: list = []
 
     def rollback() -> None:
@@ -485,7 +573,7 @@ def load(text: str | bytes | dict, save: bool = False, secrets: dict | None = No
     with rt.lock:
         try:
             for name, driver, cfg, new in plans:
-                backend = Backend(name, volume_driver=driver, **cfg)
+                backend = _runtime.class_of('backend')(name, volume_driver=driver, **cfg)
                 if new:
                     created.append(backend)
             records = {key: [(rec, _restore(rec, getattr(rt.live[kind].get(rec['id']), 'record', None)))
@@ -506,7 +594,7 @@ def load(text: str | bytes | dict, save: bool = False, secrets: dict | None = No
                     obj.record.clear()
                     obj.record.update(full)
                 else:
-                    obj = classes[kind](full)
+                    obj = _runtime.class_of(kind)(full)
                 rt.register(obj, saved=save)
                 objs.append(obj)
             loaded[key] = objs

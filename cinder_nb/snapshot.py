@@ -5,12 +5,11 @@ from typing import Any
 
 from cinder_nb import _cinder, _runtime, _validation, oplog
 from cinder_nb.errors import InvalidArgument, InvalidState
-from cinder_nb._resource import Resource, field, new_id, now
+from cinder_nb._resource import NamedResource, field, new_id, now
+from cinder_nb._statuses import SNAPSHOT_STATUSES  # noqa: F401  (its public name here)
 
-SNAPSHOT_STATUSES = ('creating', 'available', 'deleting', 'deleted', 'error', 'error_deleting')
 
-
-class Snapshot(Resource):
+class Snapshot(NamedResource):
     """A snapshot of a volume. Attribute names follow cinderlib's Snapshot."""
 
     KIND = 'snapshot'
@@ -36,15 +35,6 @@ class Snapshot(Resource):
         self._finish(self._driver_updates(ovo, model), status='available', error=None)
         return self
 
-    name = field('name')
-    display_name = name
-
-    @classmethod
-    def get_by_name(cls, name: str) -> list:
-        """Every snapshot with that name (names need not be unique), oldest first."""
-        _validation.text('name', name, allow_none=False)
-        return [obj for obj in _runtime.get().find(cls.KIND) if obj.name == name]
-    description = field('description')
     volume_id = field('volume_id')
     volume_size = field('volume_size')
 
@@ -67,11 +57,7 @@ class Snapshot(Resource):
         old = self._transition('delete', {'available', 'error', 'error_deleting'}, 'deleting')
         ovo = self.ovo()
         backend = self.backend
-        backend._busy_aware(self, 'delete', old, lambda: backend.driver.delete_snapshot(ovo),
-                            fail_status='error_deleting')
-        _runtime.get().forget(self)
-        self._rec['status'] = 'deleted'
-        self._rec['updated_at'] = now()
+        self._driver_delete(old, lambda: backend.driver.delete_snapshot(ovo))
 
     @oplog.operation('snapshot.create_volume')
     def create_volume(self, name: str | None = None, description: str | None = None,
@@ -80,7 +66,7 @@ class Snapshot(Resource):
 
         Stored only if the snapshot is available now, in one compare-and-swap with it.
         """
-        from cinder_nb.volume import Volume
+        Volume = _runtime.class_of('volume')   # volume.py imports this module
         self._require_not_deleted('create a volume from')
         if size is not None:
             _validation.size('size', size)

@@ -6,16 +6,15 @@ from typing import Any, Callable
 
 from cinder_nb import _cinder, _runtime, _validation, oplog
 from cinder_nb.errors import InvalidArgument, InvalidState
-from cinder_nb._resource import Resource, field, new_id, now
+from cinder_nb._resource import NamedResource, Resource, field, new_id, now
 from cinder_nb._secrets import SCRUBBER
-
-VOLUME_STATUSES = ('creating', 'available', 'in-use', 'extending', 'deleting', 'deleted',
-                   'error', 'error_deleting')
-USABLE = frozenset({'available', 'in-use'})
-
+from cinder_nb._statuses import USABLE, VOLUME_STATUSES  # noqa: F401  (its public name here)
+from cinder_nb.connection import Connection, local_connector
+from cinder_nb.snapshot import Snapshot
 
 
-class Volume(Resource):
+
+class Volume(NamedResource):
     """A volume on a backend. Attribute names follow cinderlib's Volume."""
 
     KIND = 'volume'
@@ -94,15 +93,6 @@ class Volume(Resource):
         _runtime.get().transact(step, self, 'update')
 
     # ------------------------------------------------------------------ attributes
-    name = field('name')
-    display_name = name
-
-    @classmethod
-    def get_by_name(cls, name: str) -> list:
-        """Every volume with that name (names need not be unique), oldest first."""
-        _validation.text('name', name, allow_none=False)
-        return [obj for obj in _runtime.get().find(cls.KIND) if obj.name == name]
-    description = field('description')
     size = field('size')
     pool_name = field('pool_name')
     source_volid = field('source_volid')
@@ -186,11 +176,8 @@ class Volume(Resource):
         self._require_not_deleted('delete')
         old = self._transition('delete', {'available', 'error', 'error_deleting', 'in-use'}, 'deleting', check)
         ovo = _cinder.volume_ovo(self._rec)   # check() found no snapshots or connections
-        self.backend._busy_aware(self, 'delete', old, lambda: self.backend.driver.delete_volume(ovo),
-                                 fail_status='error_deleting')
-        _runtime.get().forget(self)
-        self._rec['status'] = 'deleted'
-        self._rec['updated_at'] = now()
+        backend = self.backend
+        self._driver_delete(old, lambda: backend.driver.delete_volume(ovo))
 
     @oplog.operation('volume.extend')
     def extend(self, new_size: int) -> None:
@@ -246,9 +233,8 @@ class Volume(Resource):
         each chunk; an exception it raises (or KeyboardInterrupt) cancels the copy. On failure
         or cancel both volumes are detached and the new volume stays, marked 'error'.
         """
-        from cinder_nb.backend import Backend
         self._require_not_deleted('copy')
-        if not isinstance(backend, Backend):
+        if not isinstance(backend, _runtime.class_of('backend')):
             raise InvalidArgument('backend', backend, 'a loaded cinder_nb.Backend')
         if self.status != 'available':
             raise InvalidState('volume', self.id, self.status, 'copy', 'Detach it first.')
@@ -284,7 +270,6 @@ class Volume(Resource):
         The snapshot is stored (with the volume's current size) only if the volume is
         available or in-use now, in one compare-and-swap that bumps the volume's version.
         """
-        from cinder_nb.snapshot import Snapshot
         self._require_not_deleted('snapshot')
         snap = Snapshot._new(self, name=name, description=description, metadata=metadata)
 
@@ -318,7 +303,6 @@ class Volume(Resource):
     @oplog.operation('volume.connect')
     def connect(self, connector_dict: dict, attach_mode: str = 'rw'):
         """Export the volume to a host described by an os-brick connector dict."""
-        from cinder_nb.connection import Connection
         self._require_not_deleted('connect')
         _validation.choice('attach_mode', attach_mode, ('rw', 'ro'))
         connector = _validation.connector(connector_dict)
@@ -328,7 +312,6 @@ class Volume(Resource):
     @oplog.operation('volume.attach')
     def attach(self):
         """Connect to this host and attach locally through os-brick; returns the Connection."""
-        from cinder_nb.connection import Connection, local_connector
         self._require_not_deleted('attach')
         if self.local_attach is not None:
             raise InvalidState('volume', self.id, self.status, 'attach', 'It is already attached here.')

@@ -54,7 +54,8 @@ _all_drivers: list[type] | None = None
 
 
 def registered_volume_drivers() -> list[type]:
-    """Every volume driver class Cinder ships, plus any registered with @volumedriver."""
+    """Every volume driver class Cinder ships, plus any registered with @volumedriver
+    (cinder_nb's embedded driver registers itself on import: cinder_nb._catalog imports it)."""
     global _all_drivers
     with _catalog_lock:
         if _all_drivers is None:
@@ -66,7 +67,6 @@ def registered_volume_drivers() -> list[type]:
                         importlib.import_module(info.name)
                     except Exception as exc:  # a driver whose optional deps are missing
                         LOG.debug('skipping %s: %s', info.name, exc)
-            importlib.import_module('cinder_nb.drivers.localfile')
             _all_drivers = True  # type: ignore[assignment]
         seen, result = set(), []
         for cls in cinder_interface._volume_register:  # noqa: SLF001

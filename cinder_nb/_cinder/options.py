@@ -5,6 +5,7 @@ import warnings
 from typing import Any, Iterable
 
 from cinder_nb._cinder.base import CONF, SHARED_GROUP, cfg, cinder_configuration, cinder_driver
+from cinder_nb.errors import InvalidArgument
 
 
 def volume_manager() -> Any:
@@ -78,7 +79,6 @@ def set_global_options(values: dict) -> None:
 
 def check_global_options(values: dict) -> dict:
     """values converted by their oslo.config types; InvalidArgument for unknown or bad ones."""
-    from cinder_nb.errors import InvalidArgument
     checked = {}
     for name, value in values.items():
         if name in _OWN_GLOBAL_OPTIONS:

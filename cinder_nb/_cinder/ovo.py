@@ -82,7 +82,7 @@ def shallow_volume_ovo(rec: dict, connections: Iterable[dict] = (), ctxt: Any = 
 def _plain_volume_ovo(rec: dict, conns: list, ctxt: Any = None) -> Any:
     ctxt = ctxt or context()
     values = dict(
-        id=rec['id'], size=rec['size'], status=_ovo_status(rec['status']),
+        id=rec['id'], size=rec['size'], status=rec['status'],
         host=host_of(rec['backend'], rec.get('pool_name')),
         display_name=rec.get('name') or '', display_description=rec.get('description') or '',
         source_volid=rec.get('source_volid'), snapshot_id=rec.get('snapshot_id'),
@@ -108,7 +108,7 @@ def snapshot_ovo(rec: dict, vol: Any) -> Any:
     ctxt = vol._context or context()
     values = dict(
         id=rec['id'], volume_id=rec['volume_id'], volume_size=rec['volume_size'],
-        status=_ovo_status(rec['status']), display_name=rec.get('name') or '',
+        status=rec['status'], display_name=rec.get('name') or '',
         display_description=rec.get('description') or '',
         created_at=_timestamp(rec.get('created_at')), updated_at=_timestamp(rec.get('updated_at')),
         volume_type_id=vol.volume_type_id,
@@ -193,10 +193,6 @@ def _fill_defaults(cls: Any, values: dict) -> dict:
         elif field.nullable:
             values[name] = None
     return values
-
-
-def _ovo_status(status: str) -> str:
-    return {'in-use': 'in-use'}.get(status, status)
 
 
 def changed_fields(ovo: Any, allowed: frozenset) -> dict:

@@ -27,19 +27,23 @@ def extra_driver_options(cls: type) -> list:
 
 
 def prepare_module() -> None:
-    """Make the RBD driver module ready to load: bindings, keyring option, patches."""
-    module_name = RBD_MODULE
-    from cinder_nb import ceph
-    ceph.ensure_bindings()
+    """Make the RBD driver module ready to load: bindings, keyring option, patches.
+
+    The caller makes Ceph's Python bindings importable first (cinder_nb.ceph.ensure_bindings).
+    """
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        module = importlib.import_module(module_name)
-    if getattr(module, 'rados', None) is None and ceph.ensure_bindings():
-        import rados
-        import rbd
-        # rbd.py binds rados/rbd once at import (None if they were missing then, e.g. when
-        # the driver catalog imported it first); bindings made importable since must reach it.
-        module.rados, module.rbd = rados, rbd
+        module = importlib.import_module(RBD_MODULE)
+    if getattr(module, 'rados', None) is None:
+        try:
+            import rados
+            import rbd
+        except ImportError:
+            pass
+        else:
+            # rbd.py binds rados/rbd once at import (None if they were missing then, e.g. when
+            # the driver catalog imported it first); bindings made importable since must reach it.
+            module.rados, module.rbd = rados, rbd
     if find_option(RBD_KEYRING_OPT.dest) is None:
         # make_backend_config finds a backend's options among the registered ones
         CONF.register_opt(RBD_KEYRING_OPT, group=SHARED_GROUP)

@@ -73,6 +73,10 @@ class View:
             return getattr(self._core, name)
         except AttributeError:
             pass
+        return self._fallback(name)
+
+    def _fallback(self, name: str) -> Any:
+        """Where a name the cinder_nb object lacks is looked up: the Cinder OVO (cinderlib's fields)."""
         if name.startswith('_'):
             raise AttributeError(name)
         return getattr(self._ovo_object(), name)

@@ -12,7 +12,7 @@ from cinder_nb.cinderlib import _views
 from cinder_nb.cinderlib.drivers import list_supported_drivers as _list_drivers
 from cinder_nb.cinderlib.exception import AlreadySetup
 from cinder_nb.cinderlib.objects import Volume, create_args, persistence
-from cinder_nb.errors import InvalidArgument
+from cinder_nb.errors import InvalidArgument, NotFound
 from cinder_nb.persistence.base import Persistence as _CorePersistence
 
 LOG = logging.getLogger('cinder_nb.cinderlib')
@@ -54,13 +54,8 @@ class Backend(_views.View, metaclass=_BackendMeta):
     def _ovo_object(self) -> Any:
         raise AttributeError('Backend has no OVO')
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith('__') or name == '_core':
-            raise AttributeError(name)
-        try:
-            return getattr(self._core, name)
-        except AttributeError:
-            return getattr(self._core.driver, name)   # cinderlib reached the driver this way
+    def _fallback(self, name: str) -> Any:
+        return getattr(self._core.driver, name)   # cinderlib reached the driver this way
 
     def __repr__(self) -> str:
         return f'<cinderlib.Backend {self._core.id}>'
@@ -126,7 +121,6 @@ class Backend(_views.View, metaclass=_BackendMeta):
             return loaded
         if len(backend_data) > 1:
             return cls(**backend_data)
-        from cinder_nb.errors import NotFound
         raise NotFound('backend', name, 'The document has only its name: create it with '
                        'cinderlib.Backend(...) first.')
 

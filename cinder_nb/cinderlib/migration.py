@@ -13,11 +13,10 @@ from __future__ import annotations
 import json as json_lib
 from typing import Any
 
-from cinder_nb import _runtime, serialization as _state
+from cinder_nb import _runtime, _statuses, serialization as _state
 from cinder_nb.cinderlib import _views
 from cinder_nb.cinderlib.backend import persistence_config_to_cinder_nb
 from cinder_nb.errors import InvalidArgument, StateError
-from cinder_nb.volume import VOLUME_STATUSES
 
 _OVO_NAME = 'versioned_object.name'
 _OVO_DATA = 'versioned_object.data'
@@ -84,7 +83,7 @@ def _volume_record(v: dict, where: str) -> dict:
     elif isinstance(vtype, dict):   # from the database reader
         extra_specs, qos_specs = _str_dict(vtype.get('extra_specs')), _str_dict(vtype.get('qos_specs'))
     status = v.get('status')
-    if status not in VOLUME_STATUSES or status == 'deleted':
+    if status not in _statuses.stored('volume'):
         raise StateError(f'{where} has status {status!r}, not a live volume status.')
     return {
         'id': v.get('id'), 'backend': backend, 'pool_name': pool,

@@ -34,23 +34,25 @@ def load(json_src: Any, save: bool = False) -> Any:
 
     With ``save=True`` the resources are written to the state store as well.
     """
-    if isinstance(json_src, (str, bytes)):
-        try:
-            json_src = json_lib.loads(json_src)
-        except ValueError as exc:
-            raise StateError(f'Not JSON: {exc}') from None
+    json_src = _parsed(json_src)
     if migration.is_cinderlib_document(json_src):
         return migration.load_cinderlib_json(json_src, save=save)
     loaded = _state.load(json_src, save=save)
     return _views.wrap_all(loaded['backends'])
 
 
-def _load_one(json_src: Any, save: bool = False, kind: str | None = None) -> Any:
+def _parsed(json_src: Any) -> Any:
+    """A document given as JSON text parsed (StateError if it is not JSON); anything else as it is."""
     if isinstance(json_src, (str, bytes)):
         try:
-            json_src = json_lib.loads(json_src)
+            return json_lib.loads(json_src)
         except ValueError as exc:
             raise StateError(f'Not JSON: {exc}') from None
+    return json_src
+
+
+def _load_one(json_src: Any, save: bool = False, kind: str | None = None) -> Any:
+    json_src = _parsed(json_src)
     if migration.is_cinderlib_document(json_src):
         return migration.load_cinderlib_json(json_src, save=save)
     if kind is None:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
-from cinder_nb import _runtime
+from cinder_nb import _runtime, serialization
 from cinder_nb.connection import CONNECTION_STATUSES
 from cinder_nb.snapshot import SNAPSHOT_STATUSES
 from cinder_nb.volume import VOLUME_STATUSES
@@ -39,38 +40,43 @@ def _backend_name(backend: Any) -> str | None:
     return backend.name
 
 
-def _frame(kind: str, columns: dict[str, Any], row: Callable[[Any], dict], backend: Any) -> pd.DataFrame:
-    found = _runtime.get().find_with_records(kind, backend=_backend_name(backend))
-    # a stored record is already the public (redacted) form: redact only what is held here alone
-    rows = [row(rec if rec is not None else obj.public_record()) for obj, rec in found]
-    df = pd.DataFrame(rows, columns=list(columns))
-    for col, dtype in columns.items():
-        if dtype == TIMESTAMP:
-            df[col] = pd.to_datetime(df[col], utc=True, format='ISO8601').astype(TIMESTAMP)
-        elif dtype == 'bool':
-            df[col] = df[col].fillna(False).astype(bool)
-        else:
-            df[col] = df[col].astype(dtype)
+def _frame(kind: str, columns: dict[str, Any], derived: Callable[[list[dict]], dict] | None,
+           backend: Any) -> pd.DataFrame:
+    """A frame built column by column from the store's public records (no dict per row)."""
+    with serialization.gc_paused():       # a record per row: no cycles, skip the collector
+        recs = _runtime.get().public_records(kind, backend=_backend_name(backend))
+        extra = derived(recs) if derived is not None else {}
+        data = {}
+        for col, dtype in columns.items():
+            values = extra[col] if col in extra else [r.get(col) for r in recs]
+            data[col] = _typed(values, dtype)
+        del recs
+    df = pd.DataFrame(data, columns=list(columns))
     if len(df):
         df = df.sort_values(['created_at', 'id'], kind='stable').reset_index(drop=True)
     return df
 
 
-def _volume_row(rec: dict) -> dict:
-    return {k: rec.get(k) for k in VOLUME_COLUMNS}
+def _typed(values: list, dtype: Any) -> Any:
+    """One column of values in its dtype (None becomes <NA>/NaT; False for a bool column)."""
+    if dtype == TIMESTAMP:
+        return pd.to_datetime(pd.Series(values, dtype=object), utc=True, format='ISO8601').astype(TIMESTAMP)
+    if isinstance(dtype, pd.CategoricalDtype):
+        code = {c: i for i, c in enumerate(dtype.categories)}
+        return pd.Categorical.from_codes([code.get(v, -1) for v in values], dtype=dtype)
+    if dtype == 'bool':
+        return np.array([bool(v) for v in values], dtype=bool)
+    if dtype == 'int64':
+        return np.array(values, dtype='int64')
+    return pd.array(values, dtype=dtype)
 
 
-def _snapshot_row(rec: dict) -> dict:
-    return {k: rec.get(k) for k in SNAPSHOT_COLUMNS}
-
-
-def _connection_row(rec: dict) -> dict:
-    connector = rec.get('connector') or {}
-    out = {k: rec.get(k) for k in CONNECTION_COLUMNS}
-    out.update(protocol=(rec.get('connection_info') or {}).get('driver_volume_type'),
-               host=connector.get('host'), initiator=connector.get('initiator'),
-               attached=bool(rec.get('device')), path=(rec.get('device') or {}).get('path'))
-    return out
+def _connection_columns(recs: list[dict]) -> dict:
+    connectors = [r.get('connector') or {} for r in recs]
+    devices = [r.get('device') for r in recs]
+    return {'protocol': [(r.get('connection_info') or {}).get('driver_volume_type') for r in recs],
+            'host': [c.get('host') for c in connectors], 'initiator': [c.get('initiator') for c in connectors],
+            'attached': [bool(d) for d in devices], 'path': [(d or {}).get('path') for d in devices]}
 
 
 def volumes_df(backend: Any = None) -> pd.DataFrame:
@@ -80,14 +86,14 @@ def volumes_df(backend: Any = None) -> pd.DataFrame:
     status (category), bootable, multiattach, source_volid, snapshot_id, description, error,
     created_at, updated_at (datetime64[ns, UTC]). Built from public records: no secrets.
     """
-    return _frame('volume', VOLUME_COLUMNS, _volume_row, backend)
+    return _frame('volume', VOLUME_COLUMNS, None, backend)
 
 
 def snapshots_df(backend: Any = None) -> pd.DataFrame:
     """Snapshots of one backend or of all; columns as SNAPSHOT_COLUMNS (volume_size in GiB)."""
-    return _frame('snapshot', SNAPSHOT_COLUMNS, _snapshot_row, backend)
+    return _frame('snapshot', SNAPSHOT_COLUMNS, None, backend)
 
 
 def connections_df(backend: Any = None) -> pd.DataFrame:
     """Connections of one backend or of all; host/initiator from the connector, path if attached here."""
-    return _frame('connection', CONNECTION_COLUMNS, _connection_row, backend)
+    return _frame('connection', CONNECTION_COLUMNS, _connection_columns, backend)

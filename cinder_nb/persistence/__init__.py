@@ -7,6 +7,7 @@ from typing import Any
 
 from cinder_nb.errors import InvalidArgument, PersistenceError
 from cinder_nb.persistence.base import ANY, KINDS, NEW, Persistence, StaleRecord, Write
+from cinder_nb.persistence.memory import MemoryPersistence
 
 ENTRY_POINT_GROUP = 'cinder_nb.persistence'
 
@@ -37,9 +38,9 @@ def create(config: Any, state_dir: str) -> Persistence:
     config = dict(config)
     storage = config.pop('storage', 'sqlite' if 'path' in config else None)
     if storage == 'memory':
-        from cinder_nb.persistence.memory import MemoryPersistence
         return MemoryPersistence()
     if storage == 'sqlite':
+        # imported here, not above: SQLAlchemy is loaded only by those who choose a SQL store
         from cinder_nb.persistence.sql import SQLPersistence
         url = config.get('url') or 'sqlite:///' + os.path.abspath(config.get('path') or
                                                                   os.path.join(state_dir, 'cinder_nb.db'))

@@ -181,11 +181,6 @@ def check_expected(write: Write, found: int | None) -> None:
         raise StaleRecord(write.kind, write.ident, write.expected, found)
 
 
-def matches(record: dict, backend: str | None, volume_id: str | None) -> bool:
-    return ((backend is None or record.get('backend') == backend) and
-            (volume_id is None or record.get('volume_id') == volume_id))
-
-
 def check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise ValueError(f'unknown record kind {kind!r}; expected one of {KINDS}')

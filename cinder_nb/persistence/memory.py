@@ -9,6 +9,10 @@ from cinder_nb.persistence.base import (KINDS, VERSION_KEY, Persistence, Write, 
                                         check_kind, check_record, first_version)
 
 
+#: one encoder for every row (json.dumps with default= would build a new one per call)
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
+
 class _Row(NamedTuple):
     backend: object
     volume_id: object
@@ -42,7 +46,7 @@ class MemoryPersistence(Persistence):
         else:
             version = old.version + 1 if old is not None else first_version()
         return _Row(record.get('backend'), record.get('volume_id'),
-                    json.dumps(record, sort_keys=True, default=str), version)
+                    _ENCODER.encode(record), version)
 
     def _put_locked(self, kind: str, ident: str, record: dict) -> None:
         self._put_row(kind, ident, self._row(record, self._data[kind].get(ident)))
@@ -83,12 +87,15 @@ class MemoryPersistence(Persistence):
         staged = []
         for kind, record in items:
             check_kind(kind)
-            check_record(record)
-            self._row(record, None)         # refuse what cannot be stored before writing anything
-            staged.append((kind, record['id'], record))
+            # encoded once, before anything is written: what cannot be stored is refused first
+            row = self._row(record, None)
+            staged.append((kind, record['id'], row, VERSION_KEY in record))
         with self._lock:
-            for kind, ident, record in staged:
-                self._put_locked(kind, ident, record)
+            for kind, ident, row, explicit in staged:
+                old = self._data[kind].get(ident)
+                if old is not None and not explicit:
+                    row = row._replace(version=old.version + 1)
+                self._put_row(kind, ident, row)
 
     def delete(self, kind: str, ident: str) -> None:
         check_kind(kind)

@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from cinder_nb.errors import InvalidArgument, PersistenceError
-from cinder_nb.persistence.base import (ANY, KINDS, NEW, VERSION_KEY, Persistence, StaleRecord, Write,
+from cinder_nb.persistence.base import (ANY, NEW, VERSION_KEY, Persistence, StaleRecord, Write,
                                         check_kind, check_record, first_version)
 
 #: 1: one row per record; 2: each row has a version (compare-and-swap writes)
@@ -308,7 +308,3 @@ def _safe_url(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except Exception:
         return url.split('@')[-1]
-
-
-def kinds() -> tuple:
-    return KINDS

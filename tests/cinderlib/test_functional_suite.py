@@ -51,7 +51,6 @@ def _assert_all_passed(counts: dict) -> None:
         f"failed: {counts['failed_names']}\n{counts['output'][-6000:]}")
 
 
-@pytest.mark.root
 @pytest.mark.skipif(not LOOP_OK, reason=f'the suite reads sizes with lsblk on block devices: {NO_LOOP_REASON}')
 def test_cinderlib_suite_on_embedded_backend(cinderlib_source, tmp_path):
     volumes = tmp_path / 'volumes'
@@ -66,7 +65,6 @@ def test_cinderlib_suite_on_embedded_backend(cinderlib_source, tmp_path):
 
 
 @pytest.mark.ceph
-@pytest.mark.root
 @pytest.mark.skipif(not LOOP_OK, reason=f'the suite reads sizes with lsblk on block devices: {NO_LOOP_REASON}')
 def test_cinderlib_suite_on_ceph_rbd(cinderlib_source, ceph_cluster, tmp_path):
     """The same suite on Cinder's RBDDriver against the single-node cluster the tests start

@@ -87,7 +87,6 @@ def _last_line(path: str) -> dict | None:
 
 
 @pytest.mark.postgresql
-@pytest.mark.root
 @pytest.mark.timeout(200)   # ~60 s on an idle 2-core machine, ~140 s under load 15
 @pytest.mark.xfail(not _has_compare_and_swap(), strict=False,
                    reason='lost updates and double operations until every change is a compare-and-swap '

@@ -105,3 +105,11 @@ def test_bin_demo_leaves_no_temp_dir_unless_kept(tmp_path):
     where = re.search(r'^Kept (\S+)$', kept.stdout, re.MULTILINE)
     assert where and os.path.isdir(where[1]) and os.path.dirname(where[1]) == str(tmp)
     shutil.rmtree(where[1])
+
+
+def test_the_package_ships_its_type_information():
+    """py.typed (PEP 561) is in the package and in its package data, so a wheel carries it."""
+    import tomllib
+    assert (ROOT / 'cinder_nb' / 'py.typed').is_file()
+    data = tomllib.loads((ROOT / 'pyproject.toml').read_text())['tool']['setuptools']['package-data']
+    assert 'py.typed' in data['cinder_nb']

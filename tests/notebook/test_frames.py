@@ -82,3 +82,54 @@ def test_no_secret_reaches_a_frame(session):
     text = ''.join(frame().to_csv() for frame, _ in FRAMES)
     assert 'conn-secret-55' not in text and 'Xy-secret-77' not in text
     assert 'connector' not in nb.connections_df().columns
+
+
+def _rowwise(kind: str, columns: dict) -> pd.DataFrame:
+    """The frames as they were built before the column-wise builder: a dict per row from
+    each object's public record, then each column converted (the reference)."""
+    from cinder_nb import _runtime
+    rows = []
+    for obj, rec in _runtime.get().find_with_records(kind):
+        rec = rec if rec is not None else obj.public_record()
+        row = {k: rec.get(k) for k in columns}
+        if kind == 'connection':
+            connector = rec.get('connector') or {}
+            row.update(protocol=(rec.get('connection_info') or {}).get('driver_volume_type'),
+                       host=connector.get('host'), initiator=connector.get('initiator'),
+                       attached=bool(rec.get('device')), path=(rec.get('device') or {}).get('path'))
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=list(columns))
+    for col, dtype in columns.items():
+        if dtype == 'datetime64[ns, UTC]':
+            df[col] = pd.to_datetime(df[col], utc=True, format='ISO8601').astype(dtype)
+        elif dtype == 'bool':
+            df[col] = df[col].fillna(False).astype(bool)
+        else:
+            df[col] = df[col].astype(dtype)
+    if len(df):
+        df = df.sort_values(['created_at', 'id'], kind='stable').reset_index(drop=True)
+    return df
+
+
+def test_column_wise_frames_equal_the_row_wise_reference(filelab):
+    """volumes_df() & co. build columns straight from the stored records: the frames must be
+    the ones a dict per row gave, with nulls, errors, odd statuses and objects held only here."""
+    import json
+    vol = filelab.create_volume(2, name='data', description='d', metadata={'a': 'b'})
+    snap = vol.create_snapshot(name='s1')
+    vol.clone(name='copy')
+    snap.create_volume(name='back')
+    vol.connect({'host': 'compute-1', 'initiator': 'iqn.2004-10.com:c1'})
+    vol.create_snapshot()                       # no name
+    doc = json.loads(cnb.dumps())
+    held = dict(doc['volumes'][0], id='held-only', name='', pool_name=None, status='error',
+                error='boom', created_at='2020-01-01T00:00:00+02:00', updated_at=None)
+    doc['volumes'] = [held]
+    doc['snapshots'] = doc['connections'] = []
+    cnb.load(json.dumps(doc), save=False)       # an object held in this process only
+    for frame, columns, kind in ((nb.volumes_df, VOLUME_COLUMNS, 'volume'),
+                                 (nb.snapshots_df, SNAPSHOT_COLUMNS, 'snapshot'),
+                                 (nb.connections_df, CONNECTION_COLUMNS, 'connection')):
+        got, want = frame(), _rowwise(kind, columns)
+        assert len(got) == len(want) > 0, kind
+        pd.testing.assert_frame_equal(got, want, check_exact=True)

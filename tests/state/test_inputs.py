@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import cinder_nb as cnb
-from cinder_nb import _cinder, _runtime, _validation, serialization
+from cinder_nb import _cinder, _runtime, _statuses, _validation, serialization
 from cinder_nb.drivers.localfile import LocalFileDriver
 
 
@@ -207,10 +207,9 @@ def test_the_schema_is_shipped_valid_and_agrees_with_the_code():
     jsonschema.Draft202012Validator.check_schema(schema)
     assert serialization.json_schema() == schema
     defs = schema['$defs']
-    statuses = serialization._statuses()
-    for kind in ('volume', 'snapshot', 'connection'):
-        assert set(defs[kind]['properties']['status']['enum']) == statuses[kind], kind
-        assert 'deleted' not in statuses[kind]
+    for kind in ('volume', 'snapshot', 'connection'):    # the one vocabulary, in its order
+        assert defs[kind]['properties']['status']['enum'] == list(_statuses.stored(kind)), kind
+        assert 'deleted' not in _statuses.stored(kind) and 'deleted' in _statuses.BY_KIND[kind]
     assert defs['id']['pattern'] == _validation.RESOURCE_ID.pattern
     assert defs['backend_name']['pattern'] == _validation.BACKEND_NAME.pattern
     assert defs['size_gib']['maximum'] == _validation.MAX_SIZE_GIB
@@ -334,3 +333,146 @@ def test_fast_schema_check_agrees_with_jsonschema(hostile_base, data):
         fast_ok = False
     reference_ok = next(serialization._validator().iter_errors(doc), None) is None
     assert fast_ok == reference_ok, json.dumps(doc)[:500]
+
+
+# ----------------------------------------------------------------------------- the fast checks of load()
+def _objects_accept(kind: str, rec: dict, vol: dict) -> bool:
+    """The reference: build the Cinder object the record becomes for driver calls (what load()
+    did per record before its typed checks)."""
+    try:
+        if kind == 'volume':
+            _cinder.volume_ovo(rec)
+        else:
+            shallow = _cinder.shallow_volume_ovo(vol)
+            (_cinder.snapshot_ovo if kind == 'snapshot' else _cinder.attachment_ovo)(rec, shallow)
+    except Exception:
+        return False
+    return True
+
+
+def _typed_checks_accept(kind: str, rec: dict) -> bool:
+    try:
+        serialization._check_cinder_types(kind, rec, 'x')
+    except cnb.StateError:
+        return False
+    return True
+
+
+def _schema_valid(doc: dict) -> bool:
+    return next(serialization._validator().iter_errors(doc), None) is None
+
+
+def _field_cases(base: dict) -> list[dict]:
+    """Records whose driver-reported or typed fields Cinder's objects may refuse."""
+    vol, snap, conn = base['volumes'][0], base['snapshots'][0], base['connections'][0]
+    cases = []
+    for dd in ({'cluster': None}, {'cluster': 'x'}, {'provider_location': {'x': 1}}, {'provider_id': 5},
+               {'provider_auth': ['x']}, {'size': 'big'}, {'size': '3'}, {'snapshots': []},
+               {'volume_type': {}}, {'metadata': {'k': 1}}, {'metadata': None}, {'bootable': 'maybe'},
+               {'replication_status': 5}, {'shared_targets': 'yes'}, {'id': 7}, {'created_at': 'x'},
+               {'attach_status': 'bogus'}, {'volume_attachment': None}, {'glance_metadata': {'a': 'b'}}):
+        cases.append(('volume', dict(vol, driver_data=dd)))
+        cases.append(('snapshot', dict(snap, driver_data=dd)))
+    cases.append(('volume', dict(vol, extra_specs={'a': 'b'}, qos_specs={'c': 'd'})))
+    for connector in ({'host': {'x': 1}}, {'host': 5}, {'instance_uuid': 5}, {'instance_uuid': 'not-a-uuid'},
+                      {'host': None}, {}):
+        cases.append(('connection', dict(conn, connector=connector)))
+    for created in ('2026-01-01', '20260101T000000', '2026-01-01T00:00:00Z', None):
+        cases.append(('connection', dict(conn, created_at=created)))
+    cases.append(('connection', dict(conn, connection_info={'driver_volume_type': 'x', 'data': {'k': [1]}})))
+    return cases
+
+
+def test_typed_checks_agree_with_building_the_objects(hostile_base):
+    """load() no longer builds a Cinder object per record: it runs the fields' own setters.
+    On every record the schema lets through, both must accept or both refuse."""
+    _tmp, base = hostile_base
+    vol = base['volumes'][0]
+    refused = 0
+    for kind, rec in _field_cases(base):
+        if not _schema_valid(dict(base, **{serialization._LISTS[kind]: [rec]})):
+            continue
+        want = _objects_accept(kind, rec, vol)
+        assert _typed_checks_accept(kind, rec) == want, (kind, rec)
+        refused += not want
+    assert refused >= 10          # the cases do reach refusals, not only acceptances
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow,
+                                                                 HealthCheck.data_too_large])
+@given(data=st.data())
+def test_typed_checks_agree_with_building_the_objects_on_hostile_records(hostile_base, data):
+    _tmp, base = hostile_base
+    doc = data.draw(_hostile_document(base))
+    if not isinstance(doc, dict) or _validation.depth(doc, _validation.MAX_DEPTH) is None:
+        return
+    doc = json.loads(json.dumps(doc))
+    if doc.get('schema') != 2 or not _schema_valid(doc):
+        return
+    vols = {v['id']: v for v in doc.get('volumes', [])}
+    for kind, key in serialization._LISTS.items():
+        for rec in doc.get(key, []):
+            vol = rec if kind == 'volume' else vols.get(rec['volume_id'])
+            if vol is None:
+                continue
+            assert _typed_checks_accept(kind, rec) == _objects_accept(kind, rec, vol), (kind, rec)
+
+
+def _list_cases(base: dict) -> list[tuple[str, list]]:
+    """Record lists at the edges of the schema's rules (the column-wise check must not accept
+    any the schema refuses)."""
+    vol, snap, conn = base['volumes'][0], base['snapshots'][0], base['connections'][0]
+    out = []
+    for kind, rec in (('volume', vol), ('snapshot', snap), ('connection', conn)):
+        for key, value in (('id', 'a\n'), ('id', 'ab\ncd'), ('id', 'a' * 36), ('id', 'a' * 37), ('id', ''),
+                           ('id', 5), ('backend', 'lab\n'), ('backend', 'DEFAULT'), ('backend', 'default'),
+                           ('backend', 'l' * 64), ('backend', 'l' * 65), ('status', 'deleted'), ('status', None),
+                           ('status', ['available']), ('error', 'e' * 65537), ('error', 'e' * 65536),
+                           ('created_at', 't' * 65), ('updated_at', 5), ('driver_data', None),
+                           ('driver_data', {str(i): i for i in range(101)}), ('_redacted', ['']),
+                           ('_redacted', ['x'] * 101), ('_redacted', 'x'), ('name', 'n' * 256),
+                           ('name', None), ('description', 'd' * 4097), ('metadata', {'k': 1}),
+                           ('metadata', {'k' * 256: 'v'}), ('metadata', {'k': 'v' * 65536}),
+                           ('size', 1.0), ('size', True), ('size', 0), ('size', 1048577), ('volume_size', 2.0),
+                           ('volume_id', None), ('volume_id', 'x/y'), ('source_volid', 'a\n'),
+                           ('snapshot_id', ''), ('pool_name', None), ('multiattach', 1), ('bootable', None),
+                           ('qos_specs', []), ('connector', None), ('connector', {str(i): 1 for i in range(201)}),
+                           ('attach_mode', 'rx'), ('connection_info', {'data': {}}),
+                           ('connection_info', {'driver_volume_type': 5}), ('connection_info', {}),
+                           ('connection_info', {'driver_volume_type': 'x', 'data': 'y'}), ('device', 'x'),
+                           ('device', None), ('unknown', {'a': [1]})):
+            out.append((kind, [rec, dict(rec, **{key: value})]))
+        out.append((kind, [{k: v for k, v in rec.items() if k != 'status'}]))
+        out.append((kind, [rec] * 2 + [5]))
+    return out
+
+
+def test_column_wise_schema_check_never_accepts_what_the_schema_refuses(hostile_base):
+    _tmp, base = hostile_base
+    from cinder_nb import _bulk_schema
+    for kind, key in serialization._LISTS.items():     # what dumps() writes takes the fast path
+        assert _bulk_schema.records_valid(kind, base[key] * 3, serialization._schema_statuses()[kind]), kind
+    accepted = 0
+    for kind, recs in _list_cases(base):
+        doc = {'format': 'cinder_nb.state', 'schema': 2, serialization._LISTS[kind]: recs}
+        if _bulk_schema.records_valid(kind, recs, serialization._schema_statuses()[kind]):
+            accepted += 1
+            assert _schema_valid(doc), (kind, recs[-1])
+    assert accepted > 20           # the edge cases inside the rules are accepted
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow,
+                                                                 HealthCheck.data_too_large])
+@given(data=st.data())
+def test_column_wise_schema_check_never_accepts_hostile_lists_the_schema_refuses(hostile_base, data):
+    _tmp, base = hostile_base
+    from cinder_nb import _bulk_schema
+    doc = data.draw(_hostile_document(base))
+    if not isinstance(doc, dict) or _validation.depth(doc, _validation.MAX_DEPTH) is None:
+        return
+    doc = json.loads(json.dumps(doc))
+    for kind, key in serialization._LISTS.items():
+        if key in doc and _bulk_schema.records_valid(kind, doc[key], serialization._schema_statuses()[kind]):
+            assert _schema_valid({'format': 'cinder_nb.state', 'schema': 2, key: doc[key]}), doc[key]

@@ -109,7 +109,7 @@ def test_schema_1_fixture_is_upgraded(tmp_path):
         cnb.load(text)
     out = cnb.load(text, secrets={'chap': {'chapfile_password': 'pw-for-v1'}})
     backend = out['backends'][0]
-    assert backend._raw_cfg['chapfile_user'] == '***'          # schema-1 loading used to drop it
+    assert backend.given_options()['chapfile_user'] == '***'          # schema-1 loading used to drop it
     assert backend.driver.configuration.chapfile_password == 'pw-for-v1'
     gold = next(v for v in out['volumes'] if v.name == 'gold')
     assert gold.extra_specs == {'thin': 'true'} and gold.qos_specs == {'total_iops_sec': '500'}
