@@ -239,8 +239,8 @@ class Grid(anywidget.AnyWidget):
 
     def _on_view(self, change: dict) -> None:
         with self._lock:
-            if change['name'] == 'search':
-                self.page = 0
+            if change['name'] in ('search', 'sort_column', 'sort_ascending'):
+                self.page = 0             # a new search or order starts on its first page, as DataTables does
             self._reorder()
 
     def _on_page(self, _change: dict) -> None:
