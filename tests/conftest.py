@@ -19,7 +19,11 @@ from tests.helpers import cleanup_backends as _cleanup_backends  # noqa: F401,E4
 #: left out of the fast tier (``bin/test -m "not slow"``): modules that start servers, browsers or a
 #: guest kernel, run notebooks or cinderlib's own suite ...
 SLOW_MODULES = ('tests/browser/', 'tests/ceph/', 'tests/pg/', 'tests/hosts/', 'tests/kernel/', 'tests/cinderlib/',
-                'tests/notebook/test_notebooks.py', 'tests/notebook/test_launchers.py')
+                'tests/notebook/test_notebooks.py', 'tests/notebook/test_launchers.py',
+                # several processes, kill -9, hypothesis state machines, whole labs (5-25 s each, measured)
+                'tests/state/test_durability.py', 'tests/state/test_conflicts.py', 'tests/state/test_cas_store.py',
+                'tests/state/test_stateful.py', 'tests/notebook/test_perf_lab.py', 'tests/notebook/test_integrity.py',
+                'tests/core/test_copy_progress.py', 'tests/core/test_backends.py::test_copy_between_backends')
 #: ... and any test that asks for one of these (a server, another user, a venv with cinderlib)
 SLOW_FIXTURES = {'postgresql_url', 'ceph_cluster', 'rbd_backend', 'unprivileged', 'cinderlib_python',
                  'cinderlib_source'}
@@ -27,5 +31,7 @@ SLOW_FIXTURES = {'postgresql_url', 'ceph_cluster', 'rbd_backend', 'unprivileged'
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.nodeid.startswith(SLOW_MODULES) or SLOW_FIXTURES & set(getattr(item, 'fixturenames', ())):
+        params = getattr(getattr(item, 'callspec', None), 'params', {})
+        if (item.nodeid.startswith(SLOW_MODULES) or SLOW_FIXTURES & set(getattr(item, 'fixturenames', ()))
+                or 'postgresql' in params.values()):
             item.add_marker(pytest.mark.slow)
