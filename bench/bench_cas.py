@@ -47,7 +47,7 @@ def measure(store: str, ops: int, directory: str) -> dict:
         times[op].append(time.perf_counter() - start)
         counts[op].append((txns['write'] - before['write'], txns['read'] - before['read']))
 
-    for i in range(ops):
+    for _ in range(ops):
         timed('reset_status', lambda: vol.reset_status('available'))
         timed('extend', lambda: vol.extend(vol.size + 1))
         timed('snapshot create+delete', lambda: vol.create_snapshot().delete())

@@ -10,9 +10,14 @@ import time
 import cinder_nb as cnb
 
 
-def _step(title: str):
+def _step(title: str) -> float:
     print(f'\n== {title}')
     return time.perf_counter()
+
+
+def _path(conn: cnb.Connection) -> str:
+    assert conn.path, 'a local attach has a path'
+    return conn.path
 
 
 def _done(t0: float, text: str = '') -> None:
@@ -55,7 +60,7 @@ def _tour(workdir: str, keep: bool) -> int:
     t = _step('create a 1 GiB volume, attach it, write data')
     vol = lab.create_volume(1, name='data')
     conn = vol.attach()
-    fd = os.open(conn.path, os.O_WRONLY)
+    fd = os.open(_path(conn), os.O_WRONLY)
     os.pwrite(fd, b'first version', 0)
     os.fsync(fd)
     os.close(fd)
@@ -66,14 +71,14 @@ def _tour(workdir: str, keep: bool) -> int:
     t = _step('snapshot, overwrite, create a volume from the snapshot')
     snap = vol.create_snapshot(name='before')
     conn = vol.attach()
-    fd = os.open(conn.path, os.O_WRONLY)
+    fd = os.open(_path(conn), os.O_WRONLY)
     os.pwrite(fd, b'SECOND version', 0)
     os.fsync(fd)
     os.close(fd)
     vol.detach()
     restored = snap.create_volume(name='restored')
     conn = restored.attach()
-    with open(conn.path, 'rb') as f:
+    with open(_path(conn), 'rb') as f:
         data = f.read(13)
     restored.detach()
     _done(t, f'restored volume reads {data!r}')

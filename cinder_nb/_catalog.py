@@ -88,12 +88,12 @@ def option_info(opt: cfg.Opt, common: bool = False, cls: type | None = None) -> 
 
 
 def _class_fqn(cls: type) -> str:
-    return f'{inspect.getmodule(cls).__name__}.{cls.__name__}'
+    return f'{cls.__module__}.{cls.__name__}'
 
 
 def _own_options(cls: type) -> list[cfg.Opt]:
     try:
-        opts = list(cls.get_driver_options() or [])
+        opts = list(cls.get_driver_options() or [])  # type: ignore[attr-defined]
     except Exception:
         opts = []
     return opts + _cinder.extra_driver_options(cls)
@@ -102,7 +102,7 @@ def _own_options(cls: type) -> list[cfg.Opt]:
 def driver_opts(cls: type) -> list[cfg.Opt]:
     """The oslo.config options a driver class reads, its own ones (no duplicates)."""
     seen: set[str] = set()
-    return [o for o in _own_options(cls) if not (o.dest in seen or seen.add(o.dest))]
+    return [o for o in _own_options(cls) if not (o.dest in seen or seen.add(o.dest))]  # type: ignore[func-returns-value]
 
 
 def describe_driver(cls: type) -> DriverInfo:
@@ -125,7 +125,7 @@ def list_supported_drivers() -> dict[str, dict]:
     Keyed by path, not class name: Cinder has classes of one name in several modules (Nexenta's
     NS5 and older iSCSI/NFS drivers). cinder_nb.cinderlib keeps cinderlib's by-name format.
     """
-    result = {}
+    result: dict[str, dict] = {}
     for cls in _cinder.registered_volume_drivers():
         info = describe_driver(cls)
         result.setdefault(info.volume_driver, info.to_dict())
@@ -236,12 +236,12 @@ def _check_python_type(typ: Any, value: Any) -> None:
             if not isinstance(value, allowed):
                 raise ValueError(f'expected {wanted} (or its text), got {type(value).__name__}')
             if isinstance(typ, types.List) and typ.item_type is not None:
-                for item in value:
+                for item in value:  # type: ignore[attr-defined]  # a list: isinstance above
                     _check_python_type(typ.item_type, item)
             return
     if (isinstance(typ, types.String) and getattr(typ, 'regex', None) is not None
             and isinstance(value, (int, float)) and not isinstance(value, bool)
-            and typ.regex.search(str(value))):
+            and typ.regex.search(str(value))):  # type: ignore[union-attr]  # not None: checked above
         return      # a StrOpt whose own regex holds numbers (max_over_subscription_ratio)
     # String, URI, IPAddress, HostAddress, HostDomain, ...: text only
     raise ValueError(f'expected a string, got {type(value).__name__}')

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Self
 
 from cinder_nb import _cinder, _runtime, _validation, serialization
 from cinder_nb._runtime import new_id, now
@@ -60,7 +60,7 @@ class Resource:
     backend_name = field('backend')
 
     @property
-    def backend(self):
+    def backend(self) -> Any:
         """The Backend this resource lives on (a stored one is reopened from its configuration)."""
         return _runtime.get().backend(self._rec['backend'])
 
@@ -70,7 +70,7 @@ class Resource:
 
     # ------------------------------------------------------------- lookups (cinderlib's names)
     @classmethod
-    def get_by_id(cls, ident: str):
+    def get_by_id(cls, ident: str) -> Self:
         """The resource with that id, from the store or this process; NotFound if there is none."""
         _validation.text('id', ident, allow_none=False, max_len=255)
         return _runtime.get().get(cls.KIND, ident)
@@ -100,7 +100,7 @@ class Resource:
         and may raise a typed error to refuse; the write goes through only at the
         version read, else it is retried on fresher data (_runtime.transact).
         """
-        def step(txn):
+        def step(txn: _runtime.Txn) -> Any:
             rec = txn.read(self)
             values = change(rec)
             txn.put(self, {**rec, **values, 'updated_at': now()})
@@ -114,9 +114,9 @@ class Resource:
                     check: Callable[[Any, dict], None] | None = None) -> str:
         """Check the current status (and check(txn, record)), move to new_status (None: keep it)
         in one compare-and-swap; returns the status it found."""
-        def step(txn):
+        def step(txn: _runtime.Txn) -> Any:
             rec = txn.read(self)
-            old = rec.get('status')
+            old = str(rec.get('status'))
             if old not in allowed:
                 raise self._not_allowed(operation, old, allowed)
             if check is not None:
@@ -171,6 +171,7 @@ class Resource:
         A driver that answers 'busy' (SnapshotIsBusy, VolumeIsBusy) puts old_status back
         and raises InvalidState; any other failure records 'error_deleting' (DriverError).
         """
+        err: InvalidState | DriverError
         try:
             call()
         except (_cinder.cinder_exception.SnapshotIsBusy, _cinder.cinder_exception.VolumeIsBusy) as exc:
@@ -254,7 +255,7 @@ class Resource:
         return serialization.dumps_resource(self)
 
     @classmethod
-    def load(cls, text: str | bytes | dict, save: bool = False, secrets: dict | None = None):
+    def load(cls, text: str | bytes | dict, save: bool = False, secrets: dict | None = None) -> Self:
         """Load a document written by .dumps() (with its backend and volume); returns this resource."""
         return serialization.load_one(cls.KIND, text, save=save, secrets=secrets)
 

@@ -55,8 +55,9 @@ class Backend:
 
     #: the backends loaded in this process, by name (cinderlib's ``Backend.backends``)
     backends: Mapping = _LoadedBackends()
+    _reused: bool = False   # __new__ handed back an already loaded backend: __init__ does nothing
 
-    def __new__(cls, volume_backend_name: str, volume_driver: str | None = None, **driver_cfg: Any):
+    def __new__(cls, volume_backend_name: str, volume_driver: str | None = None, **driver_cfg: Any) -> 'Backend':
         rt = _runtime.get()
         existing = rt.backends.get(volume_backend_name) if isinstance(volume_backend_name, str) else None
         if existing is not None:
@@ -242,7 +243,7 @@ class Backend:
     def create_volume(self, size: int, name: str | None = None, description: str | None = None,
                       pool_name: str | None = None, extra_specs: dict | None = None,
                       qos_specs: dict | None = None, metadata: dict | None = None,
-                      multiattach: bool = False, bootable: bool = False, id: str | None = None):
+                      multiattach: bool = False, bootable: bool = False, id: str | None = None) -> Volume:
         """Create a volume of size GiB; returns it with status 'available'."""
         vol = Volume._new(self, size, name=name, description=description, pool_name=pool_name,
                           extra_specs=extra_specs, qos_specs=qos_specs, metadata=metadata,
@@ -352,8 +353,7 @@ class Backend:
             else:
                 raise InvalidArgument(argument, type(res).__name__, f'{kind} objects or ids')
         if len(set(ids)) != len(ids):
-            seen: set[str] = set()
-            dup = next(i for i in ids if i in seen or seen.add(i))
+            dup = next(i for n, i in enumerate(ids) if i in ids[:n])
             raise InvalidArgument(argument, dup, f'each {kind} once')
         return ids
 

@@ -68,7 +68,7 @@ class Connection(Resource):
                'error', 'created_at')
 
     @classmethod
-    def _connect(cls, volume, connector: dict, attach_mode: str) -> 'Connection':
+    def _connect(cls, volume: Any, connector: dict, attach_mode: str) -> 'Connection':
         ts = now()
         conn = cls({'id': new_id(), 'backend': volume.backend_name, 'volume_id': volume.id,
                     'connector': connector, 'attach_mode': attach_mode, 'connection_info': {},
@@ -76,7 +76,7 @@ class Connection(Resource):
                     'created_at': ts, 'updated_at': ts})
         backend = volume.backend
 
-        def store(txn):     # the connection exists only if the volume is usable now
+        def store(txn: _runtime.Txn) -> None:     # the connection exists only if the volume is usable now
             rec = txn.read(volume)
             if rec.get('status') not in ('available', 'in-use'):
                 raise volume._not_allowed('connect', rec.get('status'), {'available', 'in-use'})
@@ -95,14 +95,14 @@ class Connection(Resource):
             ovo = volume.ovo()
             info = backend.driver.initialize_connection(ovo, connector)
         except Exception as exc:
-            err = DriverError('connect', 'volume', volume.id, exc)
+            err: DriverError | None = DriverError('connect', 'volume', volume.id, exc)
         else:
             err = None
         if err is not None:     # outside the except block: no driver exception chained
             conn._record_failure('error', err.message)
             raise err
 
-        def attached(txn):
+        def attached(txn: _runtime.Txn) -> None:
             crec, vrec = txn.read(conn), txn.read(volume)
             txn.put(conn, {**crec, 'connection_info': info, 'status': 'attached', 'error': None,
                            'updated_at': now()})
@@ -115,7 +115,7 @@ class Connection(Resource):
     volume_id = field('volume_id')
 
     @property
-    def volume(self):
+    def volume(self) -> Any:
         return _runtime.get().get('volume', self.volume_id)
 
     connector = field('connector')
@@ -167,7 +167,7 @@ class Connection(Resource):
         try:
             device = self._brick().connect_volume(self.connection_info['data'])
         except Exception as exc:
-            err = DriverError('attach', 'volume', self.volume_id, exc)
+            err: DriverError | None = DriverError('attach', 'volume', self.volume_id, exc)
         else:
             err = None
         if err is not None:     # outside the except block: no driver exception chained
@@ -203,7 +203,7 @@ class Connection(Resource):
             self._brick().disconnect_volume(self.connection_info['data'], self.device, force=force,
                                             ignore_errors=force)
         except Exception as exc:
-            err = DriverError('detach', 'connection', self.id, exc)
+            err: DriverError | None = DriverError('detach', 'connection', self.id, exc)
         else:
             err = None
         if err is not None:     # outside the except block: no driver exception chained
@@ -229,13 +229,13 @@ class Connection(Resource):
         ovo = volume.ovo()
         others = [c for c in volume.connections if c.id != self.id]
 
-        def call():
+        def call() -> None:
             backend.driver.terminate_connection(ovo, self.connector, force=force)
             if not others:
                 backend.driver.remove_export(_cinder.context(), ovo)
         self._driver('disconnect', call)
 
-        def gone(txn):      # drop the record; the volume is in-use while other connections remain
+        def gone(txn: _runtime.Txn) -> None:      # drop the record; the volume is in-use while other connections remain
             vrec = txn.read(volume)
             txn.delete(self)
             rest = [c for c in txn.children('connection', volume.id)
@@ -248,10 +248,10 @@ class Connection(Resource):
         self._mark_deleted()
 
 
-def _check_multiattach(volume, rec: dict, conns: list[dict]) -> None:
+def _check_multiattach(volume: Any, rec: dict, conns: list[dict]) -> None:
     existing = [c for c in conns if c.get('status') in ('attached', 'attaching')]
     if existing and not rec.get('multiattach'):
         hosts = {(c.get('connector') or {}).get('host') for c in existing}
-        raise InvalidState('volume', volume.id, rec.get('status'), 'connect',
+        raise InvalidState('volume', volume.id, str(rec.get('status')), 'connect',
                            f'It is already connected ({len(existing)} connection(s), hosts {sorted(map(str, hosts))}) '
                            'and is not multiattach: disconnect first or create it with multiattach=True.')

@@ -30,6 +30,7 @@ The cinderlib and notebook layers subclass these in their own modules
 from __future__ import annotations
 
 import reprlib
+from typing import Any
 
 from cinder_nb._secrets import REDACTED, SCRUBBER, is_secret_key
 
@@ -46,7 +47,7 @@ class _MaskedRepr(reprlib.Repr):
         self.maxlevel, self.maxdict, self.maxlist, self.maxtuple = 4, 16, 16, 16
         self.maxstring, self.maxother, self.maxlong = 120, 120, 60
 
-    def repr_dict(self, x, level):
+    def repr_dict(self, x: Any, level: int) -> str:
         masked = {k: (REDACTED if isinstance(k, str) and is_secret_key(k) and v not in (None, '') else v)
                   for k, v in x.items()}
         return super().repr_dict(masked, level)
@@ -55,7 +56,7 @@ class _MaskedRepr(reprlib.Repr):
 _REPR = _MaskedRepr()
 
 
-def shown(value) -> str:
+def shown(value: Any) -> str:
     """The text an error message shows for value: masked, truncated, scrubbed."""
     try:
         text = _REPR.repr(value)
@@ -66,7 +67,7 @@ def shown(value) -> str:
     return SCRUBBER.scrub(text)
 
 
-def shown_name(name) -> str:
+def shown_name(name: Any) -> str:
     text = name if isinstance(name, str) else shown(name)
     return text if len(text) <= MAX_NAME_SHOWN else text[:MAX_NAME_SHOWN - 3] + '...'
 
@@ -74,7 +75,7 @@ def shown_name(name) -> str:
 class CinderNBError(Exception):
     """Base class of every error cinder_nb raises on purpose."""
 
-    def __init__(self, message: str, **details):
+    def __init__(self, message: str, **details: Any) -> None:
         message = SCRUBBER.scrub(message)
         super().__init__(message)
         self.message = message
@@ -87,7 +88,7 @@ class CinderNBError(Exception):
 class InvalidArgument(CinderNBError, ValueError):
     """An argument has the wrong type or value; nothing was changed."""
 
-    def __init__(self, name: str, value, expected: str):
+    def __init__(self, name: str, value: Any, expected: str) -> None:
         secret = isinstance(name, str) and is_secret_key(name.rsplit('[', 1)[-1].strip("]'\""))
         text = REDACTED if secret else shown(value)
         super().__init__(f'{shown_name(name)}={text} is invalid: expected {expected}.',
@@ -100,7 +101,7 @@ class InvalidArgument(CinderNBError, ValueError):
 class NotFound(CinderNBError, LookupError):
     """A resource, backend or driver does not exist."""
 
-    def __init__(self, kind: str, ident, hint: str = ''):
+    def __init__(self, kind: str, ident: Any, hint: str = '') -> None:
         super().__init__(f'{kind} {ident!r} not found.' + (f' {hint}' if hint else ''),
                          kind=kind, id=ident)
         self.kind = kind
@@ -110,7 +111,7 @@ class NotFound(CinderNBError, LookupError):
 class InvalidState(CinderNBError):
     """The resource's status or relations do not allow the operation."""
 
-    def __init__(self, kind: str, ident, status: str, operation: str, hint: str = ''):
+    def __init__(self, kind: str, ident: Any, status: str, operation: str, hint: str = '') -> None:
         super().__init__(f'Cannot {operation} {kind} {ident}: it is {status}.' + (f' {hint}' if hint else ''),
                          kind=kind, id=ident, status=status, operation=operation)
         self.kind, self.id, self.status, self.operation = kind, ident, status, operation
@@ -119,7 +120,7 @@ class InvalidState(CinderNBError):
 class BackendConfigError(CinderNBError):
     """A backend's driver or options are wrong, or the driver failed to start."""
 
-    def __init__(self, message: str, option: str | None = None, **details):
+    def __init__(self, message: str, option: str | None = None, **details: Any) -> None:
         super().__init__(message, option=option, **details)
         self.option = option
 
@@ -144,7 +145,7 @@ class DriverError(CinderNBError):
     block that caught the driver's exception, so no ``__context__`` is attached.
     """
 
-    def __init__(self, operation: str, kind: str, ident, cause: BaseException):
+    def __init__(self, operation: str, kind: str, ident: Any, cause: BaseException) -> None:
         msg = summary(cause)
         super().__init__(f'Driver failed to {operation} {kind} {ident}: {type(cause).__name__}: {msg}',
                          operation=operation, kind=kind, id=ident)
@@ -224,7 +225,7 @@ class BulkError(CinderNBError):
     ``.result`` is the whole BulkResult: what succeeded is there too, nothing is lost.
     """
 
-    def __init__(self, result):
+    def __init__(self, result: Any) -> None:
         failed = result.failed
         shown = '; '.join(f'{i.target}: {type(i.error).__name__}: {i.error}' for i in failed[:3])
         more = f' (and {len(failed) - 3} more)' if len(failed) > 3 else ''

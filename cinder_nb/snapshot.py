@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from cinder_nb import _cinder, _runtime, _validation, oplog
-from cinder_nb.errors import InvalidArgument, InvalidState
+from cinder_nb.errors import InvalidArgument
 from cinder_nb._resource import NamedResource, field, new_id, now
 from cinder_nb._statuses import SNAPSHOT_STATUSES  # noqa: F401  (its public name here)
 
@@ -18,7 +18,7 @@ class Snapshot(NamedResource):
     SUMMARY = ('id', 'name', 'volume_id', 'volume_size', 'status', 'backend', 'error', 'created_at')
 
     @classmethod
-    def _new(cls, volume, name: str | None = None, description: str | None = None,
+    def _new(cls, volume: Any, name: str | None = None, description: str | None = None,
              metadata: dict | None = None) -> 'Snapshot':
         _validation.text('name', name)
         _validation.text('description', description, max_len=4096)
@@ -39,7 +39,7 @@ class Snapshot(NamedResource):
     volume_size = field('volume_size')
 
     @property
-    def volume(self):
+    def volume(self) -> Any:
         """The source Volume."""
         return _runtime.get().get('volume', self.volume_id)
 
@@ -61,7 +61,7 @@ class Snapshot(NamedResource):
 
     @oplog.operation('snapshot.create_volume')
     def create_volume(self, name: str | None = None, description: str | None = None,
-                      size: int | None = None, **kwargs: Any):
+                      size: int | None = None, **kwargs: Any) -> Any:
         """A new volume holding this snapshot's data (size defaults to the snapshot's).
 
         Stored only if the snapshot is available now, in one compare-and-swap with it.
@@ -77,7 +77,7 @@ class Snapshot(NamedResource):
         new = Volume._new(self.backend, self.volume_size if size is None else size, name=name,
                           description=description, snapshot_id=self.id, **kwargs)
 
-        def prepare(snap):
+        def prepare(snap: dict) -> None:
             if size is None:
                 new.record['size'] = snap['volume_size']
             elif size < snap['volume_size']:

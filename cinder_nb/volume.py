@@ -26,7 +26,7 @@ class Volume(NamedResource):
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def _new(cls, backend, size: int, name: str | None = None, description: str | None = None,
+    def _new(cls, backend: Any, size: int, name: str | None = None, description: str | None = None,
              pool_name: str | None = None, extra_specs: dict | None = None,
              qos_specs: dict | None = None, metadata: dict | None = None,
              multiattach: bool = False, bootable: bool = False, source_volid: str | None = None,
@@ -57,8 +57,9 @@ class Volume(NamedResource):
                                 extra_specs=rec['extra_specs'])
         return cls(rec)
 
-    def _create_with(self, operation: str, call, parent: Resource | None = None,
-                     parent_allowed: frozenset = frozenset(), prepare=None) -> 'Volume':
+    def _create_with(self, operation: str, call: Callable[..., Any], parent: Resource | None = None,
+                     parent_allowed: frozenset = frozenset(),
+                     prepare: Callable[[dict], None] | None = None) -> 'Volume':
         """Store the new volume as creating, run the driver call, record the outcome.
 
         With a parent (the source volume of a clone, the snapshot of a volume from
@@ -66,13 +67,13 @@ class Volume(NamedResource):
         parent_allowed, in the same compare-and-swap that bumps the parent's version;
         prepare(parent_record) may adjust the new record from the fresh parent or refuse.
         """
-        def step(txn):
+        def step(txn: _runtime.Txn) -> Any:
             if txn.exists('volume', self.id):
                 raise InvalidArgument('id', self.id, 'an id no other volume has')
             if parent is not None:
                 prec = txn.read(parent)
                 if prec.get('status') not in parent_allowed:
-                    raise parent._not_allowed(operation, prec.get('status'), parent_allowed)
+                    raise parent._not_allowed(operation, str(prec.get('status')), parent_allowed)
                 if prepare is not None:
                     prepare(prec)
                 txn.put(parent, {**prec, 'updated_at': now()})
@@ -86,7 +87,7 @@ class Volume(NamedResource):
     def _settle(self, **values: Any) -> None:
         """End an operation: set values and the status the volume's connections give it
         ('in-use' while any connection is not in error, else 'available'), on fresh data."""
-        def step(txn):
+        def step(txn: _runtime.Txn) -> Any:
             rec = txn.read(self)
             conns = [c for c in txn.children('connection', self.id) if c.get('status') != 'error']
             txn.put(self, {**rec, **values, 'status': 'in-use' if conns else 'available', 'updated_at': now()})
@@ -133,7 +134,7 @@ class Volume(NamedResource):
         return _runtime.get().find('connection', volume_id=self.id)
 
     @property
-    def local_attach(self):
+    def local_attach(self) -> Connection | None:
         """The Connection of a local attach (attach() on this host), or None.
 
         A device recorded for another host's connector (cinderlib's device_attached())
@@ -161,7 +162,7 @@ class Volume(NamedResource):
         a snapshot or connection created meanwhile (which bumps this volume's version)
         makes it retry on fresh data and refuse.
         """
-        def check(txn, rec):
+        def check(txn: _runtime.Txn, rec: dict) -> None:
             if rec['status'] == 'in-use':
                 raise InvalidState('volume', self.id, 'in-use', 'delete',
                                    'It is attached or connected: detach() / disconnect() it first.')
@@ -188,7 +189,7 @@ class Volume(NamedResource):
             self.backend._check_capacity(self.pool_name, new_size, f'extend volume {self.id} to {new_size} GiB',
                                          current_size=self.size, extra_specs=self.extra_specs)
 
-        def check(txn, rec):
+        def check(txn: _runtime.Txn, rec: dict) -> None:
             if new_size <= rec['size']:
                 raise InvalidArgument('new_size', new_size, f"more than the current size {rec['size']} GiB")
         self._transition('extend', USABLE, 'extending', check)
@@ -212,7 +213,7 @@ class Volume(NamedResource):
         new = Volume._new(self.backend, self.size if size is None else size, name=name,
                           description=description, source_volid=self.id, **kwargs)
 
-        def prepare(src):               # sizes checked against the source as stored now
+        def prepare(src: dict) -> None:               # sizes checked against the source as stored now
             if size is None:
                 new.record['size'] = src['size']
             elif size < src['size']:
@@ -221,7 +222,7 @@ class Volume(NamedResource):
                                 parent=self, parent_allowed=USABLE, prepare=prepare)
 
     @oplog.operation('volume.copy_to')
-    def copy_to(self, backend, name: str | None = None, chunk_mib: int = 4, sparse: bool | None = None,
+    def copy_to(self, backend: Any, name: str | None = None, chunk_mib: int = 4, sparse: bool | None = None,
                 progress: Callable[[int, int], Any] | None = None, **kwargs: Any) -> 'Volume':
         """A new volume on another backend holding this volume's data (host-assisted copy).
 
@@ -252,6 +253,8 @@ class Volume(NamedResource):
             try:
                 dst = target.attach()
                 try:
+                    if src.path is None or dst.path is None:    # attach() always sets it
+                        raise InvalidState('volume', self.id, self.status, 'copy', 'An attach gave no device path.')
                     _copy_device(src.path, dst.path, self.size << 30, chunk_mib << 20, sparse, progress)
                 finally:
                     target.detach()
@@ -264,7 +267,7 @@ class Volume(NamedResource):
 
     @oplog.operation('volume.create_snapshot')
     def create_snapshot(self, name: str | None = None, description: str | None = None,
-                        metadata: dict | None = None):
+                        metadata: dict | None = None) -> Snapshot:
         """Snapshot this volume.
 
         The snapshot is stored (with the volume's current size) only if the volume is
@@ -273,10 +276,10 @@ class Volume(NamedResource):
         self._require_not_deleted('snapshot')
         snap = Snapshot._new(self, name=name, description=description, metadata=metadata)
 
-        def step(txn):
+        def step(txn: _runtime.Txn) -> Any:
             rec = txn.read(self)
             if rec.get('status') not in USABLE:
-                raise self._not_allowed('snapshot', rec.get('status'), USABLE)
+                raise self._not_allowed('snapshot', str(rec.get('status')), USABLE)
             txn.put(self, {**rec, 'updated_at': now()})
             snap.record['volume_size'] = rec['size']
             txn.insert(snap, snap.record)
@@ -284,15 +287,15 @@ class Volume(NamedResource):
         return snap._create()
 
     @oplog.operation('volume.revert_to_snapshot')
-    def revert_to_snapshot(self, snapshot) -> None:
+    def revert_to_snapshot(self, snapshot: Snapshot) -> None:
         """Roll the volume's data back to one of its snapshots (volume must be available)."""
         if snapshot.volume_id != self.id:
             raise InvalidArgument('snapshot', snapshot.id, f'a snapshot of volume {self.id}')
 
-        def check(txn, rec):
+        def check(txn: _runtime.Txn, rec: dict) -> None:
             srec = txn.read(snapshot)
             if srec.get('status') != 'available':
-                raise snapshot._not_allowed('revert to', srec.get('status'), {'available'})
+                raise snapshot._not_allowed('revert to', str(srec.get('status')), {'available'})
             txn.put(snapshot, {**srec, 'updated_at': now()})   # no delete can start meanwhile
         self._transition('revert', {'available'}, 'reverting', check)
         ovo, snap_ovo = self.ovo(), snapshot.ovo()
@@ -301,7 +304,7 @@ class Volume(NamedResource):
         self._settle(error=None)
 
     @oplog.operation('volume.connect')
-    def connect(self, connector_dict: dict, attach_mode: str = 'rw'):
+    def connect(self, connector_dict: dict, attach_mode: str = 'rw') -> Connection:
         """Export the volume to a host described by an os-brick connector dict."""
         self._require_not_deleted('connect')
         _validation.choice('attach_mode', attach_mode, ('rw', 'ro'))
@@ -310,7 +313,7 @@ class Volume(NamedResource):
         return Connection._connect(self, connector, attach_mode)
 
     @oplog.operation('volume.attach')
-    def attach(self):
+    def attach(self) -> Connection:
         """Connect to this host and attach locally through os-brick; returns the Connection."""
         self._require_not_deleted('attach')
         if self.local_attach is not None:

@@ -153,7 +153,7 @@ class Backend(_views.View, metaclass=_BackendMeta):
             raise InvalidArgument('root_helper', root_helper,
                                   "'sudo' (cinder_nb runs privileged commands in process as root "
                                   'and through sudo otherwise; another helper is not supported)')
-        for name, value in (('project_id', project_id), ('user_id', user_id), ('host', host)):
+        for name, value in (('project_id', project_id), ('user_id', user_id), ('host', host)):  # type: ignore[assignment]
             if value is not None and not isinstance(value, str):
                 raise InvalidArgument(name, value, 'a string or None')
         if file_locks_path is not None and not isinstance(file_locks_path, str):

@@ -128,9 +128,9 @@ def _connection_record(c: dict, volume: dict) -> dict:
 def _add_volume(doc: dict, v: dict, where: str) -> dict:
     vol = _volume_record(v, where)
     doc['volumes'].append(vol)
-    for i, s in enumerate(_objects(v.get('snapshots'), f'{where}.snapshots')):
+    for s in _objects(v.get('snapshots'), f'{where}.snapshots'):
         doc['snapshots'].append(_snapshot_record(s, vol))
-    for i, c in enumerate(_objects(v.get('volume_attachment'), f'{where}.volume_attachment')):
+    for c in _objects(v.get('volume_attachment'), f'{where}.volume_attachment'):
         doc['connections'].append(_connection_record(c, vol))
     return vol
 

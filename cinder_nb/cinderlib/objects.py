@@ -7,10 +7,11 @@ from typing import Any
 from cinder_nb import _loop, _runtime, _validation
 from cinder_nb.cinderlib import _views
 from cinder_nb.cinderlib.exception import NotLocal
-from cinder_nb.connection import CONNECTION_STATUSES, Connection as _Connection
+from cinder_nb._statuses import CONNECTION_STATUSES, SNAPSHOT_STATUSES, VOLUME_STATUSES
+from cinder_nb.connection import Connection as _Connection
 from cinder_nb.errors import InvalidArgument, InvalidState, NotFound
-from cinder_nb.snapshot import SNAPSHOT_STATUSES, Snapshot as _Snapshot
-from cinder_nb.volume import VOLUME_STATUSES, Volume as _Volume
+from cinder_nb.snapshot import Snapshot as _Snapshot
+from cinder_nb.volume import Volume as _Volume
 
 GB = 1024 ** 3
 DEFAULT_PROJECT_ID = 'cinderlib'
@@ -389,4 +390,4 @@ class Persistence:
 
 persistence = Persistence()
 for _cls in (Volume, Snapshot, Connection):
-    _cls.persistence = persistence  # type: ignore[attr-defined]
+    _cls.persistence = persistence  # type: ignore[attr-defined,union-attr]

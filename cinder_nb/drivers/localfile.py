@@ -80,7 +80,7 @@ class LocalFileDriver(_cinder.BaseVolumeDriver):
                 os.close(fd)
                 os.unlink(probe)
         except OSError as exc:
-            raise _cinder.VolumeBackendAPIException(data=f'{self.root} is not writable: {exc}')
+            raise _cinder.VolumeBackendAPIException(data=f'{self.root} is not writable: {exc}') from exc
 
     def _volume_path(self, volume) -> str:
         return self._inside('volumes', volume.name)

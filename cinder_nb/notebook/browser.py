@@ -89,7 +89,7 @@ class _Section:
         self._syncing = False
         self._listeners: list[Callable[[str | None], None]] = []
         self.picker = widgets.Combobox(options=(), value='', ensure_option=True,
-                                       placeholder=f'type to filter, or click a row below',
+                                       placeholder='type to filter, or click a row below',
                                        description=f'target {kind}', style={'description_width': '110px'},
                                        layout=widgets.Layout(width='520px'))
         self.picker.add_class(f'cinder-nb-pick-{kind}')

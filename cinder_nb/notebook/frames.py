@@ -7,9 +7,7 @@ import numpy as np
 import pandas as pd
 
 from cinder_nb import _runtime, serialization
-from cinder_nb.connection import CONNECTION_STATUSES
-from cinder_nb.snapshot import SNAPSHOT_STATUSES
-from cinder_nb.volume import VOLUME_STATUSES
+from cinder_nb._statuses import CONNECTION_STATUSES, SNAPSHOT_STATUSES, VOLUME_STATUSES
 
 STRING = pd.StringDtype()
 TIMESTAMP = 'datetime64[ns, UTC]'

@@ -202,7 +202,7 @@ class OperationsPanel(widgets.VBox):
                            (self.host, 'connect'), (self.initiator, 'connect')):
             self._on_enter(field, key)
         for section in browser.sections:
-            section.on_pick(lambda ident, kind=section.kind: self._target_changed(kind, ident))
+            section.on_pick(lambda ident, kind=section.kind: self._target_changed(kind, ident))  # type: ignore[misc]
         self.refresh_backends()
         self.refresh_fields()
 

@@ -32,7 +32,7 @@ class ByteProgress:
 
     def __init__(self, desc: str, enabled: bool = True, cancel: threading.Event | None = None) -> None:
         self.desc, self.enabled, self.cancel = desc, enabled, cancel
-        self.bar = None
+        self.bar: Any = None
         self.done = 0
 
     def __call__(self, done: int, total: int) -> None:
@@ -73,7 +73,7 @@ class ItemProgress:
 
     def __init__(self, desc: str, enabled: bool = True, cancel: threading.Event | None = None) -> None:
         self.desc, self.enabled, self.cancel = desc, enabled, cancel
-        self.bar = None
+        self.bar: Any = None
         self.failed = 0
 
     def __call__(self, done: int, total: int, item: Any) -> None:

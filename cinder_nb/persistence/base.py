@@ -158,7 +158,7 @@ class Persistence(abc.ABC):
             if w.record is None:
                 self.delete(w.kind, w.ident)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (a no-op default: stores holding connections override it)
         """Release connections and files."""
 
     def describe(self) -> str:

@@ -241,7 +241,7 @@ def scale_notebook(volumes: int, volumes_dir: str | None = None, held: bool = Fa
              + driver +
              (f"vols = make(lab, {volumes})\n" if many and not held else
               f"vols = [lab.create_volume(1, name=f'data-{{i:04d}}') for i in range({volumes})]\n") +
-             f"vols[0].create_snapshot(name='data-0000-snap')\nlen(vols)")
+             "vols[0].create_snapshot(name='data-0000-snap')\nlen(vols)")
     doc = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup),
                                           nbformat.v4.new_code_cell('console = nb.Console(load_drivers=False)\n'
                                                                     'console')])
@@ -320,7 +320,7 @@ def test_console_at_200_volumes_inputs_targets_and_deletes(tmp_path):
                 console.locator('.cinder-nb-create-name input').fill(f'bad-{typed}')
                 console.locator('.cinder-nb-create-size input').fill(typed)
                 console.locator('button.cinder-nb-create-volume').click()
-                expect(message.locator('.cinder-nb-error')).to_contain_text(f'size', timeout=10_000)
+                expect(message.locator('.cinder-nb-error')).to_contain_text('size', timeout=10_000)
                 expect(message).to_contain_text(says)
                 if typed == '2.5':
                     console.locator('.cinder-nb-operations').evaluate("e => e.scrollIntoView({block: 'start'})")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -14,7 +13,6 @@ import time
 import pandas as pd
 import pytest
 
-import cinder_nb as cnb
 from cinder_nb.errors import Cancelled, InvalidArgument, ToolError
 from cinder_nb.notebook import fio_runs as fiomod
 from cinder_nb.notebook.fio_runs import COLUMNS, fio, parse_fio_json

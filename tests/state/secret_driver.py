@@ -126,7 +126,7 @@ class LeakyChapDriver(ChapFileDriver):
             try:
                 raise KeyError(f'session token {secrets[0]}')
             except KeyError:
-                raise LeakyError(f'{what}: array answered 401 for password {secrets[0]}', *secrets)
+                raise LeakyError(f'{what}: array answered 401 for password {secrets[0]}', *secrets)  # noqa: B904  (the chained KeyError is the point)
         except LeakyError as exc:
             raise _cinder.VolumeBackendAPIException(
                 data=f'{what} failed, credentials used: {" ".join(secrets)}') from exc

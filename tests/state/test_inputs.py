@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 from importlib import resources
 
 import jsonschema
@@ -16,7 +15,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import cinder_nb as cnb
 from cinder_nb import _cinder, _runtime, _statuses, _validation, serialization
-from cinder_nb.drivers.localfile import LocalFileDriver
 
 
 def _state():
