@@ -352,9 +352,11 @@ class Backend:
                 ids.append(res.id)
             else:
                 raise InvalidArgument(argument, type(res).__name__, f'{kind} objects or ids')
-        if len(set(ids)) != len(ids):
-            dup = next(i for n, i in enumerate(ids) if i in ids[:n])
-            raise InvalidArgument(argument, dup, f'each {kind} once')
+        seen: set[str] = set()
+        for ident in ids:
+            if ident in seen:
+                raise InvalidArgument(argument, ident, f'each {kind} once')
+            seen.add(ident)
         return ids
 
     def _bulk_get(self, kind: str, res: Any) -> Any:
