@@ -119,13 +119,7 @@ def test_threads_incrementing_one_record_lose_no_update(tmp_path, persistence_co
     def work(s):
         barrier.wait()
         for _ in range(25):
-            while True:
-                rec, version = s.get_versioned('kv', 'counter')
-                try:
-                    s.commit([Write('kv', 'counter', dict(rec, value=rec['value'] + 1), version)])
-                    break
-                except StaleRecord:
-                    conflicts.append(1)
+            conflicts.append(_add_one(s))
 
     threads = [threading.Thread(target=work, args=(s,)) for s in stores]
     for t in threads:
@@ -138,16 +132,22 @@ def test_threads_incrementing_one_record_lose_no_update(tmp_path, persistence_co
         s.close()
 
 
+def _add_one(store) -> int:
+    """Read-modify-write the counter, retrying on StaleRecord; returns how many retries it took."""
+    retries = 0
+    while True:
+        rec, version = store.get_versioned('kv', 'counter')
+        try:
+            store.commit([Write('kv', 'counter', dict(rec, value=rec['value'] + 1), version)])
+            return retries
+        except StaleRecord:
+            retries += 1
+
+
 def _increment(path: str, n: int) -> None:
     store = SQLPersistence(f'sqlite:///{path}')
     for _ in range(n):
-        while True:
-            rec, version = store.get_versioned('kv', 'counter')
-            try:
-                store.commit([Write('kv', 'counter', dict(rec, value=rec['value'] + 1), version)])
-                break
-            except StaleRecord:
-                pass
+        _add_one(store)
     store.close()
 
 
