@@ -20,6 +20,7 @@ import glob
 import json
 import os
 import socket
+import subprocess
 import types
 import uuid
 
@@ -214,7 +215,8 @@ def test_connector_carries_the_host_nqn(host_connector):
 def test_nvmeof_attach_extend_detach_against_kernel_nvmet(backends, clean, host_connector):
     """An LV of Cinder's LVM driver exported by the kernel's nvmet over TCP; os-brick's
     NVMeOFConnector attaches it from Cinder's connection info (format 2: found by the
-    namespace uuid), the bytes written reach the LV, detach removes the controller; a second
+    namespace uuid) while a host NQN the target does not list is refused, the bytes written
+    reach the LV, detach removes the controller; a second
     attach with format 1 (Cinder's default: found by namespace id) reads them back; the
     volume is extended by Cinder's driver and os-brick's extend_volume sees the new size;
     detach and the target's removal leave nothing."""
@@ -229,6 +231,10 @@ def test_nvmeof_attach_extend_detach_against_kernel_nvmet(backends, clean, host_
     brick, data, device = None, None, None
     try:
         target.create()
+        stranger = f'nqn.2014-08.org.nvmexpress:uuid:{uuid.uuid4()}'   # a host the target does not list
+        refused = subprocess.run(['nvme', 'connect', '-t', 'tcp', '-a', '127.0.0.1', '-s', str(port),
+                                  '-n', nqn, '-q', stranger], capture_output=True, text=True)
+        assert refused.returncode != 0 and controllers(nqn) == [], 'the target admitted an unlisted host NQN'
         info = connection_info(vol.id, nqn, port, version=2)
         assert info == {'driver_volume_type': 'nvmeof',
                         'data': {'target_nqn': nqn, 'vol_uuid': vol.id, 'ns_id': str(NS_ID),
