@@ -12,7 +12,7 @@ from typing import Any
 from cinder_nb import errors, serialization
 from cinder_nb.backend import Backend, backends, embedded
 from cinder_nb.connection import Connection
-from cinder_nb.errors import (BackendConfigError, CinderNBError, Conflict, DriverError, InsufficientCapacity,
+from cinder_nb.errors import (AttachUnavailable, BackendConfigError, CinderNBError, Conflict, DriverError, InsufficientCapacity,
                               InvalidArgument, InvalidState, MissingSecret, NotFound, PersistenceError,
                               StateError)
 from cinder_nb._runtime import setup as _setup
@@ -25,7 +25,7 @@ from cinder_nb._version import __version__
 __all__ = ['setup', 'backends', 'Backend', 'Volume', 'Snapshot', 'Connection', 'embedded', 'dumps', 'load',
            'list_supported_drivers', 'errors', 'CinderNBError', 'InvalidArgument', 'NotFound',
            'InvalidState', 'Conflict', 'BackendConfigError', 'MissingSecret', 'DriverError', 'StateError',
-           'PersistenceError', 'InsufficientCapacity', 'SCHEMA_VERSION', '__version__']
+           'PersistenceError', 'InsufficientCapacity', 'AttachUnavailable', 'SCHEMA_VERSION', '__version__']
 
 
 def setup(persistence_config: Any = None, state_dir: str | None = None, debug: bool = False,

@@ -5,12 +5,20 @@ python3 (python3-rados, python3-rbd). ``ensure_bindings()`` makes just those two
 extension modules importable from any venv of the same Python minor version
 (a directory of two symlinks put on sys.path), never the whole dist-packages.
 
-Local attach. This kernel has no rbd or nbd module, so os-brick's RBD connector
-cannot map a block device. ``RBDFuseConnector`` mounts the pool with rbd-fuse
-(FUSE works here), where each image is a file, and, as root with loop devices,
-binds a /dev/loopN over that file so lsblk, mkfs and mount work; without root it
-hands out the file itself. It is registered for the 'rbd' protocol in
-cinder_nb.connection.CONNECTOR_FACTORIES.
+Local attach, two ways (``attach_method()`` chooses; ``volume.attach(rbd_attach=...)`` or
+``$CINDER_NB_RBD_ATTACH`` asks for one: 'auto' (default), 'krbd' or 'fuse'):
+
+- **krbd**: os-brick's own ``RBDConnector`` with ``do_local_attach`` runs ``rbd map`` on the
+  kernel's rbd module: a /dev/rbdN block device; detach runs ``rbd unmap``. Needs the
+  module (``/sys/bus/rbd``), root and the ``rbd`` CLI (ceph-common). 'auto' takes it then.
+- **fuse**: where the kernel has no rbd module (this project's CI host), ``RBDFuseConnector``
+  mounts the image with rbd-fuse, where it is a file, and, as root with loop devices, binds
+  a /dev/loopN over that file so lsblk, mkfs and mount work; without root it hands out the
+  file itself.
+
+The method an attach used is stored in its device info (``rbd_attach``), so extend and
+detach use the same one. A test can still put a factory for 'rbd' in
+cinder_nb.connection.CONNECTOR_FACTORIES; it then wins over both.
 """
 from __future__ import annotations
 
@@ -24,8 +32,15 @@ import time
 from typing import Any
 
 from cinder_nb import _loop
+from cinder_nb.errors import AttachUnavailable, InvalidArgument
 
 SYSTEM_DIST_PACKAGES = '/usr/lib/python3/dist-packages'
+#: the local attach methods for RBD volumes ('auto': krbd where it works, else fuse)
+ATTACH_METHODS = ('auto', 'krbd', 'fuse')
+#: the environment variable that sets the default method
+ATTACH_ENV = 'CINDER_NB_RBD_ATTACH'
+#: where the kernel's rbd module shows itself
+SYS_BUS_RBD = '/sys/bus/rbd'
 _lock = threading.Lock()
 
 
@@ -204,5 +219,71 @@ def _has(cmd: str) -> bool:
     return which(cmd) is not None
 
 
-def connector_factory(connection_info: dict) -> Any:
+def krbd_unavailable(sys_bus_rbd: str = SYS_BUS_RBD) -> str | None:
+    """Why a kernel map (krbd) cannot work here, or None when it can."""
+    if not os.path.isdir(sys_bus_rbd):
+        return f'this kernel has no rbd module ({sys_bus_rbd} is missing; `modprobe rbd` loads it where it exists)'
+    if os.geteuid() != 0:
+        return '`rbd map` needs root'
+    if not _has('rbd'):
+        return 'the rbd command (Debian package ceph-common) is not installed'
+    return None
+
+
+def attach_method(requested: str | None = None, sys_bus_rbd: str = SYS_BUS_RBD) -> str:
+    """'krbd' or 'fuse' for an attach asking for ``requested`` (None: ``$CINDER_NB_RBD_ATTACH``,
+    else 'auto'). 'auto' takes krbd where it works; 'krbd' where it cannot raises
+    AttachUnavailable saying why."""
+    source = 'rbd_attach'
+    if requested is None:
+        requested, source = os.environ.get(ATTACH_ENV) or 'auto', f'${ATTACH_ENV}'
+    if requested not in ATTACH_METHODS:
+        raise InvalidArgument(source, requested, ' or '.join(repr(m) for m in ATTACH_METHODS))
+    if requested == 'fuse':
+        return 'fuse'
+    why = krbd_unavailable(sys_bus_rbd)
+    if why is None:
+        return 'krbd'
+    if requested == 'krbd':
+        raise AttachUnavailable('krbd', why + "; rbd_attach='fuse' (or 'auto') attaches through rbd-fuse")
+    return 'fuse'
+
+
+class KRBDConnector:
+    """os-brick's RBDConnector doing a kernel map (``rbd map``), with the /dev/rbdN path.
+
+    os-brick hands out the udev link /dev/rbd/<pool>/<image>, which exists only where
+    ceph-common's udev rule runs; where the link is missing the mapped /dev/rbdN (from
+    ``rbd showmapped``) is the path."""
+
+    def __init__(self) -> None:
+        from os_brick.initiator import connector as brick_connector
+        root_helper = '' if os.geteuid() == 0 else 'sudo'
+        self.brick = brick_connector.InitiatorConnector.factory('RBD', root_helper, use_multipath=False,
+                                                                do_local_attach=True)
+
+    def connect_volume(self, data: dict) -> dict:
+        info = dict(self.brick.connect_volume(data))
+        path = info.get('path')
+        if not (isinstance(path, str) and os.path.exists(path)):
+            device = self.brick._find_root_device(data, info.get('conf'))
+            if device:
+                info['path'] = device
+        if isinstance(info.get('path'), str):
+            info['device'] = os.path.realpath(info['path'])   # /dev/rbdN
+        return info
+
+    def disconnect_volume(self, data: dict, device_info: dict | None, force: bool = False,
+                          ignore_errors: bool = False) -> None:
+        self.brick.disconnect_volume(data, device_info, force=force, ignore_errors=ignore_errors)
+
+    def extend_volume(self, data: dict) -> int:
+        """The mapped device's size in bytes (krbd follows the image's resize by itself)."""
+        return int(self.brick.extend_volume(data))
+
+
+def connector_factory(connection_info: dict, method: str = 'fuse') -> Any:
+    """The connector of an attach through ``method`` ('krbd' or 'fuse')."""
+    if method == 'krbd':
+        return KRBDConnector()
     return RBDFuseConnector(connection_info)

@@ -9,7 +9,7 @@ import stat
 from typing import Any, Callable
 
 from cinder_nb import _cinder, _runtime, ceph, oplog
-from cinder_nb.errors import DriverError, InvalidState
+from cinder_nb.errors import CinderNBError, DriverError, InvalidState
 from cinder_nb._resource import Resource, field, new_id, now
 from cinder_nb._statuses import CONNECTION_STATUSES  # noqa: F401  (its public name here)
 
@@ -47,14 +47,15 @@ def _my_ip() -> str:
         return '127.0.0.1'
 
 
-def brick_connector_for(connection_info: dict) -> Any:
+def brick_connector_for(connection_info: dict, rbd_attach: str = 'fuse') -> Any:
+    """The connector for connection_info's protocol; for RBD the one of ``rbd_attach``
+    ('krbd': os-brick's RBDConnector mapping through the kernel, 'fuse': rbd-fuse)."""
     protocol = connection_info['driver_volume_type']
-    if protocol.lower() == 'rbd' and 'rbd' not in CONNECTOR_FACTORIES:
-        # no rbd/nbd kernel module here: attach through rbd-fuse
-        CONNECTOR_FACTORIES['rbd'] = ceph.connector_factory
     factory = CONNECTOR_FACTORIES.get(protocol.lower())
     if factory is not None:
         return factory(connection_info)
+    if protocol.lower() == 'rbd':
+        return ceph.connector_factory(connection_info, rbd_attach)
     from os_brick.initiator import connector as brick_connector
     return brick_connector.InitiatorConnector.factory(protocol, root_helper(), use_multipath=False,
                                                       device_scan_attempts=3)
@@ -160,12 +161,27 @@ class Connection(Resource):
         return {k: out.get(k) for k in self.SUMMARY}
 
     # ------------------------------------------------------------------ os-brick
-    def _brick(self) -> Any:
-        return brick_connector_for(self.connection_info)
+    def _brick(self, rbd_attach: str | None = None) -> Any:
+        """The os-brick connector; an RBD attach keeps the method it was made with (an
+        attach recorded before krbd existed was rbd-fuse)."""
+        method = rbd_attach or (self._rec.get('device') or {}).get('rbd_attach') or 'fuse'
+        return brick_connector_for(self.connection_info, method)
 
-    def _attach_local(self) -> None:
+    def _attach_local(self, rbd_attach: str | None = None) -> None:
+        """Attach through os-brick. For RBD, ``rbd_attach`` ('auto', 'krbd', 'fuse'; None:
+        ``$CINDER_NB_RBD_ATTACH`` or 'auto') picks the kernel map or rbd-fuse, see cinder_nb.ceph."""
+        method = None
         try:
-            device = self._brick().connect_volume(self.connection_info['data'])
+            if (self.protocol or '').lower() == 'rbd':
+                method = ceph.attach_method(rbd_attach)
+        except CinderNBError:
+            try:
+                self.disconnect()
+            except Exception:
+                pass
+            raise
+        try:
+            device = self._brick(method).connect_volume(self.connection_info['data'])
         except Exception as exc:
             err: DriverError | None = DriverError('attach', 'volume', self.volume_id, exc)
         else:
@@ -176,7 +192,10 @@ class Connection(Resource):
             except Exception:
                 pass
             raise err
-        self._set(device=dict(device))
+        device = dict(device)
+        if method is not None:
+            device['rbd_attach'] = method
+        self._set(device=device)
 
     @oplog.operation('connection.extend')
     def extend(self) -> int:

@@ -18,6 +18,7 @@ The tree (tests/core/test_errors.py checks it against the classes)::
     ├── BackendConfigError
     │   └── MissingSecret
     ├── DriverError
+    ├── AttachUnavailable
     ├── StateError
     ├── PersistenceError
     ├── ToolError
@@ -152,6 +153,14 @@ class DriverError(CinderNBError):
         self.operation, self.kind, self.id = operation, kind, ident
         self.cause_type = f'{type(cause).__module__}.{type(cause).__qualname__}'
         self.cause_message = msg
+
+
+class AttachUnavailable(CinderNBError):
+    """The attach method asked for cannot work on this host (e.g. krbd without the rbd module)."""
+
+    def __init__(self, method: str, reason: str) -> None:
+        super().__init__(f'Cannot attach through {method}: {reason}.', method=method, reason=reason)
+        self.method, self.reason = method, reason
 
 
 class InsufficientCapacity(InvalidState):

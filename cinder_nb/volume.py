@@ -4,7 +4,7 @@ from __future__ import annotations
 import socket
 from typing import Any, Callable
 
-from cinder_nb import _cinder, _runtime, _validation, oplog
+from cinder_nb import _cinder, _runtime, _validation, ceph, oplog
 from cinder_nb.errors import InvalidArgument, InvalidState
 from cinder_nb._resource import NamedResource, Resource, field, new_id, now
 from cinder_nb._secrets import SCRUBBER
@@ -313,13 +313,20 @@ class Volume(NamedResource):
         return Connection._connect(self, connector, attach_mode)
 
     @oplog.operation('volume.attach')
-    def attach(self) -> Connection:
-        """Connect to this host and attach locally through os-brick; returns the Connection."""
+    def attach(self, rbd_attach: str | None = None) -> Connection:
+        """Connect to this host and attach locally through os-brick; returns the Connection.
+
+        rbd_attach (RBD volumes only): 'krbd' maps the image with the kernel's rbd module
+        (os-brick's RBDConnector, /dev/rbdN), 'fuse' goes through rbd-fuse, 'auto' takes krbd
+        where the module is loaded and we are root; None: ``$CINDER_NB_RBD_ATTACH`` or 'auto'.
+        'krbd' where it cannot work raises AttachUnavailable (nothing is left connected)."""
         self._require_not_deleted('attach')
         if self.local_attach is not None:
             raise InvalidState('volume', self.id, self.status, 'attach', 'It is already attached here.')
+        if rbd_attach is not None:
+            _validation.choice('rbd_attach', rbd_attach, ceph.ATTACH_METHODS)
         conn = Connection._connect(self, local_connector(), 'rw')
-        conn._attach_local()
+        conn._attach_local(rbd_attach)
         return conn
 
     @oplog.operation('volume.detach')
