@@ -225,6 +225,18 @@ def state_md(res: dict) -> str:
     return md_table(headers + ['before / now (dumps+load)', 'before / now (volumes_df)'], rows)
 
 
+# --------------------------------------------------------------------------- workload 1b
+def create_scale(r: Runner, existing: str, n: int) -> dict:
+    say(f'create_at_scale: existing {existing}, n={n}, memory and sqlite')
+    return r.json('nb', 'create_at_scale.py', '--existing', existing, '--n', str(n), '--persistence',
+                  'memory,sqlite', '--work-dir', r.work, '--json', log='create_at_scale')
+
+
+def create_scale_md(res: dict) -> str:
+    from create_at_scale import table
+    return table(res['rows'])
+
+
 # --------------------------------------------------------------------------- workload 4
 def datapath(r: Runner, sizes: str, repeats: int, data_gib: int) -> dict:
     say(f'datapath: volume sizes {sizes} GiB, {data_gib} GiB data, {repeats} repeats')
@@ -351,7 +363,7 @@ def versions(r: Runner) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true', help='small sizes: a smoke run of every workload')
-    parser.add_argument('--only', default='overhead,coldstart,state,datapath')
+    parser.add_argument('--only', default='overhead,scale,coldstart,state,datapath')
     parser.add_argument('--work-dir', default=os.environ.get('BENCH_WORK_DIR', '/var/tmp'))
     parser.add_argument('--replot', action='store_true', help='only redraw the PNG from results.json')
     args = parser.parse_args()
@@ -373,6 +385,10 @@ def main() -> None:
         if 'overhead' in only:
             results['overhead'] = overhead(r, n=50 if q else 300, rounds=2, n_sqlite=20 if q else 100)
             sections.append(('1. Library overhead per operation', overhead_md(results['overhead'])))
+        if 'scale' in only:
+            results['scale'] = create_scale(r, existing='0,1000' if q else '0,1000,10000', n=10 if q else 30)
+            sections.append(('1b. Create and delete with volumes already on the backend',
+                             create_scale_md(results['scale'])))
         if 'coldstart' in only:
             results['coldstart'] = coldstart(r, reps=2 if q else 5)
             sections.append(('2. Cold start', coldstart_md(results['coldstart'])))

@@ -6,6 +6,7 @@ import html
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
@@ -56,6 +57,11 @@ class Backend:
     #: the backends loaded in this process, by name (cinderlib's ``Backend.backends``)
     backends: Mapping = _LoadedBackends()
     _reused: bool = False   # __new__ handed back an already loaded backend: __init__ does nothing
+    #: seconds a driver's stats report serves the capacity checks of create, clone and extend
+    #: before the driver is asked again (Cinder's scheduler likewise works from reports the
+    #: drivers send periodically). ``stats(refresh=True)`` asks at once; 0 asks on every check.
+    #: The GiB allocated on each pool are read from the state store on every check.
+    stats_max_age: float = 30.0
 
     def __new__(cls, volume_backend_name: str, volume_driver: str | None = None, **driver_cfg: Any) -> 'Backend':
         rt = _runtime.get()
@@ -109,7 +115,8 @@ class Backend:
             if failed is not None:
                 _cinder.clear_backend_config(volume_backend_name, options)
                 raise failed
-            self._stats = self._with_allocated(_with_pools(stats, volume_backend_name))
+            self._stats_lock = threading.Lock()
+            self._take_report(stats)
             rt.backends[volume_backend_name] = self
         rt.persistence.put('backend', self.public_record())
 
@@ -152,24 +159,64 @@ class Backend:
 
     # ------------------------------------------------------------------ stats / pools
     def stats(self, refresh: bool = False) -> dict:
-        """Driver stats (capacity per pool); refresh=True asks the driver again."""
+        """Driver stats (capacity per pool) as of the last report; refresh=True asks the driver
+        again (and so renews the report the capacity checks use, see ``stats_max_age``)."""
         if refresh:
-            self._stats = self._with_allocated(
-                _with_pools(self.driver.get_volume_stats(refresh=True) or {}, self._name))
+            with self._stats_lock:
+                self._take_report(self.driver.get_volume_stats(refresh=True) or {})
         return copy.deepcopy(self._stats)
 
-    def _with_allocated(self, stats: dict) -> dict:
+    def _take_report(self, driver_stats: dict) -> None:
+        """Keep a driver stats report: for stats(), and as the base of the capacity checks
+        until it is stats_max_age old, with the GiB allocated per pool when it was taken."""
+        report = _with_pools(driver_stats, self._name)
+        self._report_allocated = self._allocated()
+        self._report, self._report_at = report, time.monotonic()
+        self._stats = self._with_allocated(copy.deepcopy(report), self._report_allocated)
+
+    def _allocated(self) -> dict[str, int]:
+        """GiB of the volumes recorded on each pool (every process's, read from the store now)."""
+        sizes: dict[str, int] = {}
+        for pool, gib in _runtime.get().persistence.allocated_gb(self._name).items():
+            sizes[pool or self._name] = sizes.get(pool or self._name, 0) + gib
+        return sizes
+
+    @staticmethod
+    def _with_allocated(stats: dict, sizes: dict[str, int]) -> dict:
         """Each pool's allocated_capacity_gb: the GiB of the volumes recorded on it.
 
         Cinder's volume manager sets this number from its database, whatever the driver
         reported; cinder_nb's state store plays that part.
         """
-        sizes: dict[str, int] = {}
-        for rec in _runtime.get().persistence.list('volume', backend=self._name):
-            pool = rec.get('pool_name') or self._name
-            sizes[pool] = sizes.get(pool, 0) + int(rec.get('size') or 0)
         for pool in stats.get('pools', []):
             pool['allocated_capacity_gb'] = sizes.get(pool.get('pool_name'), 0)
+        return stats
+
+    def _capacity_stats(self) -> dict:
+        """The stats a capacity check judges by: the driver's last report (a new one when it
+        is older than stats_max_age), allocated_capacity_gb read from the store now, and the
+        GiB allocated since the report added to its provisioned_capacity_gb (and taken from
+        free_capacity_gb on a pool without thin provisioning), as Cinder's scheduler does
+        between two reports (PoolState.consume_from_volume)."""
+        with self._stats_lock:
+            if time.monotonic() - self._report_at >= self.stats_max_age:
+                try:
+                    self._take_report(self.driver.get_volume_stats(refresh=True) or {})
+                except Exception as exc:   # a driver whose stats call fails: judge by the last report
+                    LOG.warning('Backend %s: refreshing capacity stats failed (%s); using the last report',
+                                self._name, summary(exc, 300))
+            report, base = self._report, self._report_allocated
+        now_allocated = self._allocated()
+        stats = self._with_allocated(copy.deepcopy(report), now_allocated)
+        for pool in stats.get('pools', []):
+            name = pool.get('pool_name')
+            grown = now_allocated.get(name, 0) - base.get(name, 0)
+            if not grown:
+                continue
+            if _is_number(pool.get('provisioned_capacity_gb')):
+                pool['provisioned_capacity_gb'] += grown
+            if not pool.get('thin_provisioning_support') and _is_number(pool.get('free_capacity_gb')):
+                pool['free_capacity_gb'] -= grown
         return stats
 
     @property
@@ -198,17 +245,12 @@ class Backend:
                         current_size: int | None = None, extra_specs: dict | None = None) -> None:
         """Refuse a request the pool cannot take, by Cinder's scheduler capacity rules.
 
-        The pool's stats are refreshed first (the driver reports what it holds now). Beside
-        Cinder's CapacityFilter one rule of our own: a pool reporting no free space at all
-        takes nothing, thin or not (the new volume's first write would fail).
+        The pool's numbers are those of _capacity_stats (the driver's report at most
+        stats_max_age old, the allocated GiB of now). Beside Cinder's CapacityFilter one rule
+        of our own: a pool reporting no free space at all takes nothing, thin or not (the new
+        volume's first write would fail).
         """
-        try:    # fresh numbers for the check; stats() keeps its cache until asked to refresh
-            stats = self._with_allocated(_with_pools(self.driver.get_volume_stats(refresh=True) or {},
-                                                     self._name))
-        except Exception as exc:   # a driver whose stats call fails: judge by the last report
-            LOG.warning('Backend %s: refreshing capacity stats failed (%s); using the last report',
-                        self._name, summary(exc, 300))
-            stats = self.stats()
+        stats = self._capacity_stats()
         pools = [p for p in stats.get('pools', []) if p.get('pool_name') == pool_name]
         if not pools or not ({'total_capacity_gb', 'free_capacity_gb'} & set(pools[0])):
             return          # the driver reports no capacity: nothing to check against
@@ -467,6 +509,10 @@ class Backend:
 #: StrOpt max_over_subscription_ratio). Words Cinder allows ('auto', 'infinite', 'unknown') stay.
 _NUMERIC_POOL_STATS = ('total_capacity_gb', 'free_capacity_gb', 'allocated_capacity_gb',
                        'provisioned_capacity_gb', 'reserved_percentage', 'max_over_subscription_ratio')
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _number(value: Any) -> Any:

@@ -117,6 +117,20 @@ class Persistence(abc.ABC):
         for kind, record in items:
             self.put(kind, record)
 
+    def allocated_gb(self, backend: str) -> dict[str | None, int]:
+        """GiB of the volume records of a backend, per ``pool_name`` (None: no pool recorded).
+
+        What Cinder's volume manager counts as ``allocated_capacity_gb`` from its database.
+        Every create and clone asks, so the built-in stores answer without reading each
+        record (the memory store keeps running totals, the SQL store sums an index); this
+        generic default, for plugins, reads them all.
+        """
+        sizes: dict[str | None, int] = {}
+        for rec in self.list('volume', backend=backend):
+            pool = pool_of(rec)
+            sizes[pool] = sizes.get(pool, 0) + size_of(rec)
+        return sizes
+
     # ------------------------------------------------------------- versions (generic defaults)
     def get_versioned(self, kind: str, ident: str) -> tuple[dict, int] | None:
         """(record, version) or None."""
@@ -179,6 +193,18 @@ def check_expected(write: Write, found: int | None) -> None:
             raise StaleRecord(write.kind, write.ident, write.expected, found)
     elif found != write.expected:
         raise StaleRecord(write.kind, write.ident, write.expected, found)
+
+
+def size_of(record: dict) -> int:
+    """A volume record's size in GiB for allocated_gb (0 when it has no integer size)."""
+    size = record.get('size')
+    return size if isinstance(size, int) and not isinstance(size, bool) else 0
+
+
+def pool_of(record: dict) -> str | None:
+    """A volume record's pool for allocated_gb (None when it names none)."""
+    pool = record.get('pool_name')
+    return pool if isinstance(pool, str) and pool else None
 
 
 def check_kind(kind: str) -> None:

@@ -6,7 +6,7 @@ import threading
 from typing import Iterable, NamedTuple, Sequence
 
 from cinder_nb.persistence.base import (KINDS, VERSION_KEY, Persistence, Write, check_expected,
-                                        check_kind, check_record, first_version)
+                                        check_kind, check_record, first_version, pool_of, size_of)
 
 
 #: one encoder for every row (json.dumps with default= would build a new one per call)
@@ -18,6 +18,8 @@ class _Row(NamedTuple):
     volume_id: object
     text: str
     version: int
+    pool: str | None = None     # pool_of(record), size_of(record): kept for allocated_gb
+    size: int = 0
 
 
 class MemoryPersistence(Persistence):
@@ -27,7 +29,9 @@ class MemoryPersistence(Persistence):
     store something a SQL back-end could not, and reads are plain ``json.loads``.
     ``commit`` checks versions and writes under one lock (atomic between threads);
     it writes through ``put_many``/``delete`` so a subclass that overrides those
-    (to mirror records to a file, say) sees every change.
+    (to mirror records to a file, say) sees every change. The GiB of the volume
+    records per (backend, pool) are kept as running totals, changed with every row
+    written or dropped, so ``allocated_gb`` reads no record.
     """
 
     name = 'memory'
@@ -36,6 +40,7 @@ class MemoryPersistence(Persistence):
         self._lock = threading.RLock()
         self._data: dict[str, dict[str, _Row]] = {k: {} for k in KINDS}
         self._by_volume: dict[str, dict[str, dict[str, None]]] = {k: {} for k in KINDS}
+        self._allocated: dict[tuple[object, str | None], int] = {}
 
     @staticmethod
     def _row(record: dict, old: _Row | None) -> _Row:
@@ -46,20 +51,40 @@ class MemoryPersistence(Persistence):
         else:
             version = old.version + 1 if old is not None else first_version()
         return _Row(record.get('backend'), record.get('volume_id'),
-                    _ENCODER.encode(record), version)
+                    _ENCODER.encode(record), version, pool_of(record), size_of(record))
 
     def _put_locked(self, kind: str, ident: str, record: dict) -> None:
         self._put_row(kind, ident, self._row(record, self._data[kind].get(ident)))
 
+    def _count(self, kind: str, row: _Row, sign: int) -> None:
+        """Add (sign 1) or take away (-1) a volume row's GiB in the running totals."""
+        if kind == 'volume' and row.size:
+            key = (row.backend, row.pool)
+            total = self._allocated.get(key, 0) + sign * row.size
+            if total:
+                self._allocated[key] = total
+            else:
+                self._allocated.pop(key, None)
+
     def _put_row(self, kind: str, ident: str, row: _Row) -> None:
         old = self._data[kind].get(ident)
         self._data[kind][ident] = row
+        if old is not None:
+            self._count(kind, old, -1)
+        self._count(kind, row, 1)
         if old is not None and old.volume_id == row.volume_id:
             return
         if old is not None:
             self._index_drop(kind, ident, old)
         if isinstance(row.volume_id, str):
             self._by_volume[kind].setdefault(row.volume_id, {})[ident] = None
+
+    def _drop_row(self, kind: str, ident: str) -> None:
+        """Remove a row (if any) with its index entry and its GiB (the lock is held)."""
+        old = self._data[kind].pop(ident, None)
+        if old is not None:
+            self._index_drop(kind, ident, old)
+            self._count(kind, old, -1)
 
     def _index_drop(self, kind: str, ident: str, row: _Row) -> None:
         ids = self._by_volume[kind].get(row.volume_id) if isinstance(row.volume_id, str) else None
@@ -100,9 +125,7 @@ class MemoryPersistence(Persistence):
     def delete(self, kind: str, ident: str) -> None:
         check_kind(kind)
         with self._lock:
-            old = self._data[kind].pop(ident, None)
-            if old is not None:
-                self._index_drop(kind, ident, old)
+            self._drop_row(kind, ident)
 
     def get(self, kind: str, ident: str) -> dict | None:
         found = self.get_versioned(kind, ident)
@@ -144,9 +167,7 @@ class MemoryPersistence(Persistence):
             if type(self).put_many is MemoryPersistence.put_many and type(self).delete is MemoryPersistence.delete:
                 for w, v in zip(writes, versions):    # nothing overridden: write the rows directly
                     if w.record is None:
-                        old = self._data[w.kind].pop(w.ident, None)
-                        if old is not None:
-                            self._index_drop(w.kind, w.ident, old)
+                        self._drop_row(w.kind, w.ident)
                     else:
                         self._put_row(w.kind, w.ident, self._row(w.record, None)._replace(version=v))
                 return versions
@@ -161,4 +182,8 @@ class MemoryPersistence(Persistence):
                 check_record(rec)
                 fresh._put_locked(kind, rec['id'], rec)
         with self._lock:
-            self._data, self._by_volume = fresh._data, fresh._by_volume
+            self._data, self._by_volume, self._allocated = fresh._data, fresh._by_volume, fresh._allocated
+
+    def allocated_gb(self, backend: str) -> dict[str | None, int]:
+        with self._lock:
+            return {pool: gib for (owner, pool), gib in self._allocated.items() if owner == backend}

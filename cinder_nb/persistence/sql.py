@@ -27,10 +27,12 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from cinder_nb.errors import InvalidArgument, PersistenceError
 from cinder_nb.persistence.base import (ANY, NEW, VERSION_KEY, Persistence, StaleRecord, Write,
-                                        check_kind, check_record, first_version)
+                                        check_kind, check_record, first_version, pool_of, size_of)
 
-#: 1: one row per record; 2: each row has a version (compare-and-swap writes)
-SCHEMA_VERSION = 2
+#: 1: one row per record; 2: each row has a version (compare-and-swap writes); 3: a volume
+#: row's pool_name and size_gb in columns of their own, indexed (allocated_gb sums them), and
+#: an index on seq (SQLite's insert reads max(seq): it scanned the whole table)
+SCHEMA_VERSION = 3
 _WRITE = 'cinder_nb_write'
 _PG_INIT_LOCK = 0x63696e6465726e62  # pg_advisory_xact_lock key ("cindernb")
 
@@ -45,7 +47,13 @@ resources = sa.Table(
     sa.Column('seq', sa.BigInteger, nullable=False),
     sa.Column('data', sa.Text, nullable=False),
     sa.Column('version', sa.BigInteger, nullable=False, server_default='1'),
+    sa.Column('pool_name', sa.String(255)),
+    sa.Column('size_gb', sa.BigInteger),
 )
+#: allocated_gb reads this index only (a covering index: no row, no JSON decoded)
+allocated_index = sa.Index('ix_cinder_nb_allocated', resources.c.kind, resources.c.backend,
+                           resources.c.pool_name, resources.c.size_gb)
+seq_index = sa.Index('ix_cinder_nb_seq', resources.c.seq)
 meta = sa.Table(
     'cinder_nb_meta', _metadata,
     sa.Column('key', sa.String(64), primary_key=True),
@@ -87,10 +95,8 @@ class SQLPersistence(Persistence):
                 if row is None:
                     conn.execute(meta.insert().values(key='schema', value=str(SCHEMA_VERSION)))
                 stored = int(row[0]) if row is not None else SCHEMA_VERSION
-                if stored == 1:
-                    # schema 1 -> 2: rows get a version column (every existing record at version 1)
-                    conn.exec_driver_sql('ALTER TABLE cinder_nb_resources ADD COLUMN version BIGINT '
-                                         'NOT NULL DEFAULT 1')
+                if stored in (1, 2):
+                    _upgrade(conn, stored)
                     conn.execute(meta.update().where(meta.c.key == 'schema').values(value=str(SCHEMA_VERSION)))
                     stored = SCHEMA_VERSION
         except Exception as exc:
@@ -134,9 +140,11 @@ class SQLPersistence(Persistence):
         version = record.get(VERSION_KEY)
         if version is not None:
             record = {k: v for k, v in record.items() if k != VERSION_KEY}
+        volume = kind == 'volume'
         return {'kind': kind, 'id': record['id'], 'backend': _opt_str(record.get('backend')),
                 'volume_id': _opt_str(record.get('volume_id')),
-                'data': json.dumps(record, sort_keys=True, default=str), 'version': version}
+                'data': json.dumps(record, sort_keys=True, default=str), 'version': version,
+                'pool_name': pool_of(record) if volume else None, 'size_gb': size_of(record) if volume else None}
 
     def _insert(self, conn: sa.Connection, rows: list[dict]):
         """An INSERT of rows (with their insertion order) for on_conflict_* to finish."""
@@ -164,7 +172,8 @@ class SQLPersistence(Persistence):
             stmt = stmt.on_conflict_do_update(
                 index_elements=[resources.c.kind, resources.c.id],
                 set_={'data': stmt.excluded.data, 'backend': stmt.excluded.backend,
-                      'volume_id': stmt.excluded.volume_id, 'version': version})
+                      'volume_id': stmt.excluded.volume_id, 'version': version,
+                      'pool_name': stmt.excluded.pool_name, 'size_gb': stmt.excluded.size_gb})
             conn.execute(stmt, part)
 
     def put(self, kind: str, record: dict) -> None:
@@ -183,6 +192,7 @@ class SQLPersistence(Persistence):
             done = conn.execute(
                 resources.update().where(resources.c.kind == kind, resources.c.id == row['id'])
                 .values(data=row['data'], backend=row['backend'], volume_id=row['volume_id'],
+                        pool_name=row['pool_name'], size_gb=row['size_gb'],
                         version=row['version'] or resources.c.version + 1)).rowcount
         return bool(done)
 
@@ -218,6 +228,7 @@ class SQLPersistence(Persistence):
                     done = conn.execute(
                         resources.update().where(*key, resources.c.version == w.expected)
                         .values(data=row['data'], backend=row['backend'], volume_id=row['volume_id'],
+                                pool_name=row['pool_name'], size_gb=row['size_gb'],
                                 version=w.expected + 1)).rowcount
                     if not done:
                         raise StaleRecord(w.kind, w.ident, w.expected, self._version_in(conn, w))
@@ -260,6 +271,16 @@ class SQLPersistence(Persistence):
             rows = conn.execute(query.order_by(resources.c.seq)).all()
         return [(json.loads(r[0]), int(r[1])) for r in rows]
 
+    def allocated_gb(self, backend: str) -> dict[str | None, int]:
+        """One SUM over the covering index (kind, backend, pool_name, size_gb): every process's
+        committed volumes count, and no record is read or decoded."""
+        query = (sa.select(resources.c.pool_name, sa.func.coalesce(sa.func.sum(resources.c.size_gb), 0))
+                 .where(resources.c.kind == 'volume', resources.c.backend == backend)
+                 .group_by(resources.c.pool_name))
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return {pool: int(total) for pool, total in rows if total}
+
     def replace_all(self, records: dict[str, Iterable[dict]]) -> None:
         rows = [self._row(kind, r) for kind, recs in records.items() for r in recs]
         with self._write() as conn:
@@ -268,6 +289,30 @@ class SQLPersistence(Persistence):
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _upgrade(conn: sa.Connection, stored: int) -> None:
+    """Bring a schema 1 or 2 table to SCHEMA_VERSION in the opening transaction (the write
+    lock, or PostgreSQL's advisory lock, keeps a second process out meanwhile)."""
+    if stored == 1:     # 1 -> 2: rows get a version column (every existing record at version 1)
+        conn.exec_driver_sql('ALTER TABLE cinder_nb_resources ADD COLUMN version BIGINT NOT NULL DEFAULT 1')
+    # 2 -> 3: each volume row's pool and size in columns of their own, read from its record
+    conn.exec_driver_sql('ALTER TABLE cinder_nb_resources ADD COLUMN pool_name VARCHAR(255)')
+    conn.exec_driver_sql('ALTER TABLE cinder_nb_resources ADD COLUMN size_gb BIGINT')
+    volumes = conn.execute(sa.select(resources.c.id, resources.c.data).where(resources.c.kind == 'volume')).all()
+    values = []
+    for ident, data in volumes:
+        try:
+            record = json.loads(data)
+        except ValueError:
+            record = {}
+        record = record if isinstance(record, dict) else {}
+        values.append({'ident': ident, 'pool': pool_of(record), 'size': size_of(record)})
+    if values:
+        conn.execute(resources.update().where(resources.c.kind == 'volume', resources.c.id == sa.bindparam('ident'))
+                     .values(pool_name=sa.bindparam('pool'), size_gb=sa.bindparam('size')), values)
+    allocated_index.create(conn, checkfirst=True)
+    seq_index.create(conn, checkfirst=True)
 
 
 def _opt_str(value: object) -> str | None:

@@ -5,6 +5,9 @@
 - ``set_status CONFIG DIR VOLUME_ID STATUS``: reset_status() on the volume.
 - ``recreate CONFIG DIR VOLUME_ID SIZE``: delete the volume, then create a new one with the
   same id and SIZE GiB (a new incarnation of the same record id).
+- ``create CONFIG DIR BACKEND SIZE``: reopen the stored backend and create a volume of SIZE
+  GiB on it; prints ``{"id": ..., "size": ...}``.
+- ``delete CONFIG DIR VOLUME_ID``: delete the volume.
 - ``hammer CONFIG DIR VOLUME_ID OPS SEED``: OPS random operations on the one shared volume
   through this process's (often stale) object: extend by 1 GiB, snapshot then delete the
   snapshot, connect then disconnect; counts what went through and the typed refusals.
@@ -21,7 +24,13 @@ def main(mode: str, config: str, directory: str, *args: str) -> dict:
     import cinder_nb as cnb
     cfg = json.loads(config)
     cnb.setup(cfg, state_dir=os.path.join(directory, f'st-worker-{os.getpid()}'))
+    if mode == 'create':
+        vol = cnb.Backend.open(args[0]).create_volume(int(args[1]))
+        return {'id': vol.id, 'size': vol.size}
     vol = cnb.Volume.get_by_id(args[0])
+    if mode == 'delete':
+        vol.delete()
+        return {'deleted': vol.id}
     if mode == 'extend':
         vol.extend(int(args[1]))
     elif mode == 'set_status':

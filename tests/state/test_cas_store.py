@@ -12,6 +12,7 @@ import pytest
 import cinder_nb as cnb
 from cinder_nb import _runtime, persistence
 from cinder_nb.persistence import ANY, NEW, Persistence, StaleRecord, Write
+from cinder_nb.persistence import sql
 from cinder_nb.persistence.memory import MemoryPersistence
 from cinder_nb.persistence.sql import SQLPersistence
 
@@ -181,7 +182,7 @@ def test_a_schema_1_database_is_upgraded_in_place(tmp_path):
     assert store.commit([Write('volume', 'v1', {'id': 'v1', 'backend': 'b', 'x': 1}, 1)]) == [2]
     store.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT value FROM cinder_nb_meta WHERE key = 'schema'").fetchone() == ('2',)
+        assert raw.execute("SELECT value FROM cinder_nb_meta WHERE key = 'schema'").fetchone() == (str(sql.SCHEMA_VERSION),)
     SQLPersistence(f'sqlite:///{path}').close()          # opening again changes nothing
 
 
