@@ -116,7 +116,7 @@ class Backend:
                 _cinder.clear_backend_config(volume_backend_name, options)
                 raise failed
             self._stats_lock = threading.Lock()
-            self._take_report(stats)
+            self._take_report(stats, shown=True)
             rt.backends[volume_backend_name] = self
         rt.persistence.put('backend', self.public_record())
 
@@ -159,20 +159,22 @@ class Backend:
 
     # ------------------------------------------------------------------ stats / pools
     def stats(self, refresh: bool = False) -> dict:
-        """Driver stats (capacity per pool) as of the last report; refresh=True asks the driver
+        """Driver stats (capacity per pool) as of the last refresh; refresh=True asks the driver
         again (and so renews the report the capacity checks use, see ``stats_max_age``)."""
         if refresh:
             with self._stats_lock:
-                self._take_report(self.driver.get_volume_stats(refresh=True) or {})
+                self._take_report(self.driver.get_volume_stats(refresh=True) or {}, shown=True)
         return copy.deepcopy(self._stats)
 
-    def _take_report(self, driver_stats: dict) -> None:
-        """Keep a driver stats report: for stats(), and as the base of the capacity checks
-        until it is stats_max_age old, with the GiB allocated per pool when it was taken."""
+    def _take_report(self, driver_stats: dict, shown: bool = False) -> None:
+        """Keep a driver stats report as the base of the capacity checks until it is
+        stats_max_age old, with the GiB allocated per pool when it was taken; shown: also
+        what stats() returns (an explicit refresh; the checks' own renewals leave it)."""
         report = _with_pools(driver_stats, self._name)
         self._report_allocated = self._allocated()
         self._report, self._report_at = report, time.monotonic()
-        self._stats = self._with_allocated(copy.deepcopy(report), self._report_allocated)
+        if shown:
+            self._stats = self._with_allocated(copy.deepcopy(report), self._report_allocated)
 
     def _allocated(self) -> dict[str, int]:
         """GiB of the volumes recorded on each pool (every process's, read from the store now)."""
