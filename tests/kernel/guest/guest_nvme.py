@@ -169,8 +169,9 @@ def host_connector(lvm_session, nvme_modules):
     get_connector_properties). The guest's /etc is a tmpfs overlay over the host's read-only
     root; the host's files are put back after the module.
 
-    The identity is made as Debian's nvme-cli package does on installation (``nvme
-    gen-hostnqn``; here the host id is the NQN's uuid). os-brick would make the files itself
+    The identity is a uuid-based NQN and host id, as Debian's nvme-cli package makes them on
+    installation (``nvme gen-hostnqn``, ``uuidgen``), from a random uuid: without a DMI system
+    UUID ``nvme gen-hostnqn`` gives the all-zero one, which every such guest would share. os-brick would make the files itself
     from the DMI system UUID, but this qemu guest has none: os-brick then takes dmidecode's
     "Not Settable" as the UUID and the kernel refuses every connect ("nvme_fabrics: Invalid
     hostid Not Settable"; docs/kernel-tests.md)."""
@@ -180,9 +181,9 @@ def host_connector(lvm_session, nvme_modules):
     from cinder_nb.connection import local_connector
     try:
         os.makedirs('/etc/nvme', exist_ok=True)
-        nqn = sh('nvme', 'gen-hostnqn').strip()
-        _write(HOST_FILES[0], nqn)
-        _write(HOST_FILES[1], nqn.rsplit(':uuid:', 1)[1])
+        host_id = str(uuid.uuid4())   # `nvme gen-hostnqn` gives the all-zero uuid in this guest
+        _write(HOST_FILES[0], f'nqn.2014-08.org.nvmexpress:uuid:{host_id}')
+        _write(HOST_FILES[1], host_id)
         yield local_connector()
     finally:
         for path in HOST_FILES:
