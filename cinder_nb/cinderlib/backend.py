@@ -203,7 +203,9 @@ def persistence_config_to_cinder_nb(config: Any) -> Any:
         return 'memory'
     if storage == 'db':
         url = config.pop('connection', None)
-        config.pop('sqlite_synchronous', None)   # cinder_nb's SQLite always syncs its commits
+        # cinderlib's (oslo.db's) sqlite_synchronous: True asks for an fsync per commit (FULL);
+        # False for none, which cinder_nb answers with NORMAL (still safe against kill -9)
+        sync = config.pop('sqlite_synchronous', None)
         if config:
             raise InvalidArgument('persistence_config', sorted(config),
                                   "only 'connection' (and 'sqlite_synchronous') for storage 'db'")
@@ -218,6 +220,10 @@ def persistence_config_to_cinder_nb(config: Any) -> Any:
         elif not (scheme.startswith('sqlite') or scheme.startswith('postgresql')):
             raise InvalidArgument('persistence_config.connection', scheme + '://...',
                                   'a SQLite or PostgreSQL URL (cinder_nb supports no other database)')
+        if sync is not None and scheme.startswith('sqlite'):
+            if not isinstance(sync, bool):
+                raise InvalidArgument('persistence_config.sqlite_synchronous', sync, 'True or False')
+            return {'storage': 'sqlite', 'url': url, 'synchronous': 'FULL' if sync else 'NORMAL'}
         return url
     if isinstance(storage, str):
         return dict(config, storage=storage)   # a cinder_nb persistence plugin by name

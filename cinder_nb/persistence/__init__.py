@@ -19,7 +19,8 @@ def create(config: Any, state_dir: str) -> Persistence:
 
     Accepted: None (SQLite file ``cinder_nb.db`` in the state dir), ``'memory'``, a URL
     (``sqlite:///path``, ``postgresql://...``), a dict with ``storage`` set to
-    ``memory``/``sqlite`` (``path``)/``postgresql`` (``url``) or an entry-point plugin
+    ``memory``/``sqlite`` (``path``, optional ``synchronous``: 'NORMAL' or 'FULL')/``postgresql``
+    (``url``) or an entry-point plugin
     name (other keys are passed to it), or a ready Persistence instance.
     """
     if isinstance(config, Persistence):
@@ -44,7 +45,10 @@ def create(config: Any, state_dir: str) -> Persistence:
         from cinder_nb.persistence.sql import SQLPersistence
         url = config.get('url') or 'sqlite:///' + os.path.abspath(config.get('path') or
                                                                   os.path.join(state_dir, 'cinder_nb.db'))
-        return SQLPersistence(url)
+        unknown = sorted(set(config) - {'url', 'path', 'synchronous'})
+        if unknown:
+            raise InvalidArgument('persistence_config', unknown, "only 'path' (or 'url') and 'synchronous' for sqlite")
+        return SQLPersistence(url, synchronous=config.get('synchronous', 'NORMAL'))
     if storage in ('postgresql', 'postgres'):  # postgresql+psycopg:// too
         from cinder_nb.persistence.sql import SQLPersistence
         if not config.get('url'):

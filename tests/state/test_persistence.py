@@ -13,6 +13,8 @@ import pytest
 
 import cinder_nb as cnb
 from cinder_nb import _runtime
+from cinder_nb import persistence as persistence_mod
+from cinder_nb.cinderlib.backend import persistence_config_to_cinder_nb
 from cinder_nb.persistence.memory import MemoryPersistence
 from cinder_nb.persistence.sql import SQLPersistence
 from tests.state.dbview import volume_view
@@ -273,3 +275,46 @@ def test_postgresql_concurrent_writers_of_the_same_new_ids(tmp_path, postgresql_
     assert len(seqs) == len(set(seqs))
     for s in stores:
         s.close()
+
+
+# ----------------------------------------------------------------------------- SQLite synchronous
+def _synchronous_level(store) -> int:
+    with store.engine.connect() as conn:
+        return conn.exec_driver_sql('PRAGMA synchronous').scalar()
+
+
+@pytest.mark.parametrize('config, level', [
+    (None, 1),                                             # default: NORMAL (WAL, safe against kill -9)
+    ({'synchronous': 'FULL'}, 2),                          # an fsync per commit
+    ({'synchronous': 'normal'}, 1),
+])
+def test_sqlite_synchronous_level_is_what_was_asked(tmp_path, config, level):
+    store = persistence_mod.create(dict({'storage': 'sqlite', 'path': str(tmp_path / 's.db')}, **(config or {})),
+                                   str(tmp_path))
+    try:
+        assert _synchronous_level(store) == level
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql('PRAGMA journal_mode').scalar() == 'wal'
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize('config, message', [
+    ({'synchronous': 'OFF'}, "'NORMAL'.*or 'FULL'"),
+    ({'synchronous': 1}, "'NORMAL'.*or 'FULL'"),
+    ({'synchronus': 'FULL'}, "only 'path'"),               # a typo is refused, not ignored
+])
+def test_sqlite_bad_synchronous_is_a_typed_error(tmp_path, config, message):
+    with pytest.raises(cnb.InvalidArgument, match=message):
+        persistence_mod.create(dict({'storage': 'sqlite', 'path': str(tmp_path / 's.db')}, **config), str(tmp_path))
+
+
+@pytest.mark.parametrize('flag, level', [(True, 2), (False, 1)])
+def test_cinderlib_sqlite_synchronous_maps_to_the_level(tmp_path, flag, level):
+    config = persistence_config_to_cinder_nb({'storage': 'db', 'connection': f'sqlite:///{tmp_path}/cl.db',
+                                       'sqlite_synchronous': flag})
+    store = persistence_mod.create(config, str(tmp_path))
+    try:
+        assert _synchronous_level(store) == level
+    finally:
+        store.close()
