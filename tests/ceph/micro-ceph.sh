@@ -7,6 +7,8 @@
 #   micro-ceph.sh status   'running' (exit 0) or 'stopped' (exit 1)
 #   micro-ceph.sh env      the variables cinder_nb's tests and the ceph lab read
 #
+# Env: CEPH_DIR, CEPH_MON_PORT, CEPH_MON_V2_PORT; CEPH_MS_BIND_PORT_MIN/MAX narrow the ports the
+# OSD and mgr bind (tests/kernel/guest_ceph.py forwards that range into a qemu guest).
 # Directory: $CEPH_DIR (default /tmp/cinder_nb-ceph). Needs root (apt, daemons).
 set -euo pipefail
 DIR=${CEPH_DIR:-/tmp/cinder_nb-ceph}
@@ -16,6 +18,9 @@ USER_ID=cinder
 PACKAGES="ceph-mon ceph-osd ceph-mgr ceph-common python3-rados python3-rbd rbd-fuse"
 MON_PORT=${CEPH_MON_PORT:-6789}
 MON_V2_PORT=${CEPH_MON_V2_PORT:-3300}
+# optional: the port range the OSD and mgr bind (the guest-kernel tests forward exactly these)
+MS_PORT_MIN=${CEPH_MS_BIND_PORT_MIN:-}
+MS_PORT_MAX=${CEPH_MS_BIND_PORT_MAX:-}
 
 log() { echo "[micro-ceph] $*" >&2; }
 
@@ -113,6 +118,8 @@ mon data avail warn = 1
 mon warn on insecure global id reclaim allowed = false
 ms bind ipv4 = true
 ms bind ipv6 = false
+${MS_PORT_MIN:+ms bind port min = $MS_PORT_MIN}
+${MS_PORT_MAX:+ms bind port max = $MS_PORT_MAX}
 
 [mon]
 mon data = $DIR/mon-\$id

@@ -155,11 +155,18 @@ def _run_guest(session, run: GuestRun) -> None:
     t0 = time.monotonic()
     load0 = os.getloadavg()[0]
     end_uptime = None
+    ceph = None
+    if any(os.path.basename(n.split('::')[0]) == 'guest_rbd.py' for n in session._cnb_guest_selected):
+        from tests.kernel.guest_ceph import GuestCeph   # a host cluster the guest reaches (guest_rbd.py)
+        ceph = GuestCeph()
+        ceph.start_async()   # alongside the precompile and the boot
     try:
         run.timings['precompile on host'] = precompile()
-        vm = run.vm = VM(timeout=GUEST_RUN_TIMEOUT)
+        vm = run.vm = VM(timeout=GUEST_RUN_TIMEOUT, netdev_extra=ceph.guestfwd() if ceph else '')
     except GuestUnavailable as exc:
         run.unavailable = str(exc)
+        if ceph is not None:
+            ceph.stop()
         return
     try:
         try:
@@ -168,6 +175,10 @@ def _run_guest(session, run: GuestRun) -> None:
             run.unavailable = str(exc)
             return
         run.timings['boot'] = vm.boot_seconds
+        if ceph is not None:
+            t1 = time.monotonic()
+            run.timings.update(ceph.hand_over(vm.xfer))
+            run.timings['waited for the ceph cluster after boot'] = time.monotonic() - t1
         run.timings['qemu CPU during boot'] = vm.cpu_seconds()
         argv = [os.path.join(REPO, '.venv', 'bin', 'python') if os.path.exists(os.path.join(REPO, '.venv', 'bin', 'python'))
                 else sys.executable, '-m', 'pytest', *GUEST_PYTEST, '-p', 'tests.kernel.guest_plugin', '-rA', '--durations=0',
@@ -175,7 +186,8 @@ def _run_guest(session, run: GuestRun) -> None:
                 *session._cnb_guest_selected]
         t1 = time.monotonic()
         answer = vm.run(argv, timeout=GUEST_RUN_TIMEOUT, cwd=REPO,
-                        env={'CINDER_NB_IN_GUEST': '1', 'CINDER_NB_GUEST_RESULTS': '/xfer/results.jsonl'})
+                        env={'CINDER_NB_IN_GUEST': '1', 'CINDER_NB_GUEST_RESULTS': '/xfer/results.jsonl',
+                             'CINDER_NB_GUEST_CEPH': '/xfer/ceph/ports.json' if ceph else ''})
         run.timings['pytest in guest'] = time.monotonic() - t1
         run.rc, run.output = answer['rc'], answer['output']
         end_uptime = float(vm.run(['cat', '/proc/uptime'], timeout=30)['output'].split()[0])
@@ -189,7 +201,11 @@ def _run_guest(session, run: GuestRun) -> None:
             fh.write('\n---- guest console ----\n' + vm.console_tail(20000))
         run.results, events = _read_results(os.path.join(vm.xfer, 'results.jsonl'))
         run.walls = _wall_times(events, end_uptime)
-        vm.close()
+        try:
+            vm.close()
+        finally:
+            if ceph is not None:
+                ceph.stop()   # daemons and their directory; the guest's mappings ended with it
         run.timings['total'] = time.monotonic() - t0
         run.load = (load0, os.getloadavg()[0])
 

@@ -73,9 +73,10 @@ class Guest:
 
     def __init__(self, memory_mb: int = int(os.environ.get('CINDER_NB_GUEST_MEMORY_MB', '1536')),
                  cpus: int = int(os.environ.get('CINDER_NB_GUEST_CPUS', '2')), disk_gb: int = 12, disks: int = 2,
-                 timeout: float = 1500):
+                 timeout: float = 1500, netdev_extra: str = ''):
         """memory_mb/cpus: the guest's size (env CINDER_NB_GUEST_MEMORY_MB / CINDER_NB_GUEST_CPUS; the
-        pytest process and the notebook's kernel each hold Cinder, ~300 MB); two sparse disks."""
+        pytest process and the notebook's kernel each hold Cinder, ~300 MB); two sparse disks;
+        netdev_extra: more user-netdev options (guest_ceph.py's guestfwd entries)."""
         self.paths = prepare()
         self.xfer = tempfile.mkdtemp(prefix='cnb-guest-')
         os.chmod(self.xfer, 0o700)
@@ -90,6 +91,7 @@ class Guest:
         self.console = os.path.join(self.xfer, 'console.log')
         self.deadline = time.monotonic() + timeout
         self.memory_mb, self.cpus = memory_mb, cpus
+        self.netdev_extra = netdev_extra
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.boot_seconds = None
@@ -114,7 +116,7 @@ class Guest:
                     '-virtfs', f'local,path={self.xfer},mount_tag=xfer,security_model=none',
                     *[arg for disk in self.disks for arg in
                       ('-drive', f'file={disk},if=virtio,format=raw,cache=unsafe,discard=unmap')],
-                    '-netdev', f'user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-10.0.2.15:{AGENT_PORT}',
+                    '-netdev', f'user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-10.0.2.15:{AGENT_PORT}{self.netdev_extra}',
                     '-device', 'virtio-net-pci,netdev=n0,romfile=']
             t0 = time.monotonic()
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=open(os.path.join(self.xfer, 'qemu.log'), 'ab'),
