@@ -29,6 +29,8 @@ NB = 'cinder_nb'
 #: '' to skip): main before issue 14's load()/dumps()/volumes_df() speed-ups
 BASELINE = 'd13c32b'
 CL = 'cinderlib 5.2.0'
+#: cold-start floor: the Cinder 29 imports any in-process host of a driver needs (coldstart.py --lib floor)
+FLOOR = 'floor: Cinder imports only (no library, no volume)'
 
 
 class Runner:
@@ -132,7 +134,8 @@ def overhead_md(res: dict) -> str:
 
 # --------------------------------------------------------------------------- workload 2
 def coldstart(r: Runner, reps: int) -> dict:
-    variants = [('nb', 'nb', f'{NB} (memory)'), ('nb', 'nb-sqlite', f'{NB} (default sqlite)')]
+    variants = [('nb', 'nb', f'{NB} (memory)'), ('nb', 'nb-sqlite', f'{NB} (default sqlite)'),
+                ('nb', 'floor', FLOOR)]
     if r.has('dev'):
         variants.append(('dev', 'nb', f'{NB} (memory), dev venv with Jupyter stack'))
     if r.has('cinderlib'):
