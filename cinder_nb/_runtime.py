@@ -328,8 +328,23 @@ class Txn:
         return rec
 
     def children(self, kind: str, volume_id: str) -> list[dict]:
-        """Records of a volume's snapshots or connections, as stored now (and held here only)."""
-        return [o.record for o in self.rt.find(kind, volume_id=volume_id) if o.status != 'deleted']
+        """Records of a volume's snapshots or connections, as stored now (and held here only).
+
+        Stored ones are the store's redacted records: the checks read ids, statuses and hosts.
+        No live object is made or refreshed (find() does that, and walks every live object of
+        the kind on a shared store: a cost per operation that grew with the state).
+        """
+        rt = self.rt
+        records = rt.persistence.list(kind, volume_id=volume_id)
+        unsaved = rt.unsaved[kind]
+        if unsaved:
+            listed = {r['id'] for r in records}
+            for ident in unsaved:
+                obj = rt.live[kind].get(ident)
+                if (obj is not None and ident not in listed and obj.record.get('volume_id') == volume_id
+                        and obj.record.get('status') != 'deleted'):
+                    records.append(obj.record)
+        return records
 
     def exists(self, kind: str, ident: str) -> bool:
         if ident in self.rt.live[kind] and ident in self.rt.unsaved[kind]:

@@ -195,11 +195,16 @@ class Backend:
         return stats
 
     def _capacity_stats(self) -> dict:
+        """The stats a capacity check judges by (every pool, see _capacity_pools)."""
+        return self._capacity_pools(None)
+
+    def _capacity_pools(self, only: str | None) -> dict:
         """The stats a capacity check judges by: the driver's last report (a new one when it
         is older than stats_max_age), allocated_capacity_gb read from the store now, and the
         GiB allocated since the report added to its provisioned_capacity_gb (and taken from
         free_capacity_gb on a pool without thin provisioning), as Cinder's scheduler does
-        between two reports (PoolState.consume_from_volume)."""
+        between two reports (PoolState.consume_from_volume). only: the pool of that name
+        alone is copied and adjusted (what one check needs), the others are left out."""
         with self._stats_lock:
             if time.monotonic() - self._report_at >= self.stats_max_age:
                 try:
@@ -209,6 +214,8 @@ class Backend:
                                 self._name, summary(exc, 300))
             report, base = self._report, self._report_allocated
         now_allocated = self._allocated()
+        if only is not None:
+            report = {'pools': [p for p in report.get('pools', []) if p.get('pool_name') == only]}
         stats = self._with_allocated(copy.deepcopy(report), now_allocated)
         for pool in stats.get('pools', []):
             name = pool.get('pool_name')
@@ -252,8 +259,7 @@ class Backend:
         of our own: a pool reporting no free space at all takes nothing, thin or not (the new
         volume's first write would fail).
         """
-        stats = self._capacity_stats()
-        pools = [p for p in stats.get('pools', []) if p.get('pool_name') == pool_name]
+        pools = self._capacity_pools(pool_name).get('pools', [])
         if not pools or not ({'total_capacity_gb', 'free_capacity_gb'} & set(pools[0])):
             return          # the driver reports no capacity: nothing to check against
         passes, factors = _cinder.capacity_check(self._name, pools[0], size, current_size, extra_specs)

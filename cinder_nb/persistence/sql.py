@@ -21,7 +21,9 @@ import functools
 import json
 import os
 import sqlite3
+import threading
 import time
+import weakref
 from typing import Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
@@ -87,6 +89,12 @@ class SQLPersistence(Persistence):
         try:
             if self.name == 'sqlite':
                 os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                self._path = os.path.abspath(path)
+                #: this process's own sqlite3 connections (one per thread) for the per-operation
+                #: path: commit, get_versioned, list_versioned, allocated_gb (see _sqlite)
+                self._local = threading.local()
+                self._raw_conns: weakref.WeakSet[_Holder] = weakref.WeakSet()
+                self._raw_lock = threading.Lock()
                 self.engine = sa.create_engine(url, connect_args={'timeout': 60, 'check_same_thread': False})
                 sa.event.listen(self.engine, 'connect', functools.partial(_sqlite_pragmas, self.synchronous))
                 sa.event.listen(self.engine, 'begin', _sqlite_begin)
@@ -141,6 +149,84 @@ class SQLPersistence(Persistence):
                 yield conn
         except sa.exc.SQLAlchemyError as exc:
             raise PersistenceError(f'Reading from {self.describe()} failed: {exc}') from exc
+
+    # ------------------------------------------------------------------ SQLite per-operation path
+    # The writes and reads every volume operation makes (commit, get_versioned,
+    # list_versioned, allocated_gb) go straight through sqlite3 on SQLite: one connection
+    # per thread (pragmas set once), plain SQL that sqlite3 keeps prepared, and a read is one
+    # autocommit SELECT. Through SQLAlchemy each of them cost a pool check-out, expression
+    # building and compilation: about 0.3-0.6 ms per transaction. Same SQL, same locking
+    # (BEGIN IMMEDIATE for writers), same rows; everything else keeps SQLAlchemy.
+    def _sqlite(self) -> sqlite3.Connection | None:
+        """This thread's own sqlite3 connection (None: not SQLite)."""
+        if self.dialect != 'sqlite':
+            return None
+        local = self._local
+        held = getattr(local, 'held', None)
+        if held is not None and held.pid == os.getpid():
+            return held.conn
+        conn = sqlite3.connect(self._path, timeout=60, isolation_level=None, check_same_thread=False,
+                               cached_statements=64)
+        try:
+            _sqlite_pragmas(self.synchronous, conn, None)
+        except BaseException:
+            conn.close()
+            raise
+        local.held = held = _Holder(conn)
+        with self._raw_lock:
+            self._raw_conns.add(held)
+        return conn
+
+    @contextlib.contextmanager
+    def _sqlite_write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT on conn; rolled back on any error (StaleRecord included)."""
+        try:
+            conn.execute('BEGIN IMMEDIATE')
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute('ROLLBACK')
+                raise
+            conn.execute('COMMIT')
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute('ROLLBACK')
+            raise PersistenceError(f'Writing to {self.describe()} failed: {exc}') from exc
+
+    def _sqlite_read(self, conn: sqlite3.Connection, sql: str, params: tuple) -> list:
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise PersistenceError(f'Reading from {self.describe()} failed: {exc}') from exc
+
+    def _sqlite_commit(self, conn: sqlite3.Connection, writes: Sequence[Write], rows: list) -> list[int]:
+        versions: list[int] = []
+        with self._sqlite_write(conn):
+            for w, row in zip(writes, rows):
+                if row is None:
+                    if w.expected == ANY:
+                        conn.execute(_SQL_DELETE, (w.kind, w.ident))
+                    elif not conn.execute(_SQL_DELETE + ' AND version = ?', (w.kind, w.ident, w.expected)).rowcount:
+                        raise StaleRecord(w.kind, w.ident, w.expected, _sqlite_version(conn, w))
+                    versions.append(0)
+                    continue
+                values = (row['data'], row['backend'], row['volume_id'], row['pool_name'], row['size_gb'])
+                if w.expected == NEW:
+                    version = first_version()
+                    if not conn.execute(_SQL_INSERT + ' ON CONFLICT(kind, id) DO NOTHING',
+                                        (w.kind, w.ident, *values, version)).rowcount:
+                        raise StaleRecord(w.kind, w.ident, w.expected, _sqlite_version(conn, w))
+                    versions.append(version)
+                elif w.expected == ANY:
+                    conn.execute(_SQL_INSERT + _SQL_ON_CONFLICT_BUMP, (w.kind, w.ident, *values, first_version()))
+                    versions.append(_sqlite_version(conn, w) or 1)
+                else:
+                    if not conn.execute(_SQL_UPDATE, (*values, w.expected + 1, w.kind, w.ident, w.expected)).rowcount:
+                        raise StaleRecord(w.kind, w.ident, w.expected, _sqlite_version(conn, w))
+                    versions.append(w.expected + 1)
+        return versions
 
     # ------------------------------------------------------------------ rows
     @staticmethod
@@ -212,6 +298,9 @@ class SQLPersistence(Persistence):
         rows = [self._row(w.kind, w.record) if w.record is not None else None for w in writes]
         for w in writes:
             check_kind(w.kind)
+        raw = self._sqlite()
+        if raw is not None:
+            return self._sqlite_commit(raw, writes, rows)
         versions: list[int] = []
         with self._write() as conn:
             for w, row in zip(writes, rows):
@@ -261,6 +350,10 @@ class SQLPersistence(Persistence):
 
     def get_versioned(self, kind: str, ident: str) -> tuple[dict, int] | None:
         check_kind(kind)
+        raw = self._sqlite()
+        if raw is not None:
+            found = self._sqlite_read(raw, _SQL_GET, (kind, ident))
+            return (json.loads(found[0][0]), int(found[0][1])) if found else None
         with self._read() as conn:
             row = conn.execute(sa.select(resources.c.data, resources.c.version).where(
                 resources.c.kind == kind, resources.c.id == ident)).first()
@@ -272,6 +365,15 @@ class SQLPersistence(Persistence):
     def list_versioned(self, kind: str, backend: str | None = None,
                        volume_id: str | None = None) -> list[tuple[dict, int]]:
         check_kind(kind)
+        raw = self._sqlite()
+        if raw is not None:
+            sql, params = _SQL_LIST, [kind]
+            for column, value in (('backend', backend), ('volume_id', volume_id)):
+                if value is not None:
+                    sql += f' AND {column} = ?'
+                    params.append(value)
+            found = self._sqlite_read(raw, sql + ' ORDER BY seq', tuple(params))
+            return [(json.loads(data), int(version)) for data, version in found]
         query = sa.select(resources.c.data, resources.c.version).where(resources.c.kind == kind)
         if backend is not None:
             query = query.where(resources.c.backend == backend)
@@ -284,6 +386,10 @@ class SQLPersistence(Persistence):
     def allocated_gb(self, backend: str) -> dict[str | None, int]:
         """One SUM over the covering index (kind, backend, pool_name, size_gb): every process's
         committed volumes count, and no record is read or decoded."""
+        raw = self._sqlite()
+        if raw is not None:
+            found = self._sqlite_read(raw, _SQL_ALLOCATED, (backend,))
+            return {pool: int(total) for pool, total in found if total}
         query = (sa.select(resources.c.pool_name, sa.func.coalesce(sa.func.sum(resources.c.size_gb), 0))
                  .where(resources.c.kind == 'volume', resources.c.backend == backend)
                  .group_by(resources.c.pool_name))
@@ -298,7 +404,53 @@ class SQLPersistence(Persistence):
             self._upsert(conn, rows)
 
     def close(self) -> None:
+        if self.dialect == 'sqlite':
+            with self._raw_lock:
+                held, self._raw_conns = list(self._raw_conns), weakref.WeakSet()
+            for h in held:
+                h.close()
+            self._local = threading.local()
         self.engine.dispose()
+
+
+# the per-operation statements of the SQLite path (SQLPersistence._sqlite_*), on the table above
+_SQL_GET = 'SELECT data, version FROM cinder_nb_resources WHERE kind = ? AND id = ?'
+_SQL_LIST = 'SELECT data, version FROM cinder_nb_resources WHERE kind = ?'
+_SQL_ALLOCATED = ("SELECT pool_name, coalesce(sum(size_gb), 0) FROM cinder_nb_resources "
+                  "WHERE kind = 'volume' AND backend = ? GROUP BY pool_name")
+_SQL_DELETE = 'DELETE FROM cinder_nb_resources WHERE kind = ? AND id = ?'
+# a volume row's pool_name/size_gb are NULL for other kinds (_row); seq: the write lock is held
+# since BEGIN IMMEDIATE, so max(seq) (read over ix_cinder_nb_seq) cannot move under us
+_SQL_INSERT = ('INSERT INTO cinder_nb_resources (kind, id, data, backend, volume_id, pool_name, size_gb, '
+               'version, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '
+               '(SELECT coalesce(max(seq), 0) + 1 FROM cinder_nb_resources))')
+_SQL_ON_CONFLICT_BUMP = (' ON CONFLICT(kind, id) DO UPDATE SET data = excluded.data, backend = excluded.backend, '
+                         'volume_id = excluded.volume_id, pool_name = excluded.pool_name, '
+                         'size_gb = excluded.size_gb, version = cinder_nb_resources.version + 1')
+_SQL_UPDATE = ('UPDATE cinder_nb_resources SET data = ?, backend = ?, volume_id = ?, pool_name = ?, size_gb = ?, '
+               'version = ? WHERE kind = ? AND id = ? AND version = ?')
+
+
+class _Holder:
+    """One thread's sqlite3 connection: closed when the thread ends (its thread-local holder is
+    dropped) or at SQLPersistence.close(). A connection opened before a fork is not reused."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn, self.pid = conn, os.getpid()
+        self._finalizer = weakref.finalize(self, _close_quietly, conn)
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+def _close_quietly(conn: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        conn.close()
+
+
+def _sqlite_version(conn: sqlite3.Connection, w: Write) -> int | None:
+    row = conn.execute('SELECT version FROM cinder_nb_resources WHERE kind = ? AND id = ?', (w.kind, w.ident)).fetchone()
+    return int(row[0]) if row else None
 
 
 def _upgrade(conn: sa.Connection, stored: int) -> None:

@@ -169,3 +169,58 @@ def test_a_small_filesystem_is_not_over_committed_and_a_full_one_takes_nothing(s
     assert _files(lab) == files and [v.id for v in lab.volumes] == [vol.id] and vol.size == 1
     vol.delete()
     lab.shutdown()
+
+
+def _fresh_verdict(backend: str, pool: dict, size: int, current_size, extra_specs) -> tuple:
+    """Cinder's filter on a PoolState built from scratch, as its scheduler does."""
+    from cinder.scheduler import host_manager
+    from cinder.scheduler.filters import capacity_filter
+    from oslo_utils import timeutils
+
+    from cinder_nb._cinder import HOST
+    capability = dict(pool, timestamp=timeutils.utcnow())
+    state = host_manager.PoolState(f'{HOST}@{backend}', None, capability, pool['pool_name'])
+    state.update_from_volume_capability(capability)
+    props = {'size': size if current_size is None else current_size, 'request_spec': {'volume_id': None},
+             'volume_type': {'extra_specs': dict(extra_specs or {})}}
+    if current_size is not None:
+        props['new_size'] = size
+    passed = capacity_filter.CapacityFilter().backend_passes(state, props)
+    numbers = {k: getattr(state, k) for k in ('total_capacity_gb', 'free_capacity_gb', 'allocated_capacity_gb',
+                                              'provisioned_capacity_gb', 'reserved_percentage',
+                                              'max_over_subscription_ratio', 'thin_provisioning_support')}
+    return passed, numbers
+
+
+def test_the_reused_pool_state_gives_the_verdict_of_a_fresh_one(session):
+    """capacity_check copies a PoolState built once per report instead of building one per
+    check: over a grid of reports (thin and thick, 'auto' and numeric over-subscription,
+    reserved space) and of the numbers that change between checks, each verdict and each
+    number Cinder's filter reads equals that of a state built from scratch. Fails if a
+    per-check number (free, allocated, provisioned, or the 'auto' ratio derived from them)
+    were taken from the first report instead of the check's own."""
+    from cinder_nb._cinder import capacity
+    cnb.setup('memory', state_dir=str(session / 'state'))
+    checked = refused = 0
+    for ratio in (1.0, 20.0, 'auto'):
+        for thin in (True, False):
+            for reserved in (0, 10):
+                base = {'pool_name': 'p', 'total_capacity_gb': 100.0, 'reserved_percentage': reserved,
+                        'max_over_subscription_ratio': ratio, 'thin_provisioning_support': thin,
+                        'thick_provisioning_support': not thin, 'multiattach': True}
+                for free in (80.0, 30.0, 5.0, 0):
+                    for allocated in (0, 20, 95, 400):
+                        pool = dict(base, free_capacity_gb=free, allocated_capacity_gb=allocated,
+                                    provisioned_capacity_gb=float(allocated))
+                        for size, current, specs in ((1, None, None), (50, None, None), (10, None,
+                                                     {'provisioning:type': 'thick'}), (60, 20, None)):
+                            passed, factors = capacity.capacity_check('grid', pool, size, current, specs)
+                            want, numbers = _fresh_verdict('grid', pool, size, current, specs)
+                            assert passed == want, (pool, size, current, specs)
+                            state = capacity._pool_state('grid', pool)
+                            assert {k: getattr(state, k) for k in numbers} == numbers, pool
+                            for k in ('free_capacity_gb', 'provisioned_capacity_gb', 'max_over_subscription_ratio'):
+                                assert factors[k] == numbers[k]
+                            checked += 1
+                            refused += not passed
+    assert checked == 3 * 2 * 2 * 4 * 4 * 4 and 0 < refused < checked

@@ -295,8 +295,41 @@ def test_sqlite_synchronous_level_is_what_was_asked(tmp_path, config, level):
         assert _synchronous_level(store) == level
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql('PRAGMA journal_mode').scalar() == 'wal'
+        # the per-operation path (commit, get_versioned, ...) has its own sqlite3 connection
+        raw = store._sqlite()
+        assert raw.execute('PRAGMA synchronous').fetchone()[0] == level
+        assert raw.execute('PRAGMA journal_mode').fetchone()[0] == 'wal'
     finally:
         store.close()
+
+
+def test_sqlite_per_thread_connections_are_closed_with_their_thread_and_the_store(tmp_path):
+    """The per-operation path keeps one sqlite3 connection per thread: a thread that ends
+    (a bulk pool's worker) does not leave its connection open, and close() closes the rest."""
+    import sqlite3
+    store = persistence_mod.create({'storage': 'sqlite', 'path': str(tmp_path / 's.db')}, str(tmp_path))
+    try:
+        store.put('kv', {'id': 'k', 'value': 1})
+        opened = []
+
+        def work():
+            assert store.get('kv', 'k') == {'id': 'k', 'value': 1}
+            opened.append(store._sqlite())
+        for _ in range(5):
+            t = threading.Thread(target=work)
+            t.start()
+            t.join()
+        assert len(opened) == 5 and len({id(c) for c in opened}) >= 1
+        for conn in opened:                     # each was closed when its thread ended
+            with pytest.raises(sqlite3.ProgrammingError):
+                conn.execute('SELECT 1')
+        mine = store._sqlite()
+        assert store._sqlite() is mine          # reused within a thread
+        assert store.get_versioned('kv', 'k')[0]['value'] == 1
+    finally:
+        store.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        mine.execute('SELECT 1')
 
 
 @pytest.mark.parametrize('config, message', [
