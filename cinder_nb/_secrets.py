@@ -41,6 +41,10 @@ def redact_collect(value: Any) -> tuple[Any, set[str]]:
     return _redact(value, frozenset(), found), found
 
 
+#: value types _redact returns as they are (a dict's plain values are copied without a call)
+_SCALARS = frozenset({str, int, float, bool})
+
+
 def _redact(value: Any, extra: frozenset, found: set[str] | None) -> Any:
     if isinstance(value, dict):
         out = {}
@@ -49,6 +53,8 @@ def _redact(value: Any, extra: frozenset, found: set[str] | None) -> Any:
                 out[k] = REDACTED
                 if found is not None:
                     found |= secret_values({k: v})
+            elif v is None or type(v) in _SCALARS:     # no call per plain value: most of a record
+                out[k] = v
             else:
                 out[k] = _redact(v, extra, found)
         return out

@@ -50,10 +50,11 @@ def operation(name: str) -> Callable[[F], F]:
             parent = stack[-1] if stack else None
             stack.append(seq)
             started, t0 = datetime.now(timezone.utc), time.perf_counter()
-            _notify('operation_started', {'seq': seq, 'operation': name, 'kind': kind,
-                                          'resource_id': _rec_id(self), 'backend': _backend_of(self),
-                                          'started_at': started, 'parent': parent,
-                                          'thread': threading.current_thread().name})
+            if _listeners:      # the record of a start is made only for someone to tell
+                _notify('operation_started', {'seq': seq, 'operation': name, 'kind': kind,
+                                              'resource_id': _rec_id(self), 'backend': _backend_of(self),
+                                              'started_at': started, 'parent': parent,
+                                              'thread': threading.current_thread().name})
             error: BaseException | None = None
             result = None
             try:
@@ -72,7 +73,8 @@ def operation(name: str) -> Callable[[F], F]:
                        'thread': threading.current_thread().name}
                 with _lock:
                     _records.append(rec)
-                _notify('operation_ended', rec)
+                if _listeners:
+                    _notify('operation_ended', rec)
         return run  # type: ignore[return-value]
     return wrap
 

@@ -43,12 +43,14 @@ class MemoryPersistence(Persistence):
         self._allocated: dict[tuple[object, str | None], int] = {}
 
     @staticmethod
-    def _row(record: dict, old: _Row | None) -> _Row:
+    def _row(record: dict, old: _Row | None, version: int | None = None) -> _Row:
+        """The row of record; version: the one a commit already chose for it."""
         check_record(record)
-        version = record.get(VERSION_KEY)
-        if version is not None:
+        if version is None:
+            version = record.get(VERSION_KEY)
+        if VERSION_KEY in record:
             record = {k: v for k, v in record.items() if k != VERSION_KEY}
-        else:
+        if version is None:
             version = old.version + 1 if old is not None else first_version()
         return _Row(record.get('backend'), record.get('volume_id'),
                     _ENCODER.encode(record), version, pool_of(record), size_of(record))
@@ -169,7 +171,7 @@ class MemoryPersistence(Persistence):
                     if w.record is None:
                         self._drop_row(w.kind, w.ident)
                     else:
-                        self._put_row(w.kind, w.ident, self._row(w.record, None)._replace(version=v))
+                        self._put_row(w.kind, w.ident, self._row(w.record, None, v))
                 return versions
             self._write_versioned(writes, versions)   # a subclass's own put_many()/delete()
             return versions
