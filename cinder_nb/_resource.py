@@ -44,6 +44,8 @@ class Resource:
         self._rec = record
         #: version of the stored record this object holds (0: not stored yet / unknown)
         self._version = version
+        #: the OVO its create ran with and the record(s) it shows, kept for its delete (_keep_ovo)
+        self._kept: tuple | None = None
 
     # ------------------------------------------------------------- record access
     @property
@@ -199,6 +201,39 @@ class Resource:
         values = _cinder.changed_fields(ovo, self.DRIVER_FIELDS)
         values.update(model_update or {})
         return values
+
+    def _keep_ovo(self, ovo: Any, updates: dict, *also: dict) -> None:
+        """Keep the OVO a create ran with as this resource's live Cinder object, brought up
+        to the record just written (cinderlib's way: its delete reuses it instead of a new build).
+
+        Kept only when what the driver reported or set on it are DRIVER_FIELDS, which are set
+        on it as a build from the record sets them; ``also``: the other records it shows (a
+        snapshot's volume), checked again when it is used (see _kept_ovo).
+        """
+        self._kept = None
+        if not (updates.keys() <= self.DRIVER_FIELDS and ovo._changed_fields <= self.DRIVER_FIELDS):
+            return
+        for key, value in updates.items():
+            setattr(ovo, key, value)
+        _cinder.refresh_in_place(ovo, self._rec)
+        self._kept = (dict(self._rec), *(dict(r) for r in also), ovo)
+
+    def _kept_ovo(self, *also: dict) -> Any:
+        """The kept OVO (once: it goes to a delete) when the record(s) it was built from differ
+        from the current ones (self's, then ``also``) only in status and updated_at, brought
+        up to them in place; else None (the caller builds one). Its metadata is compared too:
+        a driver may have changed that dict in place."""
+        kept, self._kept = self._kept, None
+        if kept is None or len(kept) != len(also) + 2:
+            return None
+        ovo = kept[-1]
+        records = (self._rec, *also)
+        if not all(_cinder.same_but_status(built, rec) for built, rec in zip(kept, records)):
+            return None
+        if ovo.metadata != (self._rec.get('metadata') or {}):
+            return None
+        _cinder.refresh_in_place(ovo, self._rec)
+        return ovo
 
     def _finish(self, driver_values: dict, **values: Any) -> None:
         """Record an operation's outcome: plain values plus the driver's, on the fresh record."""

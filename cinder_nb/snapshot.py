@@ -30,9 +30,14 @@ class Snapshot(NamedResource):
 
     def _create(self) -> 'Snapshot':
         """Run the driver for a snapshot already stored as creating (Volume.create_snapshot)."""
-        ovo = self.ovo()
+        volume = self.volume
+        conns = [c.record for c in volume.connections if c.status != 'deleted']
+        ovo = _cinder.snapshot_ovo(self._rec, _cinder.shallow_volume_ovo(volume.record, conns))
         model = self._driver('create', lambda: self.backend.driver.create_snapshot(ovo))
-        self._finish(self._driver_updates(ovo, model), status='available', error=None)
+        updates = self._driver_updates(ovo, model)
+        self._finish(updates, status='available', error=None)
+        if not conns:       # kept for the delete: its .volume shows a volume without connections
+            self._keep_ovo(ovo, updates, volume.record)
         return self
 
     volume_id = field('volume_id')
@@ -50,12 +55,24 @@ class Snapshot(NamedResource):
         conns = [c.record for c in volume.connections if c.status != 'deleted']
         return _cinder.snapshot_ovo(self._rec, _cinder.shallow_volume_ovo(volume.record, conns))
 
+    def _delete_ovo(self) -> Any:
+        """The OVO kept from the create (see Resource._keep_ovo) while it and its .volume still
+        show the records and the volume has no connection, else a new one (ovo())."""
+        volume = self.volume
+        conns = [c.record for c in volume.connections if c.status != 'deleted']
+        ovo = None if conns else self._kept_ovo(volume.record)
+        if ovo is None or ovo.volume.metadata != (volume.record.get('metadata') or {}) \
+                or len(ovo.volume.volume_attachment):
+            return _cinder.snapshot_ovo(self._rec, _cinder.shallow_volume_ovo(volume.record, conns))
+        _cinder.refresh_in_place(ovo.volume, volume.record)
+        return ovo
+
     @oplog.operation('snapshot.delete')
     def delete(self) -> None:
         """Delete the snapshot (a driver that reports it busy leaves it available)."""
         self._require_not_deleted('delete')
         old = self._transition('delete', {'available', 'error', 'error_deleting'}, 'deleting')
-        ovo = self.ovo()
+        ovo = self._delete_ovo()
         backend = self.backend
         self._driver_delete(old, lambda: backend.driver.delete_snapshot(ovo))
 

@@ -81,7 +81,9 @@ class Volume(NamedResource):
         _runtime.get().transact(step, parent if parent is not None else self, operation)
         ovo = _cinder.volume_ovo(self._rec)   # a new volume: no snapshots or connections to look up
         model = self._driver(operation, lambda: call(ovo))
-        self._finish(self._driver_updates(ovo, model), status='available', error=None)
+        updates = self._driver_updates(ovo, model)
+        self._finish(updates, status='available', error=None)
+        self._keep_ovo(ovo, updates)
         return self
 
     def _settle(self, **values: Any) -> None:
@@ -153,6 +155,15 @@ class Volume(NamedResource):
         conns = [c.record for c in self.connections if c.status != 'deleted']
         return _cinder.volume_ovo(self._rec, snapshots=snaps, connections=conns)
 
+    def _kept_volume_ovo(self) -> Any:
+        """The OVO kept from the create (see Resource._keep_ovo), if it still shows the record;
+        it was built without snapshots or connections, so it serves only a volume without any."""
+        ovo = self._kept_ovo()
+        if ovo is None or ovo.admin_metadata != (self._rec.get('admin_metadata') or {}) \
+                or len(ovo.snapshots) or len(ovo.volume_attachment):
+            return None
+        return ovo
+
     # ------------------------------------------------------------------ operations
     @oplog.operation('volume.delete')
     def delete(self) -> None:
@@ -176,7 +187,7 @@ class Volume(NamedResource):
                                    f'It has connections {conns}: detach/disconnect them first.')
         self._require_not_deleted('delete')
         old = self._transition('delete', {'available', 'error', 'error_deleting', 'in-use'}, 'deleting', check)
-        ovo = _cinder.volume_ovo(self._rec)   # check() found no snapshots or connections
+        ovo = self._kept_volume_ovo() or _cinder.volume_ovo(self._rec)   # check() found no snapshots or connections
         backend = self.backend
         self._driver_delete(old, lambda: backend.driver.delete_volume(ovo))
 

@@ -195,6 +195,27 @@ def _fill_defaults(cls: Any, values: dict) -> dict:
     return values
 
 
+#: record keys an OVO does not show (error) or that refresh_in_place sets on it
+_IN_PLACE = frozenset({'status', 'updated_at', 'error'})
+
+
+def same_but_status(built: dict, rec: dict) -> bool:
+    """True when rec differs from the record an OVO was built from only in what
+    refresh_in_place brings over (status, updated_at) or what no OVO shows (error)."""
+    if built.keys() != rec.keys():
+        return False
+    return all(v == built[k] for k, v in rec.items() if k not in _IN_PLACE)
+
+
+def refresh_in_place(ovo: Any, rec: dict) -> None:
+    """Set a volume or snapshot OVO's status and updated_at from rec (for which
+    same_but_status(built, rec) holds) and clear its change set, as a build would leave it."""
+    state = ovo.__dict__
+    state['_obj_status'] = rec['status']    # values from records are stored as _new_ovo stores them
+    state['_obj_updated_at'] = _timestamp(rec.get('updated_at'))
+    state['_changed_fields'] = set()
+
+
 def changed_fields(ovo: Any, allowed: frozenset) -> dict:
     """Fields a driver changed on an OVO (it may update in place instead of returning)."""
     # the object's own change set: obj_what_changed() would also walk every child object
