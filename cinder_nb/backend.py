@@ -214,9 +214,11 @@ class Backend:
                                 self._name, summary(exc, 300))
             report, base = self._report, self._report_allocated
         now_allocated = self._allocated()
-        if only is not None:
-            report = {'pools': [p for p in report.get('pools', []) if p.get('pool_name') == only]}
-        stats = self._with_allocated(copy.deepcopy(report), now_allocated)
+        if only is not None:    # a check reads the pool's top-level numbers only: a shallow copy serves
+            stats = self._with_allocated({'pools': [dict(p) for p in report.get('pools', [])
+                                                    if p.get('pool_name') == only]}, now_allocated)
+        else:
+            stats = self._with_allocated(copy.deepcopy(report), now_allocated)
         for pool in stats.get('pools', []):
             name = pool.get('pool_name')
             grown = now_allocated.get(name, 0) - base.get(name, 0)
