@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from cinder_nb import _cinder, persistence as persistence_mod
 from cinder_nb.errors import CinderNBError, Conflict, InvalidArgument, NotFound, PersistenceError
-from cinder_nb.persistence.base import ANY, NEW, Persistence, StaleRecord, Write
+from cinder_nb.persistence.base import ANY, NEW, Persistence, StaleRecord, Write, copy_record
 from cinder_nb._secrets import SCRUBBER, redact_collect, unredact
 
 #: how often a compare-and-swap is retried on fresher data before Conflict
@@ -85,14 +85,15 @@ class Runtime:
         return [r['id'] for r in self.persistence.list('backend')]
 
     # ----------------------------------------------------------- records <-> objects
-    def register(self, obj: Any, saved: bool = False) -> None:
+    def register(self, obj: Any, saved: bool = False, version: int = 0) -> None:
         """Make obj live in this process; saved=False marks it as held here only (load(save=False)).
 
-        A saved object's stored version is unknown here (0): its next write re-reads it.
+        ``version``: the version its record was just stored at (0: unknown, its next write
+        or read re-reads it).
         """
         with self.lock:
             self.live[obj.KIND][obj.id] = obj
-            obj._version = 0
+            obj._version = version
             if saved:
                 self.unsaved[obj.KIND].pop(obj.id, None)
             else:
@@ -153,17 +154,20 @@ class Runtime:
                 o.record['status'] = 'deleted'
                 o._version = 0
 
-    def _wrap(self, kind: str, record: dict, version: int) -> Any:
-        """The live object for a stored record (refreshed if another process changed it)."""
+    def _wrap(self, kind: str, record: dict, version: int, shared: bool = False) -> Any:
+        """The live object for a stored record (refreshed if another process changed it).
+
+        shared: record is the store's own (Persistence.scan): copied before an object keeps it.
+        """
         live = self.live[kind].get(record['id'])
         if live is not None:
             if record['id'] not in self.unsaved[kind] and live._version != version:
-                merged = unredact(record, live.record)
+                merged = unredact(copy_record(record) if shared else record, live.record)
                 live.record.clear()
                 live.record.update(merged)
                 live._version = version
             return live
-        obj = _CLASSES[kind](record, version)
+        obj = _CLASSES[kind](copy_record(record) if shared else record, version)
         self.live[kind][obj.id] = obj
         return obj
 
@@ -212,11 +216,13 @@ class Runtime:
         """find() with each object's stored (redacted) record, None for objects held here only.
 
         Every change to a live record is saved, so a stored record is the redacted form of
-        its live object's record: callers that need public records can use it as it is.
+        its live object's record: callers that need public records can use it as it is, but
+        must not change it (it may be the store's own, Persistence.scan).
         """
         with self.lock:
-            records = self.persistence.list_versioned(kind, backend=backend, volume_id=volume_id)
-            found: list[tuple[Any, dict | None]] = [(self._wrap(kind, r, v), r) for r, v in records]
+            records = self.persistence.scan(kind, backend=backend, volume_id=volume_id)
+            shared = type(self.persistence).scan is not Persistence.scan     # else fresh copies
+            found: list[tuple[Any, dict | None]] = [(self._wrap(kind, r, v, shared), r) for r, v in records]
             listed = {r['id'] for r, _ in records}
             if self.persistence.shared:
                 for ident, obj in list(self.live[kind].items()):
@@ -237,9 +243,10 @@ class Runtime:
 
     def public_records(self, kind: str, backend: str | None = None) -> list[dict]:
         """The public (redacted) records of kind, as find_with_records() gives them, without
-        making an object per record (DataFrames of a whole state need only the records)."""
+        making an object per record (DataFrames of a whole state need only the records).
+        Read them only: they may be the store's own (Persistence.scan)."""
         with self.lock:
-            records = self.persistence.list(kind, backend=backend)
+            records = [r for r, _ in self.persistence.scan(kind, backend=backend)]
             listed = {r['id'] for r in records}
             for ident in list(self.unsaved[kind]):
                 obj = self.live[kind].get(ident)

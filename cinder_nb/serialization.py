@@ -46,6 +46,7 @@ except ImportError:      # optional: the standard library's json does the same, 
     _orjson = None
 
 from cinder_nb import _bulk_schema, _cinder, _runtime, _validation
+from cinder_nb.persistence.base import copy_record, copy_record_list, first_versions
 from cinder_nb.persistence.files import write_file
 from cinder_nb.errors import BackendConfigError, CinderNBError, MissingSecret, StateError, shown_name
 from cinder_nb._runtime import now
@@ -96,12 +97,55 @@ def _backend_entry(backend) -> dict:
 
 
 def _resource_entry(obj, public: dict | None = None) -> dict:
-    """obj's public record (``public``, its stored record, when given) with the redacted paths."""
+    """obj's public record (``public``, its stored record, when given: not changed) with the
+    redacted paths."""
     rec = obj.public_record() if public is None else public
-    paths = redacted_paths(rec)
-    if paths:
-        rec[REDACTED_KEY] = paths
-    return rec
+    paths = secret_paths(obj.KIND, rec)
+    return dict(rec, **{REDACTED_KEY: paths}) if paths else rec
+
+
+def _resolve(spec: dict) -> dict:
+    defs = json_schema()['$defs']
+    while '$ref' in spec:
+        spec = defs[spec['$ref'].rsplit('/', 1)[-1]]
+    return spec
+
+
+@functools.lru_cache(maxsize=None)
+def closed_fields(kind: str) -> frozenset:
+    """Fields of a kind's records that can hold no redacted path: the schema gives them a
+    scalar type (or an enum of scalars) and their names are not secret keys (is_secret_key).
+    The schema checks loaded records; cinder_nb's own writes check the same fields."""
+    defs = json_schema()['$defs']
+    props = {**defs['common']['properties'], **defs[kind]['properties']}
+    out = set()
+    for name, spec in props.items():
+        spec = _resolve(spec)
+        types = spec.get('type')
+        types = [types] if isinstance(types, str) else types
+        scalar = (set(types) <= {'string', 'integer', 'number', 'boolean', 'null'} if types is not None
+                  else 'enum' in spec and all(not isinstance(v, (dict, list)) for v in spec['enum']))
+        if scalar and not is_secret_key(name):
+            out.add(name)
+    return frozenset(out)
+
+
+def _holds_redacted(value: dict) -> bool:
+    """Whether REDACTED is a value of this dict or of a dict inside it (where redacted_paths looks)."""
+    values = value.values()
+    if REDACTED in values:
+        return True
+    return any(isinstance(v, dict) and v and _holds_redacted(v) for v in values)
+
+
+def secret_paths(kind: str, public: dict) -> list[str]:
+    """redacted_paths(public) for a public record of kind, without walking a record that
+    cannot hold any: only the fields outside closed_fields(kind) can (most records hold
+    none: a volume of a backend without CHAP, say)."""
+    rest = [public[k] for k in public.keys() - closed_fields(kind)]
+    if REDACTED in rest or any(isinstance(v, dict) and v and _holds_redacted(v) for v in rest):
+        return redacted_paths(public)
+    return []
 
 
 def _order(rec: dict) -> tuple:
@@ -342,11 +386,18 @@ _FLAT_FIELDS = frozenset({'metadata', 'admin_metadata', 'extra_specs', 'qos_spec
 _VALUE_DEPTH = _validation.MAX_DEPTH - 3
 
 
-def _check_value_depth(rec: dict, where: str) -> None:
+@functools.lru_cache(maxsize=None)
+def _fixed_depth(kind: str) -> frozenset:
+    """Fields of a schema-valid record of kind that cannot nest (scalars and flat dicts)."""
+    return closed_fields(kind) | _FLAT_FIELDS
+
+
+def _check_value_depth(kind: str, rec: dict, where: str) -> None:
     """The depth limit for a schema-valid record: only its open values (driver_data,
     connector, connection_info, device, unknown keys) can nest; the rest the schema fixed."""
-    for key, value in rec.items():
-        if value and isinstance(value, (dict, list)) and key not in _FLAT_FIELDS:
+    for key in rec.keys() - _fixed_depth(kind):
+        value = rec[key]
+        if value and isinstance(value, (dict, list)):
             if _validation.depth(value, _VALUE_DEPTH) is None:
                 raise StateError(f'State nests dicts or lists deeper than {_validation.MAX_DEPTH} levels '
                                  f'(at {where}.{key:.40}): no cinder_nb state does.')
@@ -443,7 +494,7 @@ def check(doc: dict) -> None:
     for kind, key in _LISTS.items():
         seen = ids.setdefault(kind, {})
         for i, rec in enumerate(doc[key]):
-            _check_value_depth(rec, f'{key}[{i}]')
+            _check_value_depth(kind, rec, f'{key}[{i}]')
     for kind, key in _LISTS.items():
         seen = ids[kind]
         for i, rec in enumerate(doc[key]):
@@ -511,10 +562,22 @@ def _backend_plans(doc: dict, secrets: dict) -> list[tuple[str, str, dict, bool]
     return plans
 
 
-def _restore(rec: dict, live_rec: dict | None) -> dict:
-    """The record to hold in process: redacted paths filled from the live object when it has them."""
+def _restore(kind: str, rec: dict, live_rec: dict | None, own: bool = False) -> dict:
+    """The record to hold in process: redacted paths filled from the live object when it has them.
+
+    own: share no dict or list with rec (the store keeps rec itself, load(save=True))."""
     paths = rec.get(REDACTED_KEY, [])
-    if live_rec is None or not paths:   # nothing filled in below: sharing nested values is safe
+    if live_rec is None or not paths:   # nothing filled in below
+        if own:     # a schema-valid record: its closed fields hold scalars, its flat ones strings
+            out = rec.copy()
+            out.pop(REDACTED_KEY, None)
+            for key in out.keys() - closed_fields(kind):
+                value = out[key]
+                if type(value) is dict:
+                    out[key] = (dict(value) if key in _FLAT_FIELDS else copy_record(value)) if value else {}
+                elif type(value) is list:
+                    out[key] = copy_record_list(value)
+            return out
         return {k: v for k, v in rec.items() if k != REDACTED_KEY}
     rec = copy.deepcopy(rec)
     del rec[REDACTED_KEY]
@@ -576,26 +639,32 @@ def _load(text: str | bytes | dict, save: bool, secrets: dict | None) -> dict:
                 backend = _runtime.class_of('backend')(name, volume_driver=driver, **cfg)
                 if new:
                     created.append(backend)
-            records = {key: [(rec, _restore(rec, getattr(rt.live[kind].get(rec['id']), 'record', None)))
+            records = {key: [(rec, _restore(kind, rec, getattr(rt.live[kind].get(rec['id']), 'record', None), save))
                              for rec in doc[key]] for kind, key in _LISTS.items()}
+            versions: dict[str, list[int]] = {key: [] for key in _LISTS.values()}
             if save:
-                rt.persistence.put_many(
-                    (kind, {k: v for k, v in pub.items() if k != REDACTED_KEY})
-                    for kind, key in _LISTS.items() for pub, _ in records[key])
+                # the parsed document's records (fresh from JSON, shared with no live record)
+                # go to the store as they are, at versions known here: the live objects hold
+                # them, so the next dumps() or write need not re-read their records
+                versions = {key: first_versions(len(records[key])) for key in _LISTS.values()}
+                rt.persistence.adopt_many(
+                    (kind, {k: v for k, v in pub.items() if k != REDACTED_KEY} if REDACTED_KEY in pub else pub,
+                     version)
+                    for kind, key in _LISTS.items() for (pub, _), version in zip(records[key], versions[key]))
         except BaseException:
             rollback()
             raise
         loaded: dict[str, list] = {}
         for kind, key in _LISTS.items():
             objs = []
-            for _, full in records[key]:
+            for i, (_, full) in enumerate(records[key]):
                 obj = rt.live[kind].get(full['id'])
                 if obj is not None:
                     obj.record.clear()
                     obj.record.update(full)
                 else:
                     obj = _runtime.class_of(kind)(full)
-                rt.register(obj, saved=save)
+                rt.register(obj, saved=save, version=versions[key][i] if save else 0)
                 objs.append(obj)
             loaded[key] = objs
     return {'backends': [rt.backends[p[0]] for p in plans], **loaded}

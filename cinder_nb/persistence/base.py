@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import secrets
 import threading
-from typing import Iterable, NamedTuple, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 KINDS = ('backend', 'volume', 'snapshot', 'connection', 'kv')
 
@@ -23,6 +23,12 @@ def first_version() -> int:
     stored again under the same id (or replaced by a load) never comes back at a version
     a stale copy elsewhere still holds (the ABA case of compare-and-swap)."""
     return secrets.randbits(52) + 1
+
+
+def first_versions(count: int) -> list[int]:
+    """count first_version()s drawn at once (one read of the system's random source)."""
+    raw = secrets.token_bytes(8 * count)
+    return [(int.from_bytes(raw[i:i + 8], 'little') >> 12) + 1 for i in range(0, 8 * count, 8)]
 
 
 class Write(NamedTuple):
@@ -117,6 +123,18 @@ class Persistence(abc.ABC):
         for kind, record in items:
             self.put(kind, record)
 
+    def scan(self, kind: str, backend: str | None = None,
+             volume_id: str | None = None) -> list[tuple[dict, int]]:
+        """list_versioned() for a reader that only looks: it must not change the records,
+        which a store may hand out as it holds them (the memory store does: no copy)."""
+        return self.list_versioned(kind, backend=backend, volume_id=volume_id)
+
+    def adopt_many(self, items: Iterable[tuple[str, dict, int]]) -> None:
+        """put_many() of (kind, record, version) the caller hands over for good: records fresh
+        from JSON decoding (str keys; dict, list, str, int, float, bool, None) that it never
+        touches again, each stored at the given version. A store may keep them as they are."""
+        self.put_many((kind, dict(record, **{VERSION_KEY: version})) for kind, record, version in items)
+
     def allocated_gb(self, backend: str) -> dict[str | None, int]:
         """GiB of the volume records of a backend, per ``pool_name`` (None: no pool recorded).
 
@@ -205,6 +223,39 @@ def pool_of(record: dict) -> str | None:
     """A volume record's pool for allocated_gb (None when it names none)."""
     pool = record.get('pool_name')
     return pool if isinstance(pool, str) and pool else None
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+class NotPlainJSON(Exception):
+    """copy_record() met something JSON would have to convert (a tuple key, a datetime, ...)."""
+
+
+def copy_record(value: dict) -> dict:
+    """A copy of a record made only of dicts with str keys, lists and JSON scalars (exactly
+    those types), sharing nothing that can change with value: what json.loads(json.dumps(value))
+    gives, without the text. NotPlainJSON for anything else (tuples, other types, non-str keys)."""
+    return _copy(value)
+
+
+def copy_record_list(value: list) -> list:
+    """copy_record() for a list."""
+    return _copy(value)
+
+
+def _copy(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise NotPlainJSON(key)
+            out[key] = item if type(item) in _SCALARS else _copy(item)
+        return out
+    if kind is list:
+        return [item if type(item) in _SCALARS else _copy(item) for item in value]
+    raise NotPlainJSON(kind)
 
 
 def check_kind(kind: str) -> None:

@@ -5,28 +5,44 @@ import json
 import threading
 from typing import Iterable, NamedTuple, Sequence
 
-from cinder_nb.persistence.base import (KINDS, VERSION_KEY, Persistence, Write, check_expected,
-                                        check_kind, check_record, first_version, pool_of, size_of)
+from cinder_nb.persistence.base import (KINDS, VERSION_KEY, NotPlainJSON, Persistence, Write, check_expected,
+                                        check_kind, check_record, copy_record, first_version, pool_of,
+                                        size_of)
 
 
-#: one encoder for every row (json.dumps with default= would build a new one per call)
+#: one encoder for every row json has to convert (json.dumps with default= would build a new one per call)
 _ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
+
+def _stored(record: dict) -> dict:
+    """The store's own copy of a record: decoded JSON sharing nothing with the caller's dict.
+
+    A record already made of plain JSON types is copied as it is (copy_record); anything
+    else (a tuple, a datetime, a non-str key) goes through JSON text, as a database row
+    would, so the store holds exactly what a SQL back-end would give back."""
+    try:
+        return copy_record(record)
+    except (NotPlainJSON, RecursionError):
+        return json.loads(_ENCODER.encode(record))
 
 
 class _Row(NamedTuple):
     backend: object
     volume_id: object
-    text: str
+    record: dict                # the store's own decoded copy: never handed out (copy_record)
     version: int
     pool: str | None = None     # pool_of(record), size_of(record): kept for allocated_gb
     size: int = 0
 
 
 class MemoryPersistence(Persistence):
-    """Records held as JSON text (like a database row) with their versions, indexed by volume id.
+    """Records held decoded (as a database row would give them back) with their versions,
+    indexed by volume id.
 
-    Storing text means a caller can neither change a stored record afterwards nor
-    store something a SQL back-end could not, and reads are plain ``json.loads``.
+    The store keeps its own copy of each record and hands out copies (``get``, ``list``):
+    a caller can neither change a stored record afterwards nor store something a SQL
+    back-end could not (what JSON would convert, it converts). ``scan`` and ``adopt_many``
+    skip the copies for callers that promise not to change what they get or gave.
     ``commit`` checks versions and writes under one lock (atomic between threads);
     it writes through ``put_many``/``delete`` so a subclass that overrides those
     (to mirror records to a file, say) sees every change. The GiB of the volume
@@ -44,7 +60,8 @@ class MemoryPersistence(Persistence):
 
     @staticmethod
     def _row(record: dict, old: _Row | None, version: int | None = None) -> _Row:
-        """The row of record; version: the one a commit already chose for it."""
+        """The row of record (with the store's own copy of it); version: the one a commit
+        already chose for it."""
         check_record(record)
         if version is None:
             version = record.get(VERSION_KEY)
@@ -52,8 +69,9 @@ class MemoryPersistence(Persistence):
             record = {k: v for k, v in record.items() if k != VERSION_KEY}
         if version is None:
             version = old.version + 1 if old is not None else first_version()
-        return _Row(record.get('backend'), record.get('volume_id'),
-                    _ENCODER.encode(record), version, pool_of(record), size_of(record))
+        record = _stored(record)
+        return _Row(record.get('backend'), record.get('volume_id'), record, version, pool_of(record),
+                    size_of(record))
 
     def _put_locked(self, kind: str, ident: str, record: dict) -> None:
         self._put_row(kind, ident, self._row(record, self._data[kind].get(ident)))
@@ -124,6 +142,22 @@ class MemoryPersistence(Persistence):
                     row = row._replace(version=old.version + 1)
                 self._put_row(kind, ident, row)
 
+    def adopt_many(self, items: Iterable[tuple[str, dict, int]]) -> None:
+        if type(self).put_many is not MemoryPersistence.put_many:     # a subclass's own put_many sees it
+            super().adopt_many(items)
+            return
+        staged = []
+        for kind, record, version in items:
+            check_kind(kind)
+            check_record(record)
+            if VERSION_KEY in record:       # as put_many: never stored inside the record
+                record = {k: v for k, v in record.items() if k != VERSION_KEY}
+            staged.append((kind, record['id'], _Row(record.get('backend'), record.get('volume_id'), record,
+                                                    version, pool_of(record), size_of(record))))
+        with self._lock:
+            for kind, ident, row in staged:
+                self._put_row(kind, ident, row)
+
     def delete(self, kind: str, ident: str) -> None:
         check_kind(kind)
         with self._lock:
@@ -137,7 +171,7 @@ class MemoryPersistence(Persistence):
         check_kind(kind)
         with self._lock:
             row = self._data[kind].get(ident)
-        return (json.loads(row.text), row.version) if row is not None else None
+        return (copy_record(row.record), row.version) if row is not None else None
 
     def _rows(self, kind: str, backend: str | None, volume_id: str | None) -> list[_Row]:
         check_kind(kind)
@@ -149,11 +183,15 @@ class MemoryPersistence(Persistence):
         return [r for r in rows if backend is None or r.backend == backend]
 
     def list(self, kind: str, backend: str | None = None, volume_id: str | None = None) -> list[dict]:
-        return [json.loads(r.text) for r in self._rows(kind, backend, volume_id)]
+        return [copy_record(r.record) for r in self._rows(kind, backend, volume_id)]
 
     def list_versioned(self, kind: str, backend: str | None = None,
                        volume_id: str | None = None) -> list[tuple[dict, int]]:
-        return [(json.loads(r.text), r.version) for r in self._rows(kind, backend, volume_id)]
+        return [(copy_record(r.record), r.version) for r in self._rows(kind, backend, volume_id)]
+
+    def scan(self, kind: str, backend: str | None = None,
+             volume_id: str | None = None) -> list[tuple[dict, int]]:
+        return [(r.record, r.version) for r in self._rows(kind, backend, volume_id)]
 
     def commit(self, writes: Sequence[Write]) -> list[int]:
         for w in writes:

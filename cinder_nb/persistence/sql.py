@@ -40,6 +40,8 @@ from cinder_nb.persistence.base import (ANY, NEW, VERSION_KEY, Persistence, Stal
 SCHEMA_VERSION = 3
 _WRITE = 'cinder_nb_write'
 _PG_INIT_LOCK = 0x63696e6465726e62  # pg_advisory_xact_lock key ("cindernb")
+#: one encoder for every row (json.dumps with default= builds a new one per call)
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
 
 _metadata = sa.MetaData()
 order_seq = sa.Sequence('cinder_nb_resources_seq', metadata=_metadata)
@@ -239,7 +241,7 @@ class SQLPersistence(Persistence):
         volume = kind == 'volume'
         return {'kind': kind, 'id': record['id'], 'backend': _opt_str(record.get('backend')),
                 'volume_id': _opt_str(record.get('volume_id')),
-                'data': json.dumps(record, sort_keys=True, default=str), 'version': version,
+                'data': _ENCODER.encode(record), 'version': version,
                 'pool_name': pool_of(record) if volume else None, 'size_gb': size_of(record) if volume else None}
 
     def _insert(self, conn: sa.Connection, rows: list[dict]):

@@ -1,0 +1,149 @@
+"""The memory store keeps records decoded; load(save=True) hands it the parsed records and
+sets the live objects' versions; dumps() skips the secret walk of records that cannot hold a
+secret. These tests pin what must not change with that: isolation of stored records from
+callers and live objects, compare-and-swap versions, and redaction of records with secrets."""
+from __future__ import annotations
+
+import datetime
+import json
+
+from hypothesis import given, settings, strategies as st
+
+import cinder_nb as cnb
+from cinder_nb import _runtime, serialization
+from cinder_nb._secrets import REDACTED, redacted_paths
+from cinder_nb.persistence.base import StaleRecord, Write
+from cinder_nb.persistence.memory import MemoryPersistence
+
+CHAP = 'tests.state.secret_driver.ChapFileDriver'
+
+
+def _vol(ident: str = 'v1', **extra) -> dict:
+    return {'id': ident, 'backend': 'lab', 'size': 1, 'status': 'available', 'name': 'n',
+            'driver_data': {'provider_location': '/x'}, 'metadata': {}, **extra}
+
+
+# ----------------------------------------------------------------------------- isolation
+def test_memory_store_never_hands_out_or_keeps_a_callers_dict():
+    store = MemoryPersistence()
+    given_rec = _vol()
+    store.put('volume', given_rec)
+    given_rec['driver_data']['provider_location'] = 'changed by the caller after put'
+    got = store.get('volume', 'v1')
+    assert got['driver_data'] == {'provider_location': '/x'}
+    got['driver_data']['provider_location'] = 'changed through get()'
+    got['status'] = 'error'
+    (listed,) = store.list('volume')
+    listed['driver_data']['provider_location'] = 'changed through list()'
+    (versioned, version), = store.list_versioned('volume')
+    versioned['metadata']['k'] = 'changed through list_versioned()'
+    again, again_version = store.get_versioned('volume', 'v1')
+    assert again == _vol() and again_version == version
+    assert again is not store.get('volume', 'v1')
+
+
+def test_memory_store_converts_what_json_would():
+    store = MemoryPersistence()
+    when = datetime.datetime(2026, 1, 2, tzinfo=datetime.timezone.utc)
+    store.put('volume', _vol(extra=(1, 2), when=when, nested={'t': ('a',)}))
+    got = store.get('volume', 'v1')
+    assert got['extra'] == [1, 2] and got['nested'] == {'t': ['a']} and got['when'] == str(when)
+
+
+def test_compare_and_swap_versions_survive_the_decoded_store():
+    store = MemoryPersistence()
+    store.adopt_many([('volume', _vol(), 41)])
+    assert store.get_versioned('volume', 'v1')[1] == 41
+    assert store.commit([Write('volume', 'v1', _vol(status='in-use'), 41)]) == [42]
+    try:
+        store.commit([Write('volume', 'v1', _vol(status='error'), 41)])
+    except StaleRecord:
+        pass
+    else:
+        raise AssertionError('a stale version was accepted')
+    assert store.get('volume', 'v1')['status'] == 'in-use'
+
+
+# ----------------------------------------------------------------------------- load(save=True)
+def _state(tmp_path, n: int = 3) -> str:
+    _runtime.setup('memory', state_dir=str(tmp_path / 'gen'))
+    lab = cnb.embedded(str(tmp_path / 'vols'), name='lab', local_file_attach_mode='file')
+    for i in range(n):
+        lab.create_volume(1, name=f'v{i}', metadata={'m': str(i)})
+    text = cnb.dumps()
+    lab.shutdown()
+    return text
+
+
+def test_loaded_objects_share_nothing_with_the_stored_records(tmp_path):
+    text = _state(tmp_path)
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    vols = cnb.load(text, save=True)['volumes']
+    store = _runtime.get().persistence
+    for vol in vols:
+        vol.record['driver_data']['provider_location'] = 'changed in place, never saved'
+        vol.record['metadata']['m'] = 'changed in place, never saved'
+    for vol in vols:
+        stored = store.get('volume', vol.id)
+        assert stored['driver_data']['provider_location'] != 'changed in place, never saved'
+        assert stored['metadata']['m'] != 'changed in place, never saved'
+    # and what dumps() writes comes from the store's records, untouched by dumps() itself
+    doc = json.loads(cnb.dumps())
+    assert all(v['metadata']['m'] != 'changed in place, never saved' for v in doc['volumes'])
+
+
+def test_load_save_sets_the_stored_versions_on_the_live_objects(tmp_path):
+    text = _state(tmp_path)
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    vols = cnb.load(text, save=True)['volumes']
+    store = _runtime.get().persistence
+    assert all(v.version and v.version == store.get_versioned('volume', v.id)[1] for v in vols)
+    vol = vols[0]
+    vol.extend(2)       # written at the version load() stored: no re-read, no conflict
+    assert store.get('volume', vol.id)['size'] == 2
+    assert vol.version == store.get_versioned('volume', vol.id)[1]
+
+
+# ----------------------------------------------------------------------------- redaction
+def test_records_with_secrets_are_still_redacted_and_the_store_is_not_changed(tmp_path):
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    chap = cnb.Backend('chap', volume_driver=CHAP, local_file_path=str(tmp_path / 'chap'), local_file_attach_mode='file',
+                       chapfile_password='pw-secret-1')
+    vol = chap.create_volume(1, name='c')
+    secret = vol.record['driver_data']['provider_auth'].split()[2]
+    assert secret != REDACTED
+    for _ in range(2):
+        text = cnb.dumps()
+        assert 'pw-secret-1' not in text and secret not in text
+        (rec,) = json.loads(text)['volumes']
+        assert rec['driver_data']['provider_auth'] == REDACTED
+        assert rec['_redacted'] == ['driver_data.provider_auth']
+        assert '_redacted' not in _runtime.get().persistence.get('volume', vol.id)
+
+
+_KEYS = st.sampled_from(['provider_auth', 'auth_password', 'password', 'provider_location', 'secret_type',
+                         'token', 'path', 'name', 'status', 'x'])
+_LEAF = st.sampled_from([REDACTED, 'plain', '', None, 1, [REDACTED]])
+_VALUE = st.recursive(_LEAF, lambda c: st.dictionaries(_KEYS, c, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(['volume', 'snapshot', 'connection']),
+       fields=st.dictionaries(st.sampled_from(['driver_data', 'metadata', 'connection_info', 'connector',
+                                               'device', 'api_token', 'name', 'status', 'error']),
+                              _VALUE, max_size=5))
+def test_secret_paths_agree_with_the_full_walk(kind, fields):
+    """Every record whose closed fields hold what the schema lets them hold (a scalar)."""
+    rec = {'id': 'r1', 'backend': 'lab', 'volume_id': 'v1'}
+    for key, value in fields.items():
+        if key in serialization.closed_fields(kind) and isinstance(value, (dict, list)):
+            continue
+        rec[key] = value
+    assert serialization.secret_paths(kind, rec) == redacted_paths(rec)
+
+
+def test_closed_fields_come_from_the_schema():
+    assert {'id', 'name', 'status', 'size', 'created_at', 'bootable'} <= serialization.closed_fields('volume')
+    for kind in ('volume', 'snapshot', 'connection'):
+        assert not {'driver_data', 'metadata', 'connection_info', 'connector', 'device', '_redacted'} & \
+            serialization.closed_fields(kind)
