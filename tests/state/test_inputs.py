@@ -349,7 +349,10 @@ def _objects_accept(kind: str, rec: dict, vol: dict) -> bool:
 
 
 def _typed_checks_accept(kind: str, rec: dict) -> bool:
+    """What load() checks per schema-valid record: timestamps and redacted paths
+    (_check_record: a snapshot with created_at '' is refused there), then Cinder's types."""
     try:
+        serialization._check_record(kind, rec, 'x')
         serialization._check_cinder_types(kind, rec, 'x')
     except cnb.StateError:
         return False
