@@ -43,9 +43,20 @@ def class_of(kind: str) -> Any:
     return _CLASSES[kind]
 
 
+#: (whole second, its 'YYYY-MM-DDTHH:MM:SS' in UTC), replaced as one tuple (threads share it)
+_second: tuple[int, str] = (-1, '')
+
+
 def now() -> str:
-    """The timestamp records carry: ISO 8601, UTC, microseconds."""
-    return datetime.now(timezone.utc).isoformat(timespec='microseconds')
+    """The timestamp records carry: ISO 8601, UTC, microseconds
+    (``datetime.now(timezone.utc).isoformat(timespec='microseconds')``, without a datetime
+    per call: every write of every operation stamps one)."""
+    global _second
+    second, fraction = divmod(time.time_ns() // 1000, 1_000_000)
+    cached = _second
+    if cached[0] != second:
+        cached = _second = (second, datetime.fromtimestamp(second, timezone.utc).strftime('%Y-%m-%dT%H:%M:%S'))
+    return f'{cached[1]}.{fraction:06d}+00:00'
 
 
 def new_id() -> str:

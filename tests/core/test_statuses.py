@@ -54,3 +54,23 @@ def test_transitional_statuses_belong_to_a_kind_and_stored_ones_exclude_deleted(
     for kind, statuses in _statuses.BY_KIND.items():
         assert len(set(statuses)) == len(statuses), kind
         assert _statuses.stored(kind) == tuple(s for s in statuses if s != 'deleted')
+
+
+def test_record_timestamps_are_iso_utc_microseconds_and_follow_the_clock():
+    """_runtime.now() keeps the format of datetime.now(utc).isoformat(timespec='microseconds')
+    while it formats each second once: the text parses back to the clock's time, and a new
+    second (a cached prefix left behind) still gives the right date and time."""
+    import re
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    from cinder_nb import _runtime
+    pattern = re.compile(r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00$')
+    for _ in range(3):
+        before = datetime.now(timezone.utc)
+        text = _runtime.now()
+        after = datetime.now(timezone.utc)
+        assert pattern.match(text), text
+        assert before - timedelta(microseconds=1) <= datetime.fromisoformat(text) <= after
+        _runtime._second = (int(time.time()) - 3600, '1999-01-01T00:00:00')   # a stale second
+        assert datetime.fromisoformat(_runtime.now()) >= before
