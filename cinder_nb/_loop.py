@@ -6,9 +6,13 @@ Imports nothing of cinder_nb: drivers, connectors and the cinderlib layer all si
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import shutil
 import subprocess
+
+BLKFLSBUF = 0x1261      # <linux/fs.h>: write a block device's dirty page cache out, then drop it
 
 
 def available() -> bool:
@@ -19,10 +23,17 @@ def available() -> bool:
 
 
 def loops_over(path: str, check: bool = False) -> list[str]:
-    """The loop devices backed by path (``check``: a losetup failure raises CalledProcessError)."""
-    out = subprocess.run(['losetup', '-j', path, '-O', 'NAME', '-n'], check=check, capture_output=True,
-                         text=True).stdout
-    return [line.strip() for line in out.splitlines() if line.strip()]
+    """The loop devices backed by path (``check``: a losetup failure raises CalledProcessError).
+
+    Devices already detached (``losetup -d``) that some other opener still holds are left
+    out: the kernel only marks those autoclear and unbinds them at their last close. Handing
+    one out again would give its new user a device that turns empty (reads return nothing,
+    writes fail) when that opener closes; detaching or resizing it again could hit whatever
+    file the device number is bound to by then."""
+    out = subprocess.run(['losetup', '-j', path, '-O', 'NAME,AUTOCLEAR', '-n', '--raw'], check=check,
+                         capture_output=True, text=True).stdout
+    rows = [line.split() for line in out.splitlines() if line.strip()]
+    return [row[0] for row in rows if row[1:] != ['1']]
 
 
 def attach(path: str, direct_io_off: bool = False) -> str:
@@ -31,8 +42,34 @@ def attach(path: str, direct_io_off: bool = False) -> str:
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
 
 
+def flush(dev: str) -> None:
+    """Write what the device's page cache holds into its backing file and drop that cache
+    (BLKFLSBUF, as ``blockdev --flushbufs`` and os-brick before it removes a device).
+    A device the kernel is already unbinding (ENXIO) has nothing left to flush."""
+    try:
+        fd = os.open(dev, os.O_RDONLY)
+    except OSError as exc:
+        if exc.errno in (errno.ENXIO, errno.ENOENT):
+            return
+        raise
+    try:
+        fcntl.ioctl(fd, BLKFLSBUF)
+    finally:
+        os.close(fd)
+
+
 def detach(dev: str, check: bool = True) -> None:
-    """Release a loop device (``check=False``: a failure is ignored)."""
+    """Flush a loop device, then release it (``check=False``: a failure is ignored).
+
+    The flush comes first because ``losetup -d`` only unbinds at the last close: while
+    anyone else (blkid, another process's ``losetup -j``) holds the device open it stays
+    bound, and writes still in its page cache would reach the file only when that opener
+    closes, after this returned."""
+    try:
+        flush(dev)
+    except OSError:
+        if check:
+            raise
     subprocess.run(['losetup', '-d', dev], check=check, capture_output=True, text=True)
 
 

@@ -178,7 +178,7 @@ class RBDFuseConnector:
                 _loop.detach(loop)
             pool, image = self._split(data)
             self._unmount(self._mountpoint(pool, image))
-        except (subprocess.CalledProcessError, RuntimeError) as exc:
+        except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
             if not (force or ignore_errors):
                 raise RuntimeError(f'detaching {data.get("name")}: '
                                    f'{getattr(exc, "stderr", None) or exc}') from exc

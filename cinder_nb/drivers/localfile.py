@@ -239,9 +239,11 @@ class LocalFileDriver(_cinder.BaseVolumeDriver):
 
     # ------------------------------------------------------------------ loop devices
     def _loops_of(self, path: str) -> list[str]:
+        """The live loop devices over path (not those detached but still held open elsewhere)."""
         return _loop.loops_over(path, check=True) if self.use_loop else []
 
     def _loop_for(self, path: str) -> str:
+        # another attach of the volume on this host shares its device (one page cache)
         existing = self._loops_of(path)
         return existing[0] if existing else _loop.attach(path)
 
