@@ -27,9 +27,13 @@ def write_at(path: str, offset: int, data: bytes) -> None:
         os.close(fd)
 
 
-def read_at(path: str, offset: int, length: int) -> bytes:
+def read_at(path: str, offset: int, length: int, uncached: bool = False) -> bytes:
+    """length bytes at offset; ``uncached`` drops the file's page cache first, so a block
+    device is read from the device (over iSCSI, NVMe-oF) and not from this host's memory."""
     fd = os.open(path, os.O_RDONLY)
     try:
+        if uncached:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         return os.pread(fd, length, offset)
     finally:
         os.close(fd)

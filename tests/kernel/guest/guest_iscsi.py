@@ -14,7 +14,8 @@ import pytest
 
 import cinder_nb as cnb
 from tests.kernel.guest.conftest import VG, iscsi_sessions, sh
-from tests.kernel.guest.guest_lvm import GiB, get, put, read_through_attach, write_through_attach
+from tests.helpers import read_at, write_at
+from tests.kernel.guest.guest_lvm import GiB, read_through_attach, write_through_attach
 
 HOST2_IFACE = 'cnb-host2'
 HOST2_IQN = 'iqn.2026-11.org.cinder-nb:host2'
@@ -33,7 +34,7 @@ def test_tgt_attach_snapshot_clone(backends, clean, lvm_type):
         iqn = conn.connection_info['data']['target_iqn']
         assert iqn in sh('tgtadm', '--lld', 'iscsi', '--mode', 'target', '--op', 'show')
         for offset, data in marks.items():
-            put(conn.path, offset, data)
+            write_at(conn.path, offset, data)
     finally:
         vol.detach()
     assert iqn not in sh('tgtadm', '--lld', 'iscsi', '--mode', 'target', '--op', 'show')
@@ -41,7 +42,7 @@ def test_tgt_attach_snapshot_clone(backends, clean, lvm_type):
     write_through_attach(vol, {0: b'changed'})
     from_snap = snap.create_volume()
     assert read_through_attach(from_snap, marks) == marks
-    assert get(f'/dev/{VG[lvm_type]}/volume-{vol.id}', 0, 7) == b'changed'   # the source kept its new data
+    assert read_at(f'/dev/{VG[lvm_type]}/volume-{vol.id}', 0, 7, uncached=True) == b'changed'   # the source kept its new data
     from_snap.delete()
     snap.delete()
     vol.delete()

@@ -9,35 +9,18 @@ import stat
 import pytest
 
 import cinder_nb as cnb
+from tests.helpers import read_at, write_at
 from tests.kernel.guest.conftest import VG, iscsi_sessions, lv_names, sh
 
 GiB = 1 << 30
 TYPES = ['thin', 'thick']
 
 
-def put(path: str, offset: int, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.pwrite(fd, data, offset)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def get(path: str, offset: int, size: int) -> bytes:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        return os.pread(fd, size, offset)
-    finally:
-        os.close(fd)
-
-
 def write_through_attach(vol, marks: dict[int, bytes]) -> None:
     conn = vol.attach()
     try:
         for offset, data in marks.items():
-            put(conn.path, offset, data)
+            write_at(conn.path, offset, data)
     finally:
         vol.detach()
 
@@ -45,7 +28,7 @@ def write_through_attach(vol, marks: dict[int, bytes]) -> None:
 def read_through_attach(vol, marks: dict[int, bytes]) -> dict[int, bytes]:
     conn = vol.attach()
     try:
-        return {offset: get(conn.path, offset, len(data)) for offset, data in marks.items()}
+        return {offset: read_at(conn.path, offset, len(data), uncached=True) for offset, data in marks.items()}
     finally:
         vol.detach()
 
@@ -68,14 +51,14 @@ def test_volume_lifecycle_through_iscsi(backends, clean, lvm_type):
         assert int(sh('blockdev', '--getsize64', conn.path)) == GiB
         [session] = iscsi_sessions()
         assert conn.connection_info['data']['target_iqn'] in session
-        put(conn.path, 0, head)
-        put(conn.path, GiB - 4096, tail)
+        write_at(conn.path, 0, head)
+        write_at(conn.path, GiB - 4096, tail)
     finally:
         vol.detach()
     assert iscsi_sessions() == [] and vol.status == 'available'
     marks = {0: head, GiB - 4096: tail}
     # the LV itself holds the bytes (read on the target side, not through iSCSI)
-    assert get(f'/dev/{vg}/{lv}', 0, len(head)) == head
+    assert read_at(f'/dev/{vg}/{lv}', 0, len(head), uncached=True) == head
     snap = vol.create_snapshot(name='before')
     assert f'_snapshot-{snap.id}' in lv_names(vg)
     changed = {**marks, 0: b'B' * len(head)}
@@ -91,12 +74,12 @@ def test_volume_lifecycle_through_iscsi(backends, clean, lvm_type):
     try:
         vol.extend(2)   # the LV grows, then os-brick's ISCSIConnector.extend_volume rescans
         assert vol.size == 2 and int(sh('blockdev', '--getsize64', conn.path)) == 2 * GiB
-        put(conn.path, 2 * GiB - 4096, b'grown')
-        grown = {**changed, 2 * GiB - 4096: b'grown'}   # read over iSCSI: get() drops the page cache first
-        assert {offset: get(conn.path, offset, len(data)) for offset, data in grown.items()} == grown
+        write_at(conn.path, 2 * GiB - 4096, b'grown')
+        grown = {**changed, 2 * GiB - 4096: b'grown'}   # read over iSCSI: read_at(..., uncached=True) drops the page cache first
+        assert {offset: read_at(conn.path, offset, len(data), uncached=True) for offset, data in grown.items()} == grown
     finally:
         vol.detach()
-    assert get(f'/dev/{vg}/{lv}', 2 * GiB - 4096, 5) == b'grown'   # on the grown LV itself
+    assert read_at(f'/dev/{vg}/{lv}', 2 * GiB - 4096, 5, uncached=True) == b'grown'   # on the grown LV itself
     vol.delete()
     assert not [x for x in lv_names(vg) if x.startswith(('volume-', '_snapshot-'))]
 
@@ -106,9 +89,9 @@ def test_revert_to_snapshot_thick(backends, clean):
     lab = backends('thick')
     vol = lab.create_volume(1)
     lv = f'/dev/{VG["thick"]}/volume-{vol.id}'
-    put(lv, 0, b'original')
+    write_at(lv, 0, b'original')
     snap = vol.create_snapshot()
-    put(lv, 0, b'changed!')
+    write_at(lv, 0, b'changed!')
     vol.revert_to_snapshot(snap)
     assert vol.status == 'available'
     assert read_through_attach(vol, {0: b'original'}) == {0: b'original'}
@@ -123,13 +106,13 @@ def test_revert_to_snapshot_thin_is_refused_by_the_driver(backends, clean):
     lab = backends('thin')
     vol = lab.create_volume(1)
     lv = f'/dev/{VG["thin"]}/volume-{vol.id}'
-    put(lv, 0, b'original')
+    write_at(lv, 0, b'original')
     snap = vol.create_snapshot()
-    put(lv, 0, b'changed!')
+    write_at(lv, 0, b'changed!')
     with pytest.raises(cnb.CinderNBError, match='not implemented for thin'):
         vol.revert_to_snapshot(snap)
     vol.reset_status('available') if vol.status == 'error' else None
-    assert get(lv, 0, 8) == b'changed!'
+    assert read_at(lv, 0, 8, uncached=True) == b'changed!'
     snap.delete()
     vol.delete()
 

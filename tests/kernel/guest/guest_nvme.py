@@ -27,7 +27,8 @@ import uuid
 import pytest
 
 from tests.kernel.guest.conftest import IN_GUEST, VG, lv_names, sh
-from tests.kernel.guest.guest_lvm import GiB, get, put
+from tests.helpers import read_at, write_at
+from tests.kernel.guest.guest_lvm import GiB
 
 NVMET = '/sys/kernel/config/nvmet'
 TARGET_PREFIX = 'nvme-subsystem-1'   # the target_prefix devstack sets for LVM with nvmet
@@ -252,11 +253,11 @@ def test_nvmeof_attach_extend_detach_against_kernel_nvmet(backends, clean, host_
         assert f'trsvcid={port}' in _read(f'/sys/class/nvme/{ctrls[0]}/address')
         assert size_of(path) == GiB
         for offset, blob in marks.items():
-            put(path, offset, blob)
+            write_at(path, offset, blob)
         brick.disconnect_volume(dict(data), device)
         device = None
         assert controllers(nqn) == [], 'disconnect_volume left the controller'
-        assert {o: get(lv, o, len(b)) for o, b in marks.items()} == marks, 'the bytes did not reach the LV'
+        assert {o: read_at(lv, o, len(b), uncached=True) for o, b in marks.items()} == marks, 'the bytes did not reach the LV'
 
         info = connection_info(vol.id, nqn, port, version=1)
         assert info['data'] == {'target_portal': '127.0.0.1', 'target_port': str(port), 'nqn': nqn,
@@ -264,13 +265,13 @@ def test_nvmeof_attach_extend_detach_against_kernel_nvmet(backends, clean, host_
         data = info['data']
         device = brick.connect_volume(dict(data))
         path = device['path']
-        assert {o: get(path, o, len(b)) for o, b in marks.items()} == marks
+        assert {o: read_at(path, o, len(b), uncached=True) for o, b in marks.items()} == marks
         vol.extend(2)                                  # Cinder's LVM driver: lvextend
         assert size_of(lv) == 2 * GiB
         assert brick.extend_volume(dict(data)) == 2 * GiB
         assert size_of(path) == 2 * GiB
-        put(path, 2 * GiB - 4096, b'nvme-new-tail')
-        assert get(lv, 2 * GiB - 4096, 13) == b'nvme-new-tail'
+        write_at(path, 2 * GiB - 4096, b'nvme-new-tail')
+        assert read_at(lv, 2 * GiB - 4096, 13, uncached=True) == b'nvme-new-tail'
         brick.disconnect_volume(dict(data), device)
         device = None
         assert controllers(nqn) == [], 'disconnect_volume left the controller'

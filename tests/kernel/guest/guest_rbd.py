@@ -17,6 +17,7 @@ import time
 import pytest
 
 import cinder_nb as cnb
+from tests.helpers import read_at, write_at
 from tests.kernel.guest.conftest import sh
 
 MiB, GiB = 1 << 20, 1 << 30
@@ -122,23 +123,6 @@ def _images(info: dict) -> set[str]:
             return set(rbd.RBD().list(ioctx))
 
 
-def _pwrite(path: str, offset: int, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.pwrite(fd, data, offset)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _pread(path: str, offset: int, length: int) -> bytes:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.pread(fd, length, offset)
-    finally:
-        os.close(fd)
-
-
 def _krbd_attach(vol, name: str):
     """Attach through krbd; check it is a /dev/rbdN listed by `rbd showmapped` and in sysfs."""
     conn = _timed(name, vol.attach, rbd_attach='krbd')
@@ -166,22 +150,22 @@ def test_krbd_attach_snapshot_clone_extend(rbd_backend, guest_ceph, caplog, caps
     assert f'volume-{vol.id}' in _images(guest_ceph)
 
     conn, dev = _krbd_attach(vol, 'attach krbd #1')
-    assert _pread(dev, 0, 4096) == bytes(4096)
-    _pwrite(dev, 3 * MiB, b'GEN-ONE!' * 128)
+    assert read_at(dev, 0, 4096) == bytes(4096)
+    write_at(dev, 3 * MiB, b'GEN-ONE!' * 128)
     _timed('detach krbd #1', vol.detach)
     assert _mappings() == [] and _sys_devices() == [], 'the mapping outlived the detach'
     snap = _timed('snapshot', vol.create_snapshot, name='gen-one')
 
     conn, dev = _krbd_attach(vol, 'attach krbd #2')
-    assert _pread(dev, 3 * MiB, 1024) == b'GEN-ONE!' * 128, 'data did not survive unmap/map'
-    _pwrite(dev, 3 * MiB, b'GEN-TWO!' * 128)
+    assert read_at(dev, 3 * MiB, 1024) == b'GEN-ONE!' * 128, 'data did not survive unmap/map'
+    write_at(dev, 3 * MiB, b'GEN-TWO!' * 128)
     # extend while mapped: os-brick's RBDConnector.extend_volume reads the new size from
     # /sys/devices/rbd/N/size (the kernel follows the image header by itself)
     _timed('extend to 2 GiB while attached', vol.extend, 2)
     assert vol.size == 2 and vol.status == 'in-use'
     assert int(sh('blockdev', '--getsize64', dev)) == 2 * GiB
-    _pwrite(dev, 2 * GiB - 4096, b'TAIL' * 1024)
-    assert _pread(dev, 3 * MiB, 8) == b'GEN-TWO!'
+    write_at(dev, 2 * GiB - 4096, b'TAIL' * 1024)
+    assert read_at(dev, 3 * MiB, 8) == b'GEN-TWO!'
     # secrets while the connection (and its keyring-bearing connection info) is live
     assert conn.connection_info['data'].get('keyring'), 'the driver passed no keyring (the test proves nothing)'
     dumped = cnb.dumps()
@@ -194,13 +178,13 @@ def test_krbd_attach_snapshot_clone_extend(rbd_backend, guest_ceph, caplog, caps
 
     clone = _timed('clone', vol.clone, name='krbd-clone')
     cconn, cdev = _krbd_attach(clone, 'attach krbd (clone)')
-    assert _pread(cdev, 3 * MiB, 1024) == b'GEN-TWO!' * 128
-    assert _pread(cdev, 2 * GiB - 4096, 4096) == b'TAIL' * 1024
+    assert read_at(cdev, 3 * MiB, 1024) == b'GEN-TWO!' * 128
+    assert read_at(cdev, 2 * GiB - 4096, 4096) == b'TAIL' * 1024
     _timed('detach krbd (clone)', clone.detach)
 
     restored = _timed('volume from snapshot', snap.create_volume, name='krbd-restored')
     rconn, rdev = _krbd_attach(restored, 'attach krbd (from snapshot)')
-    assert _pread(rdev, 3 * MiB, 1024) == b'GEN-ONE!' * 128
+    assert read_at(rdev, 3 * MiB, 1024) == b'GEN-ONE!' * 128
     assert int(sh('blockdev', '--getsize64', rdev)) == GiB
     _timed('detach krbd (from snapshot)', restored.detach)
 
@@ -232,7 +216,7 @@ def test_rbd_fuse_reads_the_same_image(rbd_backend, guest_ceph):
         assert conn.device['rbd_attach'] == 'fuse'
         assert not re.fullmatch(r'/dev/rbd\d+', os.path.realpath(conn.path))
         assert _mappings() == []
-        assert _pread(conn.path, 5 * MiB, 1024) == b'VIA-FUSE' * 128
+        assert read_at(conn.path, 5 * MiB, 1024) == b'VIA-FUSE' * 128
         _timed('detach fuse', vol.detach)
     finally:
         if vol.local_attach is not None:
