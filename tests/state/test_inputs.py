@@ -269,9 +269,24 @@ def hostile_base(tmp_path_factory):
     return str(tmp), json.loads(cnb.dumps())
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow,
-                                                                  HealthCheck.data_too_large])
+def _hostile_settings(max_examples: int):
+    """Hypothesis settings of the hostile-document tests (their base fixture is slow and
+    function-scoped, their documents large)."""
+    return settings(max_examples=max_examples, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                           HealthCheck.data_too_large])
+
+
+def _draw_plain(data, base: dict, dicts_only: bool = True):
+    """A hostile document as JSON carries it, or None where parse() refuses it before any
+    schema check: too deep, or (``dicts_only``) not an object."""
+    doc = data.draw(_hostile_document(base))
+    if (dicts_only and not isinstance(doc, dict)) or _validation.depth(doc, _validation.MAX_DEPTH) is None:
+        return None
+    return json.loads(json.dumps(doc))
+
+
+@_hostile_settings(1000)
 @given(data=st.data())
 def test_hostile_documents_give_typed_errors_and_change_nothing(hostile_base, data):
     tmp, base = hostile_base
@@ -310,18 +325,15 @@ def test_report_how_many_hostile_documents_were_tried(capsys):
               f"{TRIED['refused']}")
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow,
-                                                                  HealthCheck.data_too_large])
+@_hostile_settings(1500)
 @given(data=st.data())
 def test_fast_schema_check_agrees_with_jsonschema(hostile_base, data):
     """load() checks with the schema compiled by fastjsonschema and asks jsonschema only about a
     rejection: the two must agree on every document, hostile ones included."""
     _tmp, base = hostile_base
-    doc = data.draw(_hostile_document(base))
-    if _validation.depth(doc, _validation.MAX_DEPTH) is None:
+    doc = _draw_plain(data, base, dicts_only=False)
+    if doc is None:
         return                                   # parse() refuses these before any schema check
-    doc = json.loads(json.dumps(doc))
     fast = serialization._fast_validator()
     assert fast is not None, 'fastjsonschema is a dependency (pyproject.toml)'
     try:
@@ -399,16 +411,13 @@ def test_typed_checks_agree_with_building_the_objects(hostile_base):
     assert refused >= 10          # the cases do reach refusals, not only acceptances
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow,
-                                                                 HealthCheck.data_too_large])
+@_hostile_settings(300)
 @given(data=st.data())
 def test_typed_checks_agree_with_building_the_objects_on_hostile_records(hostile_base, data):
     _tmp, base = hostile_base
-    doc = data.draw(_hostile_document(base))
-    if not isinstance(doc, dict) or _validation.depth(doc, _validation.MAX_DEPTH) is None:
+    doc = _draw_plain(data, base)
+    if doc is None:
         return
-    doc = json.loads(json.dumps(doc))
     if doc.get('schema') != 2 or not _schema_valid(doc):
         return
     vols = {v['id']: v for v in doc.get('volumes', [])}
@@ -463,17 +472,14 @@ def test_column_wise_schema_check_never_accepts_what_the_schema_refuses(hostile_
     assert accepted > 20           # the edge cases inside the rules are accepted
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow,
-                                                                 HealthCheck.data_too_large])
+@_hostile_settings(300)
 @given(data=st.data())
 def test_column_wise_schema_check_never_accepts_hostile_lists_the_schema_refuses(hostile_base, data):
     _tmp, base = hostile_base
     from cinder_nb import _bulk_schema
-    doc = data.draw(_hostile_document(base))
-    if not isinstance(doc, dict) or _validation.depth(doc, _validation.MAX_DEPTH) is None:
+    doc = _draw_plain(data, base)
+    if doc is None:
         return
-    doc = json.loads(json.dumps(doc))
     for kind, key in serialization._LISTS.items():
         if key in doc and _bulk_schema.records_valid(kind, doc[key], serialization._schema_statuses()[kind]):
             assert _schema_valid({'format': 'cinder_nb.state', 'schema': 2, key: doc[key]}), doc[key]
