@@ -1,6 +1,7 @@
 """pandas DataFrames of volumes, snapshots and connections (public records only, typed columns)."""
 from __future__ import annotations
 
+import itertools
 from typing import Any, Callable
 
 import numpy as np
@@ -44,21 +45,36 @@ def _frame(kind: str, columns: dict[str, Any], derived: Callable[[list[dict]], d
     with serialization.gc_paused():       # a record per row: no cycles, skip the collector
         recs = _runtime.get().public_records(kind, backend=_backend_name(backend))
         extra = derived(recs) if derived is not None else {}
-        data = {}
+        data: dict[str, Any] = {}
+        ids: list = []
         for col, dtype in columns.items():
-            values = extra[col] if col in extra else [r.get(col) for r in recs]
+            values = extra[col] if col in extra else list(map(dict.get, recs, itertools.repeat(col)))
             data[col] = _typed(values, dtype)
+            if col == 'id':
+                ids = values
+        order = _oldest_first(data['created_at'], ids)
         del recs
-    df = pd.DataFrame(data, columns=list(columns))
-    if len(df):
-        df = df.sort_values(['created_at', 'id'], kind='stable').reset_index(drop=True)
-    return df
+    if order is not None:
+        data = {col: values[order] for col, values in data.items()}
+    return pd.DataFrame(data, columns=list(columns))
+
+
+def _oldest_first(created: Any, ids: list) -> np.ndarray | None:
+    """The row order by (created_at, id), missing timestamps last, as a stable sort_values
+    would give it; None when the rows are in that order already (records are stored oldest
+    first). One numpy lexsort over the timestamps and fixed-width ids."""
+    if not len(ids):
+        return None
+    stamps = pd.DatetimeIndex(created).asi8.copy()
+    stamps[pd.isna(created)] = np.iinfo(np.int64).max
+    order = np.lexsort((np.array(ids, dtype=str), stamps))
+    return None if (order == np.arange(len(order))).all() else order
 
 
 def _typed(values: list, dtype: Any) -> Any:
     """One column of values in its dtype (None becomes <NA>/NaT; False for a bool column)."""
     if dtype == TIMESTAMP:
-        return pd.to_datetime(pd.Series(values, dtype=object), utc=True, format='ISO8601').astype(TIMESTAMP)
+        return pd.to_datetime(pd.Series(values, dtype=object), utc=True, format='ISO8601').astype(TIMESTAMP).array
     if isinstance(dtype, pd.CategoricalDtype):
         code = {c: i for i, c in enumerate(dtype.categories)}
         return pd.Categorical.from_codes([code.get(v, -1) for v in values], dtype=dtype)

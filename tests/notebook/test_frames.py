@@ -133,3 +133,20 @@ def test_column_wise_frames_equal_the_row_wise_reference(filelab):
         got, want = frame(), _rowwise(kind, columns)
         assert len(got) == len(want) > 0, kind
         pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_rows_are_ordered_like_sort_values_whatever_the_stored_order(filelab):
+    """Records stored out of order, with equal timestamps (id decides) and missing ones (last):
+    the numpy ordering must give the rows a stable sort_values(['created_at', 'id']) gives."""
+    import json
+    filelab.create_volume(1, name='template')
+    doc = json.loads(cnb.dumps())
+    template = doc['volumes'][0]
+    stamps = ['2026-01-02T00:00:00+00:00', None, '2026-01-01T00:00:00+00:00', '2026-01-02T00:00:00+00:00',
+              None, '2025-12-31T23:00:00-02:00']
+    doc['volumes'] = [dict(template, id=f'{ident}-{i}', name=f'n{i}', created_at=stamp)
+                      for i, (ident, stamp) in enumerate(zip(['zz', 'bb', 'aa', 'ab', 'aa', 'cc'], stamps))]
+    cnb.load(json.dumps(doc), save=True)
+    got, want = nb.volumes_df(), _rowwise('volume', VOLUME_COLUMNS)
+    assert list(got['name']) == ['n2', 'n5', 'n3', 'n0', 'template', 'n4', 'n1'] and got['created_at'].isna().tolist()[-2:] == [True, True]
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
