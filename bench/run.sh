@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every cinder_nb benchmark with one command:  bench/run.sh [--quick] [--only overhead,scale,coldstart,state,datapath]
+# Run every cinder_nb benchmark with one command:  bench/run.sh [--quick] [--only overhead,scale,coldstart,state,datapath,floors]
 #
 # Creates (once) and uses two venvs under bench/:
 #   .venv-nb         cinder_nb core + matplotlib + pandas + ipywidgets (pip install -e .[bench] ...)

@@ -240,6 +240,98 @@ def create_scale_md(res: dict) -> str:
     return table(res['rows'])
 
 
+# --------------------------------------------------------------------------- floors
+def floors(r: Runner, q: bool) -> dict:
+    """The measured floors of issue 14's targets: op_floor.py (what a create/delete with its
+    capacity check and compare-and-swap writes must cost) and state_floor.py (parse, per-record
+    encode/decode and document encode of a 100k-volume state, and a bare volumes_df)."""
+    say('floors: op_floor.py')
+    ops = r.json('nb', 'op_floor.py', '--n', '200' if q else '1000', log='op_floor')
+    say('floors: state_floor.py')
+    state = r.json('nb', 'state_floor.py', '--n', '10000' if q else '100000', '--repeats', '1' if q else '3',
+                   '--json', log='state_floor')
+    return {'ops': ops['rows'], 'state': state}
+
+
+def floors_md(res: dict) -> str:
+    rows = []
+    for x in res['ops']:
+        m = {k: v * 1e3 for k, v in x['median_s'].items()}
+        rows.append([x['persistence'], m['raw_create'], m['capacity_check'], m['cas_write'], m['cas_insert_delete'],
+                     m['children_lookup'], x['create_floor_ratio'], m['raw_delete'], x['delete_floor_ratio']])
+    ops = md_table(['store', 'raw create ms', 'capacity check ms', 'CAS write ms', 'CAS insert+delete ms',
+                    'children look-up ms', 'create floor / raw', 'raw delete ms', 'delete floor / raw'], rows)
+    st = res['state']
+    m = st['median_s']
+    state = md_table(['step', 'bare minimum s', 'cinder_nb s', 'cinder_nb / floor'], [
+        ['parse the text (json.loads)', m['parse'], '', ''],
+        ['encode each record for the store (json)', m['store'], '', ''],
+        ['decode each stored record (json.loads)', m['decode'], '', ''],
+        ['encode the document (orjson)', m['encode'], '', ''],
+        ['dumps + load', st['floor_s'], m['load'] + m['dumps'], (m['load'] + m['dumps']) / st['floor_s']],
+        ['volumes_df (decode + 3 typed columns)', m['df_floor'], m['df'], m['df'] / m['df_floor']]])
+    return (f'Per operation (`op_floor.py`, medians of each part alone):\n\n{ops}\n\n'
+            f"State of {st['n']:,} volumes (`state_floor.py`, median of {st['repeats']}):\n\n{state}")
+
+
+# --------------------------------------------------------------------------- verdicts
+def targets_md(results: dict) -> str:
+    """Issue 14's targets against this run's numbers: met or missed, with the floor where one was measured."""
+    rows = []
+
+    def verdict(ok: bool, floor_over: bool = False) -> str:
+        return 'met' if ok else ('missed (the measured floor is over the target)' if floor_over else 'missed')
+
+    fl = results.get('floors', {})
+    op_floor = {x['persistence']: x for x in fl.get('ops', [])}
+    if 'overhead' in results:
+        ops = results['overhead']['ops']
+        raw = {op: ops[op]['nb']['lib_median_s'] / ops[op]['nb']['raw_median_s'] for op in OPS}
+        floor_txt = ''
+        if 'memory' in op_floor:
+            f = op_floor['memory']
+            floor_txt = f"; floor create {f['create_floor_ratio']:.2f}x, delete {f['delete_floor_ratio']:.2f}x"
+        rows.append(['per-op <= 1.10x raw driver (memory)', ', '.join(f'{op} {v:.2f}x' for op, v in raw.items())
+                     + floor_txt, verdict(max(raw.values()) <= 1.10, bool(floor_txt) and
+                                          op_floor['memory']['create_floor_ratio'] > 1.10)])
+        if all('cinderlib' in ops[op] for op in OPS):
+            cl = {op: ops[op]['nb']['lib_median_s'] / ops[op]['cinderlib']['lib_median_s'] for op in OPS}
+            rows.append(['every op <= cinderlib 5.2', ', '.join(f'{op} {v:.2f}x' for op, v in cl.items()),
+                         verdict(max(cl.values()) <= 1.0)])
+        if all('nb_sqlite' in ops[op] for op in OPS):
+            sq = {op: ops[op]['nb_sqlite']['lib_median_s'] / ops[op]['nb']['lib_median_s'] for op in OPS}
+            rows.append(['SQLite per op <= 2x the memory store', ', '.join(f'{op} {v:.2f}x' for op, v in sq.items()),
+                         verdict(max(sq.values()) <= 2.0)])
+    if 'coldstart' in results:
+        cs = results['coldstart']['rows']
+        if CL in cs:
+            nb = cs[f'{NB} (memory)']['first_volume_s'] / cs[CL]['first_volume_s']
+            floor = cs[FLOOR]['first_volume_s'] / cs[CL]['first_volume_s'] if FLOOR in cs else None
+            rows.append(['cold start to first volume <= 0.75x cinderlib',
+                         f'{nb:.2f}x' + (f'; floor (Cinder imports only) {floor:.2f}x' if floor else ''),
+                         verdict(nb <= 0.75, floor is not None and floor > 0.75)])
+    if 'state' in results:
+        by = {(x['lib'], x['persistence'], x['n']): x for x in results['state']['rows']}
+        st = fl.get('state')
+        big = by.get(('nb', 'memory', 100000))
+        if big:
+            total = big['load_s'] + big['dumps_s']
+            floor = f"; floor {st['floor_s']:.2f} s" if st and st['n'] == 100000 else ''
+            rows.append(['dumps+load 100k volumes < 2 s, < 400 MiB',
+                         f"{total:.2f} s, {big['maxrss_mib']:.0f} MiB peak RSS{floor}",
+                         verdict(total < 2 and big['maxrss_mib'] < 400)])
+            if big['df_s'] is not None:
+                df_floor = st['median_s']['df_floor'] if st and st['n'] == 100000 else None
+                rows.append(['volumes_df 100k volumes < 0.5 s', f"{big['df_s']:.3f} s" +
+                             (f'; floor {df_floor:.3f} s' if df_floor else ''),
+                             verdict(big['df_s'] < 0.5, df_floor is not None and df_floor > 0.5)])
+        sq = by.get(('nb', 'sqlite', 10000))
+        if sq:
+            total = sq['load_s'] + sq['dumps_s']
+            rows.append(['dumps+load 10k volumes, SQLite < 0.3 s', f'{total:.3f} s', verdict(total < 0.3)])
+    return md_table(['target (issue 14)', 'this run', 'verdict'], rows)
+
+
 # --------------------------------------------------------------------------- workload 4
 def datapath(r: Runner, sizes: str, repeats: int, data_gib: int) -> dict:
     say(f'datapath: volume sizes {sizes} GiB, {data_gib} GiB data, {repeats} repeats')
@@ -366,7 +458,7 @@ def versions(r: Runner) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true', help='small sizes: a smoke run of every workload')
-    parser.add_argument('--only', default='overhead,scale,coldstart,state,datapath')
+    parser.add_argument('--only', default='overhead,scale,coldstart,state,datapath,floors')
     parser.add_argument('--work-dir', default=os.environ.get('BENCH_WORK_DIR', '/var/tmp'))
     parser.add_argument('--replot', action='store_true', help='only redraw the PNG from results.json')
     args = parser.parse_args()
@@ -403,6 +495,10 @@ def main() -> None:
             results['datapath'] = datapath(r, sizes='1,4' if q else '1,10,100', repeats=1 if q else 3,
                                            data_gib=1)
             sections.append(('4. Data path: 1 GiB of data in sparse volumes', datapath_md(results['datapath'])))
+        if 'floors' in only:
+            results['floors'] = floors(r, q)
+            sections.append(('5. Measured floors', floors_md(results['floors'])))
+        sections.insert(0, ('Targets of issue 14: met or missed', targets_md(results)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results['elapsed_s'] = time.time() - started

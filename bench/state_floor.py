@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import clock, maxrss_mib, md_table, median, quiet_warnings  # noqa: E402
+from _common import clock, emit, maxrss_mib, md_table, median, quiet_warnings  # noqa: E402
 
 
 def main() -> None:
@@ -26,6 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--n', type=int, default=100000)
     parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--json', action='store_true', help='print the medians as JSON (for run_all.py)')
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix='cnb-bench-floor-')
     state = os.path.join(work, 'state.json')
@@ -63,6 +64,12 @@ def main() -> None:
         t0 = clock(); volumes_df(lab); t['df'].append(clock() - t0)
     m = {k: median(v) for k, v in t.items()}
     floor = m['parse'] + m['store'] + m['decode'] + m['encode']
+    lab.shutdown()
+    subprocess.run(['rm', '-rf', work])
+    if args.json:
+        emit({'n': args.n, 'repeats': args.repeats, 'median_s': m, 'floor_s': floor,
+              'maxrss_mib': maxrss_mib()}, None)
+        return
     print(f'## Floor of dumps+load and volumes_df, {args.n:,} volumes (load average '
           f'{os.getloadavg()[0]:.1f}; median of {args.repeats}, seconds; peak RSS {maxrss_mib():.0f} MiB)\n')
     print(md_table(['step', 'bare minimum s', 'cinder_nb s', 'cinder_nb / floor'], [
@@ -73,8 +80,6 @@ def main() -> None:
         ['dumps + load', floor, m['load'] + m['dumps'], (m['load'] + m['dumps']) / floor],
         ['volumes_df (decode + 3 typed columns)', m['df_floor'], m['df'], m['df'] / m['df_floor']],
     ]))
-    lab.shutdown()
-    subprocess.run(['rm', '-rf', work])
 
 
 if __name__ == '__main__':
