@@ -159,14 +159,27 @@ class SQLPersistence(Persistence):
     # autocommit SELECT. Through SQLAlchemy each of them cost a pool check-out, expression
     # building and compilation: about 0.3-0.6 ms per transaction. Same SQL, same locking
     # (BEGIN IMMEDIATE for writers), same rows; everything else keeps SQLAlchemy.
-    def _sqlite(self) -> sqlite3.Connection | None:
-        """This thread's own sqlite3 connection (None: not SQLite)."""
+    @contextlib.contextmanager
+    def _sqlite(self) -> Iterator[sqlite3.Connection | None]:
+        """This thread's own sqlite3 connection (None: not SQLite), held for the block: close()
+        from another thread (setup() closing the previous store while a lineage redraw still
+        reads it) waits for the block to end instead of freeing the connection under it, which
+        crashed the interpreter. A connection closed meanwhile is replaced by a fresh one."""
         if self.dialect != 'sqlite':
-            return None
+            yield None
+            return
+        while True:
+            held = self._holder()
+            with held.lock:
+                if held.conn is not None:
+                    yield held.conn
+                    return
+
+    def _holder(self) -> _Holder:
         local = self._local
         held = getattr(local, 'held', None)
         if held is not None and held.pid == os.getpid():
-            return held.conn
+            return held
         conn = sqlite3.connect(self._path, timeout=60, isolation_level=None, check_same_thread=False,
                                cached_statements=64)
         try:
@@ -177,7 +190,7 @@ class SQLPersistence(Persistence):
         local.held = held = _Holder(conn)
         with self._raw_lock:
             self._raw_conns.add(held)
-        return conn
+        return held
 
     @contextlib.contextmanager
     def _sqlite_write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
@@ -300,9 +313,9 @@ class SQLPersistence(Persistence):
         rows = [self._row(w.kind, w.record) if w.record is not None else None for w in writes]
         for w in writes:
             check_kind(w.kind)
-        raw = self._sqlite()
-        if raw is not None:
-            return self._sqlite_commit(raw, writes, rows)
+        with self._sqlite() as raw:
+            if raw is not None:
+                return self._sqlite_commit(raw, writes, rows)
         versions: list[int] = []
         with self._write() as conn:
             for w, row in zip(writes, rows):
@@ -352,10 +365,10 @@ class SQLPersistence(Persistence):
 
     def get_versioned(self, kind: str, ident: str) -> tuple[dict, int] | None:
         check_kind(kind)
-        raw = self._sqlite()
-        if raw is not None:
-            found = self._sqlite_read(raw, _SQL_GET, (kind, ident))
-            return (json.loads(found[0][0]), int(found[0][1])) if found else None
+        with self._sqlite() as raw:
+            if raw is not None:
+                found = self._sqlite_read(raw, _SQL_GET, (kind, ident))
+                return (json.loads(found[0][0]), int(found[0][1])) if found else None
         with self._read() as conn:
             row = conn.execute(sa.select(resources.c.data, resources.c.version).where(
                 resources.c.kind == kind, resources.c.id == ident)).first()
@@ -367,14 +380,15 @@ class SQLPersistence(Persistence):
     def list_versioned(self, kind: str, backend: str | None = None,
                        volume_id: str | None = None) -> list[tuple[dict, int]]:
         check_kind(kind)
-        raw = self._sqlite()
+        with self._sqlite() as raw:
+            if raw is not None:
+                sql, params = _SQL_LIST, [kind]
+                for column, value in (('backend', backend), ('volume_id', volume_id)):
+                    if value is not None:
+                        sql += f' AND {column} = ?'
+                        params.append(value)
+                found = self._sqlite_read(raw, sql + ' ORDER BY seq', tuple(params))
         if raw is not None:
-            sql, params = _SQL_LIST, [kind]
-            for column, value in (('backend', backend), ('volume_id', volume_id)):
-                if value is not None:
-                    sql += f' AND {column} = ?'
-                    params.append(value)
-            found = self._sqlite_read(raw, sql + ' ORDER BY seq', tuple(params))
             return [(json.loads(data), int(version)) for data, version in found]
         query = sa.select(resources.c.data, resources.c.version).where(resources.c.kind == kind)
         if backend is not None:
@@ -388,10 +402,10 @@ class SQLPersistence(Persistence):
     def allocated_gb(self, backend: str) -> dict[str | None, int]:
         """One SUM over the covering index (kind, backend, pool_name, size_gb): every process's
         committed volumes count, and no record is read or decoded."""
-        raw = self._sqlite()
-        if raw is not None:
-            found = self._sqlite_read(raw, _SQL_ALLOCATED, (backend,))
-            return {pool: int(total) for pool, total in found if total}
+        with self._sqlite() as raw:
+            if raw is not None:
+                found = self._sqlite_read(raw, _SQL_ALLOCATED, (backend,))
+                return {pool: int(total) for pool, total in found if total}
         query = (sa.select(resources.c.pool_name, sa.func.coalesce(sa.func.sum(resources.c.size_gb), 0))
                  .where(resources.c.kind == 'volume', resources.c.backend == backend)
                  .group_by(resources.c.pool_name))
@@ -409,9 +423,11 @@ class SQLPersistence(Persistence):
         if self.dialect == 'sqlite':
             with self._raw_lock:
                 held, self._raw_conns = list(self._raw_conns), weakref.WeakSet()
+                self._local = threading.local()     # every thread opens a fresh one next time
             for h in held:
-                h.close()
-            self._local = threading.local()
+                if h.pid == os.getpid():    # a parent's (inherited by fork) is its to close
+                    with h.lock:            # waits for a block of _sqlite() in another thread
+                        h.close()
         self.engine.dispose()
 
 
@@ -438,14 +454,21 @@ class _Holder:
     dropped) or at SQLPersistence.close(). A connection opened before a fork is not reused."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn, self.pid = conn, os.getpid()
-        self._finalizer = weakref.finalize(self, _close_quietly, conn)
+        self.conn: sqlite3.Connection | None = conn
+        self.pid = os.getpid()
+        #: held while the connection is in use (SQLPersistence._sqlite) and to close it
+        self.lock = threading.Lock()
+        self._finalizer = weakref.finalize(self, _close_quietly, conn, self.pid)
 
     def close(self) -> None:
+        """Close the connection; the caller holds self.lock."""
+        self.conn = None
         self._finalizer()
 
 
-def _close_quietly(conn: sqlite3.Connection) -> None:
+def _close_quietly(conn: sqlite3.Connection, pid: int) -> None:
+    if os.getpid() != pid:      # a child of a fork does not close its parent's connection
+        return
     with contextlib.suppress(sqlite3.Error):
         conn.close()
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -15,6 +18,8 @@ from cinder_nb.persistence import ANY, NEW, Persistence, StaleRecord, Write
 from cinder_nb.persistence import sql
 from cinder_nb.persistence.memory import MemoryPersistence
 from cinder_nb.persistence.sql import SQLPersistence
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 STORES = ['memory', 'sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)]
 
@@ -163,6 +168,18 @@ def test_processes_incrementing_one_sqlite_record_lose_no_update(tmp_path):
         p.join(300)
     assert [p.exitcode for p in procs] == [0] * 4
     assert SQLPersistence(f'sqlite:///{path}').get_versioned('kv', 'counter') == ({'id': 'counter', 'value': 160}, start + 160)
+
+
+def test_closing_a_sqlite_store_while_other_threads_use_it_does_not_crash(tmp_path):
+    """setup() closes the previous store while another thread (a lineage redraw, a form's
+    operation) may still be reading it: close() used to free that thread's sqlite3 connection
+    under it and the interpreter died (segmentation fault). Run in a child process so a crash
+    fails this test instead of killing the suite; the threads must see only typed errors."""
+    proc = subprocess.run([sys.executable, '-m', 'tests.state.close_worker', str(tmp_path / 'closing.db'), '3'],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    closes, rounds = (int(part.split('=')[1]) for part in proc.stdout.split()[:2])
+    assert closes > 10 and rounds > 10, proc.stdout      # the two really overlapped
 
 
 def test_a_schema_1_database_is_upgraded_in_place(tmp_path):
