@@ -54,7 +54,7 @@ from cinder_nb.persistence.files import write_file
 from cinder_nb.errors import BackendConfigError, CinderNBError, MissingSecret, StateError, shown_name
 from cinder_nb._runtime import now
 from cinder_nb._version import __version__
-from cinder_nb._secrets import REDACTED, is_secret_key, redacted_paths
+from cinder_nb._secrets import REDACTED, SCRUBBER, is_secret_key, redact_collect, redacted_paths
 
 FORMAT = 'cinder_nb.state'
 SCHEMA_VERSION = 2
@@ -150,6 +150,31 @@ def secret_paths(kind: str, public: dict) -> list[str]:
     if REDACTED in rest or any(map(_holds_redacted, filter(None, rest))):
         return redacted_paths(public)
     return []
+
+
+#: is_secret_key, remembered per key: loaded records repeat the same few keys
+_secret_key = functools.lru_cache(maxsize=4096)(is_secret_key)
+
+
+def _plain_in(items: Any, closed: frozenset = frozenset()) -> bool:
+    """Whether (key, value) pairs hold, outside the closed keys, a secret-looking key with a
+    value in clear, or a dict or list that does."""
+    for k, v in items:
+        if k in closed or v is None or v == '' or v == [] or v == {}:     # what redact() leaves alone
+            continue
+        if isinstance(k, str) and _secret_key(k) and v != REDACTED:
+            return True
+        if isinstance(v, dict) and _plain_in(v.items()):
+            return True
+        if isinstance(v, list) and _plain_in((None, x) for x in v):
+            return True
+    return False
+
+
+def plain_secrets(kind: str, rec: dict) -> bool:
+    """Whether a loaded record holds a secret in clear (a hand-written document may):
+    only the fields outside closed_fields(kind) can."""
+    return _plain_in(rec.items(), closed_fields(kind))
 
 
 _BY_AGE = operator.itemgetter('created_at', 'id')
@@ -626,6 +651,20 @@ def _restore(kind: str, rec: dict, live_rec: dict | None, own: bool = False) -> 
     return rec
 
 
+def _public(kind: str, rec: dict) -> dict:
+    """The form of a loaded record the store and dumps() may see: rec itself, or, when a
+    hand-written document holds secrets in clear, rec redacted as cinder_nb's own writes are
+    (the live object keeps the values for the driver; logs and tracebacks mask them)."""
+    if not plain_secrets(kind, rec):
+        return rec
+    paths = rec.get(REDACTED_KEY)
+    public, found = redact_collect({k: v for k, v in rec.items() if k != REDACTED_KEY})
+    SCRUBBER.add(found)
+    if paths:
+        public[REDACTED_KEY] = paths
+    return public
+
+
 def _check_conflicts(doc: dict) -> None:
     """A resource id the process already holds must be the same resource (kind, backend, volume)."""
     rt = _runtime.get()
@@ -676,7 +715,8 @@ def _load(text: str | bytes | dict, save: bool, secrets: dict | None) -> dict:
                 backend = _runtime.class_of('backend')(name, volume_driver=driver, **cfg)
                 if new:
                     created.append(backend)
-            records = {key: [(rec, _restore(kind, rec, getattr(rt.live[kind].get(rec['id']), 'record', None), save))
+            records = {key: [(_public(kind, rec), _restore(kind, rec, getattr(rt.live[kind].get(rec['id']),
+                                                                             'record', None), save))
                              for rec in doc[key]] for kind, key in _LISTS.items()}
             versions: dict[str, list[int]] = {key: [] for key in _LISTS.values()}
             if save:

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 import cinder_nb as cnb
 from cinder_nb import _runtime, serialization
-from cinder_nb._secrets import REDACTED, redacted_paths
+from cinder_nb._secrets import REDACTED, redact, redacted_paths
 from cinder_nb.persistence.base import StaleRecord, Write
 from cinder_nb.persistence.memory import MemoryPersistence
 
@@ -140,6 +140,21 @@ def test_secret_paths_agree_with_the_full_walk(kind, fields):
             continue
         rec[key] = value
     assert serialization.secret_paths(kind, rec) == redacted_paths(rec)
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(['volume', 'snapshot', 'connection']),
+       fields=st.dictionaries(st.sampled_from(['driver_data', 'metadata', 'connection_info', 'connector',
+                                               'device', 'api_token', 'name', 'status', 'error']),
+                              _VALUE, max_size=5))
+def test_plain_secret_search_agrees_with_redact(kind, fields):
+    """load() redacts a record before the store sees it exactly when redact() would change it."""
+    rec = {'id': 'r1', 'backend': 'lab', 'volume_id': 'v1'}
+    for key, value in fields.items():
+        if key in serialization.closed_fields(kind) and isinstance(value, (dict, list)):
+            continue
+        rec[key] = value
+    assert serialization.plain_secrets(kind, rec) == (redact(rec) != rec)
 
 
 def test_closed_fields_come_from_the_schema():
