@@ -175,7 +175,8 @@ class Resource:
         """
         err: InvalidState | DriverError
         try:
-            call()
+            with self._delete_lock():
+                call()
         except (_cinder.cinder_exception.SnapshotIsBusy, _cinder.cinder_exception.VolumeIsBusy) as exc:
             said = summary(exc)
             status, err = old_status, InvalidState(self.KIND, self.id, 'busy', 'delete',
@@ -190,6 +191,12 @@ class Resource:
         # outside the except block: the driver's exception is not chained to err
         self._record_failure(status, said)
         raise err
+
+    def _delete_lock(self) -> Any:
+        """The lock (shared by every host on the lock service) that a delete of this resource
+        holds through its driver call, and a volume made from it (clone, volume from snapshot)
+        through its own."""
+        return _cinder.lock(f'{self.KIND}-{self.id}-delete')
 
     def _mark_deleted(self) -> None:
         """The end of a delete whose record is gone from the store: this object says 'deleted'."""

@@ -229,3 +229,44 @@ def test_a_connection_still_being_made_cannot_be_disconnected(session):
     assert made and made[0].status == 'attached' and vol.status == 'in-use'
     made[0].disconnect()
     assert vol.status == 'available' and vol.connections == []
+
+
+def test_a_volume_being_cloned_is_deleted_only_after_the_clone(session):
+    """A delete of the source while its clone is in the driver (another thread here; another
+    host in tests/hosts) waits for the clone, as Cinder's volume manager makes it wait: it used
+    to remove the source's storage under the clone, which failed with the file gone."""
+    from tests.state import held_driver
+    held_driver.HeldCloneDriver.ENTERED = threading.Event()
+    held_driver.HeldCloneDriver.RELEASE = release = threading.Event()
+    lab = cnb.Backend('heldclone', volume_driver='tests.state.held_driver.HeldCloneDriver',
+                      local_file_path=str(session / 'heldclone'), local_file_attach_mode='file')
+    src = lab.create_volume(1)
+    with open(src.provider_location, 'r+b') as f:
+        f.write(b'source data')
+    outcome: dict = {}
+
+    def run(key, fn):
+        try:
+            outcome[key] = fn()
+        except Exception as exc:       # reported by the assertions below
+            outcome[key] = exc
+    cloner = threading.Thread(target=run, args=('clone', src.clone))
+    cloner.start()
+    deleter = None
+    try:
+        assert held_driver.HeldCloneDriver.ENTERED.wait(30)
+        other = cnb.Volume.get_by_id(src.id)   # a second object, as another process would hold
+        deleter = threading.Thread(target=run, args=('delete', other.delete))
+        deleter.start()
+        deleter.join(1.0)                      # the old code deleted the source here
+    finally:
+        release.set()
+        cloner.join(30)
+        if deleter is not None:
+            deleter.join(30)
+    clone = outcome['clone']
+    assert not isinstance(clone, Exception), clone
+    assert clone.status == 'available'
+    with open(clone.provider_location, 'rb') as f:
+        assert f.read(11) == b'source data'
+    assert outcome['delete'] is None and [v.id for v in lab.volumes] == [clone.id]
