@@ -15,6 +15,10 @@ LOG = logging.getLogger('cinder_nb.notebook')
 MAX_NODES = 80
 #: wait this long after an operation before redrawing, so a burst of operations draws once
 DEBOUNCE_S = 0.3
+#: one drawing at a time across every view: each view redraws in its own timer thread, and
+#: matplotlib's renderer (its font cache) is not thread-safe: two views drawing at once
+#: crashed the interpreter (a segmentation fault seen in a CI run with several views alive)
+_DRAW_LOCK = threading.Lock()
 
 
 class LineageView(widgets.VBox):
@@ -55,8 +59,10 @@ class LineageView(widgets.VBox):
                                    f'<code>pictures.draw_lineage(backend)</code>.</span>')
                 self.image.layout.display = 'none'
             else:
-                fig = pictures.draw_lineage(self.backend, graph=graph)
-                self.image.value = pictures.to_bytes(fig, 'png', dpi=80)
+                with _DRAW_LOCK:
+                    fig = pictures.draw_lineage(self.backend, graph=graph)
+                    png = pictures.to_bytes(fig, 'png', dpi=80)
+                self.image.value = png
                 self.note.value = ''
                 self.image.layout.display = None
             self.signature = signature
