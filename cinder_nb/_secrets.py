@@ -41,8 +41,9 @@ def redact_collect(value: Any) -> tuple[Any, set[str]]:
     return _redact(value, frozenset(), found), found
 
 
-#: value types _redact returns as they are (a dict's plain values are copied without a call)
-_SCALARS = frozenset({str, int, float, bool})
+#: JSON's scalar types: values passed on as they are without a call, by _redact here and by
+#: the persistence layer's record copies (one definition for both)
+PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _redact(value: Any, extra: frozenset, found: set[str] | None) -> Any:
@@ -53,7 +54,7 @@ def _redact(value: Any, extra: frozenset, found: set[str] | None) -> Any:
                 out[k] = REDACTED
                 if found is not None:
                     found |= secret_values({k: v})
-            elif v is None or type(v) in _SCALARS:     # no call per plain value: most of a record
+            elif type(v) in PLAIN_SCALARS:     # no call per plain value: most of a record
                 out[k] = v
             else:
                 out[k] = _redact(v, extra, found)

@@ -31,8 +31,8 @@ class Snapshot(NamedResource):
     def _create(self) -> 'Snapshot':
         """Run the driver for a snapshot already stored as creating (Volume.create_snapshot)."""
         volume = self.volume
-        conns = [c.record for c in volume.connections if c.status != 'deleted']
-        ovo = _cinder.snapshot_ovo(self._rec, _cinder.shallow_volume_ovo(volume.record, conns))
+        conns = _open_connections(volume)
+        ovo = self._ovo_for(volume, conns)
         model = self._driver('create', lambda: self.backend.driver.create_snapshot(ovo))
         updates = self._driver_updates(ovo, model)
         self._finish(updates, status='available', error=None)
@@ -52,18 +52,21 @@ class Snapshot(NamedResource):
         """A fresh cinder.objects.Snapshot whose .volume is its volume without a snapshot list
         (the same shape a snapshot has inside a volume's list; see _cinder.volume_ovo)."""
         volume = self.volume
-        conns = [c.record for c in volume.connections if c.status != 'deleted']
+        return self._ovo_for(volume, _open_connections(volume))
+
+    def _ovo_for(self, volume: Any, conns: list[dict]) -> Any:
+        """ovo() from the volume and its open connections' records, already read."""
         return _cinder.snapshot_ovo(self._rec, _cinder.shallow_volume_ovo(volume.record, conns))
 
     def _delete_ovo(self) -> Any:
         """The OVO kept from the create (see Resource._keep_ovo) while it and its .volume still
         show the records and the volume has no connection, else a new one (ovo())."""
         volume = self.volume
-        conns = [c.record for c in volume.connections if c.status != 'deleted']
+        conns = _open_connections(volume)
         ovo = None if conns else self._kept_ovo(volume.record)
         if ovo is None or ovo.volume.metadata != (volume.record.get('metadata') or {}) \
                 or len(ovo.volume.volume_attachment):
-            return _cinder.snapshot_ovo(self._rec, _cinder.shallow_volume_ovo(volume.record, conns))
+            return self._ovo_for(volume, conns)
         _cinder.refresh_in_place(ovo.volume, volume.record)
         return ovo
 
@@ -102,3 +105,8 @@ class Snapshot(NamedResource):
         return new._create_with('create a volume from', lambda ovo: self.backend.driver
                                 .create_volume_from_snapshot(ovo, self.ovo()),
                                 parent=self, parent_allowed=frozenset({'available'}), prepare=prepare)
+
+
+def _open_connections(volume: Any) -> list[dict]:
+    """The records of volume's connections that are not deleted (what its OVO attaches)."""
+    return [c.record for c in volume.connections if c.status != 'deleted']

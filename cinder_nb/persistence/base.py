@@ -3,11 +3,17 @@ written atomically; ``commit`` writes several records as one compare-and-swap.""
 from __future__ import annotations
 
 import abc
+import json
 import secrets
 import threading
 from typing import Any, Iterable, NamedTuple, Sequence
 
+from cinder_nb._secrets import PLAIN_SCALARS
+
 KINDS = ('backend', 'volume', 'snapshot', 'connection', 'kv')
+#: the one encoder for a record json has to convert, in every store (json.dumps with default=
+#: builds a new encoder per call)
+ROW_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
 
 #: Write.expected for "the record must not exist yet" (an insert)
 NEW = 0
@@ -225,7 +231,6 @@ def pool_of(record: dict) -> str | None:
     return pool if isinstance(pool, str) and pool else None
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 class NotPlainJSON(Exception):
@@ -251,10 +256,10 @@ def _copy(value: Any) -> Any:
         for key, item in value.items():
             if type(key) is not str:
                 raise NotPlainJSON(key)
-            out[key] = item if type(item) in _SCALARS else _copy(item)
+            out[key] = item if type(item) in PLAIN_SCALARS else _copy(item)
         return out
     if kind is list:
-        return [item if type(item) in _SCALARS else _copy(item) for item in value]
+        return [item if type(item) in PLAIN_SCALARS else _copy(item) for item in value]
     raise NotPlainJSON(kind)
 
 

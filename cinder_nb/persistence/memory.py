@@ -5,13 +5,9 @@ import json
 import threading
 from typing import Iterable, NamedTuple, Sequence
 
-from cinder_nb.persistence.base import (KINDS, VERSION_KEY, NotPlainJSON, Persistence, Write, check_expected,
+from cinder_nb.persistence.base import (KINDS, ROW_ENCODER, VERSION_KEY, NotPlainJSON, Persistence, Write, check_expected,
                                         check_kind, check_record, copy_record, first_version, pool_of,
                                         size_of)
-
-
-#: one encoder for every row json has to convert (json.dumps with default= would build a new one per call)
-_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
 
 
 def _stored(record: dict) -> dict:
@@ -23,7 +19,7 @@ def _stored(record: dict) -> dict:
     try:
         return copy_record(record)
     except (NotPlainJSON, RecursionError):
-        return json.loads(_ENCODER.encode(record))
+        return json.loads(ROW_ENCODER.encode(record))
 
 
 class _Row(NamedTuple):

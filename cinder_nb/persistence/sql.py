@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from cinder_nb.errors import InvalidArgument, PersistenceError
-from cinder_nb.persistence.base import (ANY, NEW, VERSION_KEY, Persistence, StaleRecord, Write,
+from cinder_nb.persistence.base import (ANY, NEW, ROW_ENCODER, VERSION_KEY, Persistence, StaleRecord, Write,
                                         check_kind, check_record, first_version, pool_of, size_of)
 
 #: 1: one row per record; 2: each row has a version (compare-and-swap writes); 3: a volume
@@ -40,8 +40,6 @@ from cinder_nb.persistence.base import (ANY, NEW, VERSION_KEY, Persistence, Stal
 SCHEMA_VERSION = 3
 _WRITE = 'cinder_nb_write'
 _PG_INIT_LOCK = 0x63696e6465726e62  # pg_advisory_xact_lock key ("cindernb")
-#: one encoder for every row (json.dumps with default= builds a new one per call)
-_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
 
 _metadata = sa.MetaData()
 order_seq = sa.Sequence('cinder_nb_resources_seq', metadata=_metadata)
@@ -254,7 +252,7 @@ class SQLPersistence(Persistence):
         volume = kind == 'volume'
         return {'kind': kind, 'id': record['id'], 'backend': _opt_str(record.get('backend')),
                 'volume_id': _opt_str(record.get('volume_id')),
-                'data': _ENCODER.encode(record), 'version': version,
+                'data': ROW_ENCODER.encode(record), 'version': version,
                 'pool_name': pool_of(record) if volume else None, 'size_gb': size_of(record) if volume else None}
 
     def _insert(self, conn: sa.Connection, rows: list[dict]):
