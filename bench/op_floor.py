@@ -5,7 +5,9 @@ A create that keeps cinder_nb's guarantees runs: the capacity check (Cinder's Ca
 the pool, by the driver's last report and the GiB allocated now), a compare-and-swap insert of
 the 'creating' record, the driver call with its OVO (what the raw side pays too), and a
 compare-and-swap write of the outcome. A delete: the move to 'deleting' (with the look-up of
-snapshots and connections), the driver call, the removal of the record. Each part is timed
+snapshots and connections), the driver call under the resource's delete lock (a clone or a
+volume from a snapshot holds it too, so a delete never removes a source under a copy), the
+removal of the record and of the lock's file. Each part is timed
 alone here (median of --n runs, parts alternated), on the memory store and on SQLite, and the
 floor ratio is (raw + the parts) / raw: no implementation that does those parts can do better.
 
@@ -35,7 +37,7 @@ def measure(persistence: str, n: int, work: str) -> dict:
     vol = lab.create_volume(1)
     rt = _runtime.get()
     parts: dict[str, list[float]] = {k: [] for k in ('raw_create', 'raw_delete', 'capacity_check', 'cas_write',
-                                                    'cas_insert_delete', 'children_lookup')}
+                                                    'cas_insert_delete', 'children_lookup', 'delete_lock')}
     for _ in range(n):
         t, rec = raw.create()
         parts['raw_create'].append(t)
@@ -56,9 +58,16 @@ def measure(persistence: str, n: int, work: str) -> dict:
         rt.persistence.list('snapshot', volume_id=vol.id)
         rt.persistence.list('connection', volume_id=vol.id)
         parts['children_lookup'].append(clock() - s)
+        name = f'volume-{uuid.uuid4()}-delete'          # a fresh name per delete, as in use
+        s = clock()
+        with _cinder.lock(name):
+            pass
+        _cinder.remove_lock(name)
+        parts['delete_lock'].append(clock() - s)
     med = {k: median(v) for k, v in parts.items()}
     create_floor = med['raw_create'] + med['capacity_check'] + med['cas_insert_delete'] / 2 + med['cas_write']
-    delete_floor = med['raw_delete'] + med['children_lookup'] + med['cas_write'] + med['cas_insert_delete'] / 2
+    delete_floor = (med['raw_delete'] + med['children_lookup'] + med['cas_write'] + med['cas_insert_delete'] / 2
+                    + med['delete_lock'])
     _cinder.release_driver(lab.driver)
     return {'persistence': persistence, 'n': n, 'median_s': med,
             'create_floor_s': create_floor, 'create_floor_ratio': create_floor / med['raw_create'],
@@ -74,12 +83,13 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix='op-floor-')
     rows = [measure(p, args.n, work) for p in ('memory', 'sqlite')]
     print('| store | raw create ms | capacity check ms | CAS write ms | CAS insert+delete ms | children look-up ms '
-          '| create floor / raw | raw delete ms | delete floor / raw |', file=sys.stderr)
-    print('|---|---:|---:|---:|---:|---:|---:|---:|---:|', file=sys.stderr)
+          '| delete lock ms | create floor / raw | raw delete ms | delete floor / raw |', file=sys.stderr)
+    print('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|', file=sys.stderr)
     for r in rows:
         m = {k: v * 1e3 for k, v in r['median_s'].items()}
         print(f"| {r['persistence']} | {m['raw_create']:.3f} | {m['capacity_check']:.3f} | {m['cas_write']:.3f} | "
-              f"{m['cas_insert_delete']:.3f} | {m['children_lookup']:.3f} | {r['create_floor_ratio']:.2f} | "
+              f"{m['cas_insert_delete']:.3f} | {m['children_lookup']:.3f} | {m['delete_lock']:.3f} | "
+              f"{r['create_floor_ratio']:.2f} | "
               f"{m['raw_delete']:.3f} | {r['delete_floor_ratio']:.2f} |", file=sys.stderr)
     emit({'rows': rows}, args.out)
 

@@ -258,9 +258,11 @@ def floors_md(res: dict) -> str:
     for x in res['ops']:
         m = {k: v * 1e3 for k, v in x['median_s'].items()}
         rows.append([x['persistence'], m['raw_create'], m['capacity_check'], m['cas_write'], m['cas_insert_delete'],
-                     m['children_lookup'], x['create_floor_ratio'], m['raw_delete'], x['delete_floor_ratio']])
+                     m['children_lookup'], m['delete_lock'], x['create_floor_ratio'], m['raw_delete'],
+                     x['delete_floor_ratio']])
     ops = md_table(['store', 'raw create ms', 'capacity check ms', 'CAS write ms', 'CAS insert+delete ms',
-                    'children look-up ms', 'create floor / raw', 'raw delete ms', 'delete floor / raw'], rows)
+                    'children look-up ms', 'delete lock ms', 'create floor / raw', 'raw delete ms',
+                    'delete floor / raw'], rows)
     st = res['state']
     m = st['median_s']
     state = md_table(['step', 'bare minimum s', 'cinder_nb s', 'cinder_nb / floor'], [
@@ -275,6 +277,27 @@ def floors_md(res: dict) -> str:
 
 
 # --------------------------------------------------------------------------- verdicts
+#: the state work each operation must do besides its driver call, in op_floor.py's parts: a
+#: create checks capacity, inserts its record and writes the outcome; a snapshot the same but
+#: no capacity check; a delete moves to 'deleting' (a volume's after looking up its snapshots
+#: and connections) and removes the record (half of the measured insert+delete pair); a delete
+#: and a clone hold the source's delete lock (a delete also removes its file)
+FLOOR_PARTS = {
+    'create': ('capacity_check', 'cas_insert', 'cas_write'),
+    'clone': ('capacity_check', 'cas_insert', 'cas_write', 'delete_lock'),
+    'snapshot': ('cas_insert', 'cas_write'),
+    'delete_snapshot': ('cas_write', 'cas_insert', 'delete_lock'),
+    'delete_volume': ('children_lookup', 'cas_write', 'cas_insert', 'delete_lock'),
+}
+
+
+def op_floor_s(floor: dict, op: str, driver_call_s: float) -> float:
+    """The least an operation that keeps cinder_nb's guarantees can take: the driver call alone
+    (no Cinder object built: the cheapest a library can call it) plus its state parts."""
+    med = {**floor['median_s'], 'cas_insert': floor['median_s']['cas_insert_delete'] / 2}
+    return driver_call_s + sum(med[part] for part in FLOOR_PARTS[op])
+
+
 def targets_md(results: dict) -> str:
     """Issue 14's targets against this run's numbers: met or missed, with the floor where one was measured."""
     rows = []
@@ -296,12 +319,21 @@ def targets_md(results: dict) -> str:
                                           op_floor['memory']['create_floor_ratio'] > 1.10)])
         if all('cinderlib' in ops[op] for op in OPS):
             cl = {op: ops[op]['nb']['lib_median_s'] / ops[op]['cinderlib']['lib_median_s'] for op in OPS}
-            rows.append(['every op <= cinderlib 5.2', ', '.join(f'{op} {v:.2f}x' for op, v in cl.items()),
-                         verdict(max(cl.values()) <= 1.0)])
+            over = {op: v for op, v in cl.items() if v > 1.0}
+            fl_cl = {op: op_floor_s(op_floor['memory'], op, ops[op]['nb']['raw_call_median_s'])
+                     / ops[op]['cinderlib']['lib_median_s'] for op in over} if 'memory' in op_floor else {}
+            rows.append(['every op <= cinderlib 5.2', ', '.join(f'{op} {v:.2f}x' for op, v in cl.items())
+                         + ''.join(f'; floor {op} {v:.2f}x' for op, v in fl_cl.items()),
+                         verdict(not over, bool(over) and len(fl_cl) == len(over) and min(fl_cl.values()) > 1.0)])
         if all('nb_sqlite' in ops[op] for op in OPS):
             sq = {op: ops[op]['nb_sqlite']['lib_median_s'] / ops[op]['nb']['lib_median_s'] for op in OPS}
-            rows.append(['SQLite per op <= 2x the memory store', ', '.join(f'{op} {v:.2f}x' for op, v in sq.items()),
-                         verdict(max(sq.values()) <= 2.0)])
+            over = {op: v for op, v in sq.items() if v > 2.0}
+            fl_sq = {op: op_floor_s(op_floor['sqlite'], op, ops[op]['nb_sqlite']['raw_call_median_s'])
+                     / op_floor_s(op_floor['memory'], op, ops[op]['nb']['raw_call_median_s'])
+                     for op in over} if {'memory', 'sqlite'} <= op_floor.keys() else {}
+            rows.append(['SQLite per op <= 2x the memory store', ', '.join(f'{op} {v:.2f}x' for op, v in sq.items())
+                         + ''.join(f'; floor {op} {v:.2f}x (SQLite floor / memory floor)' for op, v in fl_sq.items()),
+                         verdict(not over, bool(over) and len(fl_sq) == len(over) and min(fl_sq.values()) > 2.0)])
     if 'coldstart' in results:
         cs = results['coldstart']['rows']
         if CL in cs:

@@ -187,6 +187,7 @@ class Resource:
         else:
             _runtime.get().forget(self)
             self._mark_deleted()
+            _cinder.remove_resource_locks(self.KIND, self.id, self.backend.driver)
             return
         # outside the except block: the driver's exception is not chained to err
         self._record_failure(status, said)

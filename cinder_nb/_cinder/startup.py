@@ -99,6 +99,28 @@ def lock(name: str) -> Any:
     return coordination.COORDINATOR.get_lock('nb-' + name)   # the coordinator adds 'cinder-'
 
 
+def remove_lock(name: str) -> None:
+    """Remove the file of lock(name) if the lock service keeps one (file URLs: a file per
+    name, never removed by tooz); a no-op for distributed services. ``name`` holds no glob
+    characters (cinder_nb's ids are UUIDs)."""
+    coordination.COORDINATOR.remove_lock('nb-' + name)
+
+
+def remove_resource_locks(kind: str, ident: str, driver: Any) -> None:
+    """After a volume or snapshot is deleted, remove the lock files named after it, as Cinder's
+    volume manager does (cinder.utils.clean_volume_file_locks): cinder_nb's delete lock and
+    the driver's own (its clean_*_file_locks hook). Without this a file stays in the locks
+    dir per deleted resource. Failures are logged: the resource is gone already."""
+    try:
+        remove_lock(f'{kind}-{ident}-delete')
+        if kind == 'volume':
+            driver.clean_volume_file_locks(ident)
+        else:
+            driver.clean_snapshot_file_locks(ident)
+    except Exception as exc:    # noqa: BLE001  (a lock file left behind is no reason to fail a delete)
+        logging.getLogger(__name__).warning('Could not remove the lock files of %s %s: %s', kind, ident, exc)
+
+
 def _privileged_helpers_in_process() -> None:
     if os.geteuid() != 0:
         return  # without root the privsep daemon cannot start; the embedded driver needs none

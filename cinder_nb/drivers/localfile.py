@@ -161,6 +161,11 @@ class LocalFileDriver(_cinder.BaseVolumeDriver):
     def _file_lock(volume) -> object:
         return _cinder.lock(f'localfile-{volume.id}')
 
+    @classmethod
+    def clean_volume_file_locks(cls, volume_id: str) -> None:
+        """Cinder's hook after a volume is deleted: remove its file lock's file."""
+        _cinder.remove_lock(f'localfile-{volume_id}')
+
     def delete_volume(self, volume):
         path = self._volume_path(volume)
         with self._file_lock(volume):

@@ -96,6 +96,26 @@ def test_snapshot_delete_and_volume_delete(lab):
     assert os.listdir(os.path.join(root, 'snapshots')) == []
 
 
+def test_deleted_resources_leave_no_lock_file(filelab, session):
+    """A file lock is a file per name; Cinder's volume manager removes those of a deleted
+    volume or snapshot, and so must cinder_nb, or the locks dir grows a file per delete."""
+    locks = session / 'state' / 'locks'
+    kept = filelab.create_volume(1)
+    deleted = []
+    for _ in range(3):
+        vol = kept.clone()
+        snap = vol.create_snapshot()
+        from_snap = snap.create_volume()
+        vol.extend(2)
+        deleted += [from_snap.id, snap.id, vol.id]
+        from_snap.delete()
+        snap.delete()
+        vol.delete()
+    names = [n for n in os.listdir(locks) if os.path.isfile(locks / n)]
+    assert any(kept.id in n for n in names)       # lock files exist here: the check can see them
+    assert [n for n in names if any(i in n for i in deleted)] == []
+
+
 def test_revert_to_snapshot(filelab):
     vol = filelab.create_volume(1)
     conn = vol.attach()
