@@ -454,8 +454,9 @@ class _Holder:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn: sqlite3.Connection | None = conn
         self.pid = os.getpid()
-        #: held while the connection is in use (SQLPersistence._sqlite) and to close it
-        self.lock = threading.Lock()
+        #: held while the connection is in use (SQLPersistence._sqlite) and to close it;
+        #: reentrant: a block of _sqlite() inside another in one thread gets the same connection
+        self.lock = threading.RLock()
         self._finalizer = weakref.finalize(self, _close_quietly, conn, self.pid)
 
     def close(self) -> None:
