@@ -272,8 +272,19 @@ def floors_md(res: dict) -> str:
         ['encode the document (orjson)', m['encode'], '', ''],
         ['dumps + load', st['floor_s'], m['load'] + m['dumps'], (m['load'] + m['dumps']) / st['floor_s']],
         ['volumes_df (decode + 3 typed columns)', m['df_floor'], m['df'], m['df'] / m['df_floor']]])
-    return (f'Per operation (`op_floor.py`, medians of each part alone):\n\n{ops}\n\n'
-            f"State of {st['n']:,} volumes (`state_floor.py`, median of {st['repeats']}):\n\n{state}")
+    out = (f'Per operation (`op_floor.py`, medians of each part alone):\n\n{ops}\n\n'
+           f"State of {st['n']:,} volumes (`state_floor.py`, median of {st['repeats']}):\n\n{state}")
+    if st.get('rss_floor_mib'):
+        from state_floor import rss_md
+        out += (f"\n\nRSS floor of dumps+load, {st['n']:,} volumes (`state_floor.py`, peak RSS of one fresh "
+                f"process, rows cumulative):\n\n{rss_md(st['rss_floor_mib'])}")
+    return out
+
+
+#: the RSS floor row targets_md() compares with 400 MiB: what dumps+load with the memory store
+#: must hold at its peak under the project's guarantees (the parsed records for the live objects,
+#: the store's own copy of them, the caller's text, and dumps()'s output as bytes and str)
+RSS_FLOOR_ROW = 'dumps_output'
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -348,10 +359,19 @@ def targets_md(results: dict) -> str:
         big = by.get(('nb', 'memory', 100000))
         if big:
             total = big['load_s'] + big['dumps_s']
-            floor = f"; floor {st['floor_s']:.2f} s" if st and st['n'] == 100000 else ''
+            measured = st and st['n'] == 100000
+            floor = f"; floor {st['floor_s']:.2f} s" if measured else ''
+            rss = st.get('rss_floor_mib') if measured else None
+            if rss:
+                floor += (f", RSS floor {rss['parsed']:.0f} MiB (one copy) / {rss['store_copy']:.0f} "
+                          f"(+ the store's copy) / {rss[RSS_FLOOR_ROW]:.0f} (+ dumps' output)")
+            time_ok, rss_ok = total < 2, big['maxrss_mib'] < 400
+            # the floor explains the miss only when every part missed has its floor over the target
+            floor_over = bool(measured) and (time_ok or st['floor_s'] > 2) and (
+                rss_ok or bool(rss) and rss[RSS_FLOOR_ROW] > 400)
             rows.append(['dumps+load 100k volumes < 2 s, < 400 MiB',
                          f"{total:.2f} s, {big['maxrss_mib']:.0f} MiB peak RSS{floor}",
-                         verdict(total < 2 and big['maxrss_mib'] < 400)])
+                         verdict(time_ok and rss_ok, floor_over)])
             if big['df_s'] is not None:
                 df_floor = st['median_s']['df_floor'] if st and st['n'] == 100000 else None
                 rows.append(['volumes_df 100k volumes < 0.5 s', f"{big['df_s']:.3f} s" +

@@ -99,12 +99,12 @@ def _backend_entry(backend) -> dict:
             'secret_options': secret}
 
 
-def _resource_entry(obj, public: dict | None = None) -> dict:
+def _resource_entry(obj, public: dict | None = None, paths: bool = True) -> dict:
     """obj's public record (``public``, its stored record, when given: not changed) with the
-    redacted paths."""
+    redacted paths (paths=False: without them, for _dumps_unredacted)."""
     rec = obj.public_record() if public is None else public
-    paths = secret_paths(obj.KIND, rec)
-    return dict(rec, **{REDACTED_KEY: paths}) if paths else rec
+    found = secret_paths(obj.KIND, rec) if paths else None
+    return dict(rec, **{REDACTED_KEY: found}) if found else rec
 
 
 def _resolve(spec: dict) -> dict:
@@ -184,8 +184,11 @@ def _order(rec: dict) -> tuple:
     return (str(rec.get('created_at') or ''), rec['id'])
 
 
-def state_dict(backends: Iterable[str] | None = None, volume_ids: Iterable[str] | None = None) -> dict:
-    """The (redacted) state as a JSON-able dict, optionally limited to backends or volumes."""
+def state_dict(backends: Iterable[str] | None = None, volume_ids: Iterable[str] | None = None,
+               paths: bool = True) -> dict:
+    """The (redacted) state as a JSON-able dict, optionally limited to backends or volumes.
+
+    paths=False leaves out the records' ``_redacted`` lists (for _dumps_unredacted only)."""
     rt = _runtime.get()
     names = list(backends) if backends is not None else sorted(rt.backends)
     wanted_vols = set(volume_ids) if volume_ids is not None else None
@@ -208,7 +211,8 @@ def state_dict(backends: Iterable[str] | None = None, volume_ids: Iterable[str] 
                     found.append((_maybe_get(rt, vol_id), None))
                 else:
                     found.extend(rt.find_with_records(kind, volume_id=vol_id))
-        entries = [_resource_entry(o, public) for o, public in found if o is not None and o.backend_name in selected]
+        entries = [_resource_entry(o, public, paths) for o, public in found
+                   if o is not None and o.backend_name in selected]
         stamps = set(map(type, map(dict.get, entries, itertools.repeat('created_at'))))
         # every record has a string timestamp (as all written since schema 1 do): compare in C
         doc[key] = sorted(entries, key=_BY_AGE if stamps <= {str} else _order)
@@ -225,7 +229,36 @@ def _maybe_get(rt, vol_id: str):
 def dumps(backends: Iterable[str] | None = None, indent: int | None = None) -> str:
     """The whole state (or some backends) as versioned JSON; secrets are redacted."""
     with gc_paused():
+        if indent is None and _orjson is not None:
+            text = _dumps_unredacted(backends)
+            if text is not None:
+                return text
         return encode(state_dict(backends), indent)
+
+
+#: how REDACTED reads in orjson's output: a JSON string whose whole value is REDACTED
+_REDACTED_JSON = _orjson.dumps(REDACTED) if _orjson is not None else b''
+
+
+def _dumps_unredacted(backends: Iterable[str] | None) -> str | None:
+    """dumps() of a state none of whose records holds a redacted value, without looking
+    for redacted paths record by record; None when that is not the case (or orjson refuses).
+
+    A record's ``_redacted`` list names the paths whose value is REDACTED, so a document
+    whose text holds no JSON string ``"***"`` anywhere has none: its text, encoded without
+    the search, is exactly what the search would have given. Any ``"***"`` (a redacted
+    secret, or a key or name that happens to read so) sends the caller to the full walk.
+    This changes no secret handling: the records come from the store as they were written
+    (redacted: cinder_nb's writes and load() redact them), or are redacted here (objects
+    held in this process only), in both paths alike.
+    """
+    try:
+        raw = _orjson.dumps(state_dict(backends, paths=False), option=_orjson.OPT_SORT_KEYS)
+    except TypeError:       # orjson.JSONEncodeError: the full path encodes with json
+        return None
+    if _REDACTED_JSON in raw:
+        return None
+    return raw.decode()
 
 
 @contextlib.contextmanager

@@ -470,6 +470,8 @@ def test_column_wise_schema_check_never_accepts_what_the_schema_refuses(hostile_
     from cinder_nb import _bulk_schema
     for kind, key in serialization._LISTS.items():     # what dumps() writes takes the fast path
         assert _bulk_schema.records_valid(kind, base[key] * 3, serialization._schema_statuses()[kind]), kind
+        # ... reading its columns in one pass (the cases below then check that pass too)
+        assert _bulk_schema._columns(base[key] * 3, kind) is not None, kind
     accepted = 0
     for kind, recs in _list_cases(base):
         doc = {'format': 'cinder_nb.state', 'schema': 2, serialization._LISTS[kind]: recs}

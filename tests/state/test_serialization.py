@@ -273,3 +273,35 @@ def test_mutated_states_load_cleanly_or_fail_typed_without_changes(base_state, d
     # accepted: what was loaded is what the (checked) document says
     assert sorted(v.id for v in out['volumes']) == sorted(v['id'] for v in doc['volumes'])
     cnb.dumps()
+
+
+@pytest.mark.parametrize('store', ['memory', 'sqlite'])
+def test_dumps_without_the_redacted_path_search_is_the_same_text(tmp_path, store):
+    """dumps() skips the record-by-record search for redacted paths when its text holds no
+    "***" anywhere (_dumps_unredacted): its text must be the full walk's (encode(state_dict())),
+    and a state that does hold "***" (a CHAP secret, or only a name that reads so) must go
+    through the walk and keep its _redacted lists."""
+    _runtime.setup('memory' if store == 'memory' else {'path': str(tmp_path / 's.db')},
+                   state_dir=str(tmp_path / 'st'))
+
+    def same() -> str:
+        fast, full = json.loads(cnb.dumps()), json.loads(serialization.encode(serialization.state_dict()))
+        fast.pop('written_at'), full.pop('written_at')
+        assert fast == full
+        return json.dumps(fast)
+
+    _world(tmp_path)
+    assert serialization._dumps_unredacted(None) is not None      # nothing redacted: no search
+    assert '_redacted' not in same()
+    lab = _runtime.get().backends['lab']
+    lab.create_volume(1, name='***')                               # data, not a secret
+    assert serialization._dumps_unredacted(None) is None
+    assert '_redacted' not in same()
+    chap = cnb.Backend('chap', volume_driver=CHAP, local_file_path=str(tmp_path / 'v1'),
+                       local_file_attach_mode='file', chapfile_password='pw-7f3a9c')
+    vol = chap.create_volume(1, name='secretive')
+    vol.connect({'host': 'h1', 'initiator': 'iqn.1993-08.org.debian:01:test'})
+    doc = json.loads(same())
+    assert 'pw-7f3a9c' not in json.dumps(doc)
+    assert [v['_redacted'] for v in doc['volumes'] if v['id'] == vol.id] == [['driver_data.provider_auth']]
+    assert all('_redacted' in c for c in doc['connections'] if c['volume_id'] == vol.id)
