@@ -296,9 +296,9 @@ def test_sqlite_synchronous_level_is_what_was_asked(tmp_path, config, level):
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql('PRAGMA journal_mode').scalar() == 'wal'
         # the per-operation path (commit, get_versioned, ...) has its own sqlite3 connection
-        raw = store._sqlite()
-        assert raw.execute('PRAGMA synchronous').fetchone()[0] == level
-        assert raw.execute('PRAGMA journal_mode').fetchone()[0] == 'wal'
+        with store._sqlite() as raw:
+            assert raw.execute('PRAGMA synchronous').fetchone()[0] == level
+            assert raw.execute('PRAGMA journal_mode').fetchone()[0] == 'wal'
     finally:
         store.close()
 
@@ -314,7 +314,8 @@ def test_sqlite_per_thread_connections_are_closed_with_their_thread_and_the_stor
 
         def work():
             assert store.get('kv', 'k') == {'id': 'k', 'value': 1}
-            opened.append(store._sqlite())
+            with store._sqlite() as raw:
+                opened.append(raw)
         for _ in range(5):
             t = threading.Thread(target=work)
             t.start()
@@ -323,8 +324,10 @@ def test_sqlite_per_thread_connections_are_closed_with_their_thread_and_the_stor
         for conn in opened:                     # each was closed when its thread ended
             with pytest.raises(sqlite3.ProgrammingError):
                 conn.execute('SELECT 1')
-        mine = store._sqlite()
-        assert store._sqlite() is mine          # reused within a thread
+        with store._sqlite() as mine:
+            pass
+        with store._sqlite() as again:
+            assert again is mine                # reused within a thread
         assert store.get_versioned('kv', 'k')[0]['value'] == 1
     finally:
         store.close()
