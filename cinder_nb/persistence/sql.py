@@ -20,11 +20,12 @@ import contextlib
 import functools
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
 import weakref
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import orjson
 import sqlalchemy as sa
@@ -396,11 +397,11 @@ class SQLPersistence(Persistence):
         with self._sqlite() as raw:
             if raw is not None:
                 found = self._sqlite_read(raw, _SQL_GET, (kind, ident))
-                return (json.loads(found[0][0]), int(found[0][1])) if found else None
+                return (_decode(found[0][0]), int(found[0][1])) if found else None
         with self._read() as conn:
             row = conn.execute(sa.select(resources.c.data, resources.c.version).where(
                 resources.c.kind == kind, resources.c.id == ident)).first()
-        return (json.loads(row[0]), int(row[1])) if row else None
+        return (_decode(row[0]), int(row[1])) if row else None
 
     def list(self, kind: str, backend: str | None = None, volume_id: str | None = None) -> list[dict]:
         return [r for r, _ in self.list_versioned(kind, backend=backend, volume_id=volume_id)]
@@ -417,7 +418,7 @@ class SQLPersistence(Persistence):
                         params.append(value)
                 found = self._sqlite_read(raw, sql + ' ORDER BY seq', tuple(params))
         if raw is not None:
-            return [(json.loads(data), int(version)) for data, version in found]
+            return [(_decode(data), int(version)) for data, version in found]
         query = sa.select(resources.c.data, resources.c.version).where(resources.c.kind == kind)
         if backend is not None:
             query = query.where(resources.c.backend == backend)
@@ -425,7 +426,7 @@ class SQLPersistence(Persistence):
             query = query.where(resources.c.volume_id == volume_id)
         with self._read() as conn:
             rows = conn.execute(query.order_by(resources.c.seq)).all()
-        return [(json.loads(r[0]), int(r[1])) for r in rows]
+        return [(_decode(r[0]), int(r[1])) for r in rows]
 
     def allocated_gb(self, backend: str) -> dict[str | None, int]:
         """One SUM over the covering index (kind, backend, pool_name, size_gb): every process's
@@ -513,6 +514,23 @@ def _encode_plain(record: dict) -> str:
         return orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode()
     except orjson.JSONEncodeError:
         return ROW_ENCODER.encode(record)
+
+
+#: 19 digits in a row: maybe an integer beyond the 64 bits orjson.loads reads exactly (it reads
+#: such an integer as a float, json.loads as the int): a row holding one goes to json.loads
+_LONG_DIGITS = re.compile('[0-9]{19}')
+
+
+def _decode(data: str) -> Any:
+    """A row's text as json.loads reads it, by orjson.loads (about 4x faster) where that gives
+    the same: not for text with 19 digits in a row (see _LONG_DIGITS), and json.loads for what
+    orjson refuses (NaN, Infinity, lone surrogates, nesting beyond its limit)."""
+    if _LONG_DIGITS.search(data) is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
 
 
 class _Holder:

@@ -1,12 +1,15 @@
 """SQLite's bulk writes (put_many, replace_all, adopt_many: what load(save=True) calls) go
-through the raw sqlite3 connection: the rows must be what the SQLAlchemy path (still
-PostgreSQL's) stores."""
+through the raw sqlite3 connection, and its reads decode rows with orjson: the rows must be
+what the SQLAlchemy path (still PostgreSQL's) stores, and every row must read back as
+json.loads reads it."""
 from __future__ import annotations
 
 import itertools
 import json
 import math
 import sqlite3
+
+import pytest
 
 from cinder_nb.persistence import sql
 from cinder_nb.persistence.base import VERSION_KEY
@@ -122,3 +125,14 @@ def test_adopted_records_read_back_as_json_loads_reads_what_put_many_stored(tmp_
     finally:
         adopted.close()
         put.close()
+
+
+@pytest.mark.parametrize('text', [
+    '{"id": "x", "n": 123456789012345678901234567890}', '{"id": "x", "n": -9223372036854775809}',
+    '{"id": "x", "n": 18446744073709551616}', '{"id": "x", "n": 1e400}', '{"id": "x", "n": NaN}',
+    '{"id": "x", "s": "\\ud800"}', '{"id": "x", "n": 0.1, "m": -0.0, "k": 1E5}',
+    '{"id": "x", "s": "\\u00e9", "t": "é", "d": "' + '9' * 40 + '"}',
+])
+def test_rows_decode_as_json_loads_decodes_them(text):
+    """A row written by any cinder_nb (json's text, or hand-made) reads as json.loads reads it."""
+    assert _same(sql._decode(text), json.loads(text))
