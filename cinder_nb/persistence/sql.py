@@ -24,15 +24,17 @@ import sqlite3
 import threading
 import time
 import weakref
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from cinder_nb.errors import InvalidArgument, PersistenceError
 from cinder_nb.persistence.base import (ANY, NEW, ROW_ENCODER, VERSION_KEY, Persistence, StaleRecord, Write,
-                                        check_kind, check_record, first_version, pool_of, size_of)
+                                        check_kind, check_record, first_version, first_versions, pool_of,
+                                        size_of)
 
 #: 1: one row per record; 2: each row has a version (compare-and-swap writes); 3: a volume
 #: row's pool_name and size_gb in columns of their own, indexed (allocated_gb sums them), and
@@ -243,17 +245,22 @@ class SQLPersistence(Persistence):
 
     # ------------------------------------------------------------------ rows
     @staticmethod
-    def _row(kind: str, record: dict) -> dict:
+    def _columns(kind: str, record: dict, encode=ROW_ENCODER.encode) -> tuple:
+        """A record's row: (kind, id, data, backend, volume_id, pool_name, size_gb, version);
+        version None when the record carries none (VERSION_KEY; a given one is not stored in data)."""
         check_kind(kind)
         check_record(record)
         version = record.get(VERSION_KEY)
         if version is not None:
             record = {k: v for k, v in record.items() if k != VERSION_KEY}
         volume = kind == 'volume'
-        return {'kind': kind, 'id': record['id'], 'backend': _opt_str(record.get('backend')),
-                'volume_id': _opt_str(record.get('volume_id')),
-                'data': ROW_ENCODER.encode(record), 'version': version,
-                'pool_name': pool_of(record) if volume else None, 'size_gb': size_of(record) if volume else None}
+        return (kind, record['id'], encode(record), _opt_str(record.get('backend')),
+                _opt_str(record.get('volume_id')), pool_of(record) if volume else None,
+                size_of(record) if volume else None, version)
+
+    @classmethod
+    def _row(cls, kind: str, record: dict) -> dict:
+        return dict(zip(_COLUMNS, cls._columns(kind, record)))
 
     def _insert(self, conn: sa.Connection, rows: list[dict]):
         """An INSERT of rows (with their insertion order) for on_conflict_* to finish."""
@@ -286,14 +293,37 @@ class SQLPersistence(Persistence):
             conn.execute(stmt, part)
 
     def put(self, kind: str, record: dict) -> None:
-        row = self._row(kind, record)
-        with self._write() as conn:
-            self._upsert(conn, [row])
+        self.put_many([(kind, record)])
 
     def put_many(self, items: Iterable[tuple[str, dict]]) -> None:
+        if self.dialect == 'sqlite':
+            self._sqlite_put_rows([self._columns(kind, rec) for kind, rec in items])
+            return
         rows = [self._row(kind, rec) for kind, rec in items]
         with self._write() as conn:
             self._upsert(conn, rows)
+
+    def adopt_many(self, items: Iterable[tuple[str, dict, int]]) -> None:
+        """put_many() of records fresh from JSON decoding (Persistence.adopt_many): on SQLite
+        encoded by orjson (rows the same once decoded, compact UTF-8 text) and written in one
+        executemany per shape on this thread's sqlite3 connection."""
+        if self.dialect != 'sqlite':
+            super().adopt_many(items)
+            return
+        rows = []
+        for kind, record, version in items:
+            if VERSION_KEY in record:     # as put_many: the given version, never inside the record
+                record = {k: v for k, v in record.items() if k != VERSION_KEY}
+            rows.append(self._columns(kind, record, _encode_plain)[:7] + (version,))
+        self._sqlite_put_rows(rows)
+
+    def _sqlite_put_rows(self, rows: list[tuple], replace: bool = False) -> None:
+        """Upsert rows (SQLPersistence._columns) in one BEGIN IMMEDIATE transaction on this
+        thread's sqlite3 connection, after deleting every row if replace."""
+        with self._sqlite() as raw, self._sqlite_write(raw):
+            if replace:
+                raw.execute('DELETE FROM cinder_nb_resources')
+            _sqlite_upsert(raw, rows)
 
     def update(self, kind: str, record: dict) -> bool:
         row = self._row(kind, record)
@@ -366,11 +396,11 @@ class SQLPersistence(Persistence):
         with self._sqlite() as raw:
             if raw is not None:
                 found = self._sqlite_read(raw, _SQL_GET, (kind, ident))
-                return (json.loads(found[0][0]), int(found[0][1])) if found else None
+                return (_decode(found[0][0]), int(found[0][1])) if found else None
         with self._read() as conn:
             row = conn.execute(sa.select(resources.c.data, resources.c.version).where(
                 resources.c.kind == kind, resources.c.id == ident)).first()
-        return (json.loads(row[0]), int(row[1])) if row else None
+        return (_decode(row[0]), int(row[1])) if row else None
 
     def list(self, kind: str, backend: str | None = None, volume_id: str | None = None) -> list[dict]:
         return [r for r, _ in self.list_versioned(kind, backend=backend, volume_id=volume_id)]
@@ -387,7 +417,7 @@ class SQLPersistence(Persistence):
                         params.append(value)
                 found = self._sqlite_read(raw, sql + ' ORDER BY seq', tuple(params))
         if raw is not None:
-            return [(json.loads(data), int(version)) for data, version in found]
+            return [(_decode(data), int(version)) for data, version in found]
         query = sa.select(resources.c.data, resources.c.version).where(resources.c.kind == kind)
         if backend is not None:
             query = query.where(resources.c.backend == backend)
@@ -395,7 +425,7 @@ class SQLPersistence(Persistence):
             query = query.where(resources.c.volume_id == volume_id)
         with self._read() as conn:
             rows = conn.execute(query.order_by(resources.c.seq)).all()
-        return [(json.loads(r[0]), int(r[1])) for r in rows]
+        return [(_decode(r[0]), int(r[1])) for r in rows]
 
     def allocated_gb(self, backend: str) -> dict[str | None, int]:
         """One SUM over the covering index (kind, backend, pool_name, size_gb): every process's
@@ -412,6 +442,10 @@ class SQLPersistence(Persistence):
         return {pool: int(total) for pool, total in rows if total}
 
     def replace_all(self, records: dict[str, Iterable[dict]]) -> None:
+        if self.dialect == 'sqlite':
+            self._sqlite_put_rows([self._columns(kind, r) for kind, recs in records.items() for r in recs],
+                                  replace=True)
+            return
         rows = [self._row(kind, r) for kind, recs in records.items() for r in recs]
         with self._write() as conn:
             conn.execute(resources.delete())
@@ -443,8 +477,62 @@ _SQL_INSERT = ('INSERT INTO cinder_nb_resources (kind, id, data, backend, volume
 _SQL_ON_CONFLICT_BUMP = (' ON CONFLICT(kind, id) DO UPDATE SET data = excluded.data, backend = excluded.backend, '
                          'volume_id = excluded.volume_id, pool_name = excluded.pool_name, '
                          'size_gb = excluded.size_gb, version = cinder_nb_resources.version + 1')
+# the bulk upsert (_sqlite_upsert): seq given, as SQLPersistence._upsert numbers its rows
+_SQL_INSERT_SEQ = ('INSERT INTO cinder_nb_resources (kind, id, data, backend, volume_id, pool_name, size_gb, '
+                   'version, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+_SQL_ON_CONFLICT_GIVEN = _SQL_ON_CONFLICT_BUMP.replace('cinder_nb_resources.version + 1', 'excluded.version')
 _SQL_UPDATE = ('UPDATE cinder_nb_resources SET data = ?, backend = ?, volume_id = ?, pool_name = ?, size_gb = ?, '
                'version = ? WHERE kind = ? AND id = ? AND version = ?')
+
+
+#: the columns of SQLPersistence._columns' tuples (and of its _row dicts)
+_COLUMNS = ('kind', 'id', 'data', 'backend', 'volume_id', 'pool_name', 'size_gb', 'version')
+
+
+def _sqlite_upsert(conn: sqlite3.Connection, rows: list[tuple]) -> None:
+    """SQLPersistence._upsert() on a sqlite3 connection in its write transaction: rows with a
+    version first (stored at it), then the others (a new row at first_version(), a replaced one
+    at its version + 1); each part numbered on from max(seq), a replaced row keeps its seq."""
+    given = [r for r in rows if r[7] is not None]
+    bumped = [r for r in rows if r[7] is None]
+    for part, conflict in ((given, _SQL_ON_CONFLICT_GIVEN), (bumped, _SQL_ON_CONFLICT_BUMP)):
+        if not part:
+            continue
+        top = int(conn.execute('SELECT coalesce(max(seq), 0) FROM cinder_nb_resources').fetchone()[0])
+        if part is bumped:
+            part = [r[:7] + (v,) for r, v in zip(part, first_versions(len(part)))]
+        conn.executemany(_SQL_INSERT_SEQ + conflict, [r + (top + i,) for i, r in enumerate(part, 1)])
+
+
+def _encode_plain(record: dict) -> str:
+    """A record of JSON-decoded values as text that decodes to what ROW_ENCODER's does: orjson
+    (sorted keys, compact, UTF-8; about 5x faster) unless it refuses (integers beyond 64 bits,
+    lone surrogates), then ROW_ENCODER. Only for plain values: orjson writes NaN as null and
+    dates, enums and UUIDs its own way, where ROW_ENCODER writes NaN and str()."""
+    try:
+        return orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return ROW_ENCODER.encode(record)
+
+
+#: 19 digits in a row: maybe an integer beyond the 64 bits orjson.loads reads exactly (it reads
+#: such an integer as a float, json.loads as the int). Searched for in the text's bytes with
+#: every digit made '0' and every other byte ' ': ten times faster than re's [0-9]{19}
+_NINETEEN_DIGITS = b'0' * 19
+_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+
+
+def _decode(data: str) -> Any:
+    """A row's text as json.loads reads it, by orjson.loads (about 3x faster) where that gives
+    the same: not for text with 19 digits in a row (see _NINETEEN_DIGITS), and json.loads for
+    what orjson refuses (NaN, Infinity, lone surrogates, nesting beyond its limit)."""
+    raw = data.encode('utf-8', 'surrogatepass')
+    if _NINETEEN_DIGITS not in raw.translate(_DIGITS_TO_ZERO):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
 
 
 class _Holder:
