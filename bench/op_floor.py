@@ -7,7 +7,7 @@ the 'creating' record, the driver call with its OVO (what the raw side pays too)
 compare-and-swap write of the outcome. A delete: the move to 'deleting' (with the look-up of
 snapshots and connections), the driver call under the resource's delete lock (a clone or a
 volume from a snapshot holds it too, so a delete never removes a source under a copy), the
-removal of the record and of the lock's file. Each part is timed
+removal of the record (and the driver's lock-file hook). Each part is timed
 alone here (median of --n runs, parts alternated), on the memory store and on SQLite, and the
 floor ratio is (raw + the parts) / raw: no implementation that does those parts can do better.
 
@@ -58,11 +58,10 @@ def measure(persistence: str, n: int, work: str) -> dict:
         rt.persistence.list('snapshot', volume_id=vol.id)
         rt.persistence.list('connection', volume_id=vol.id)
         parts['children_lookup'].append(clock() - s)
-        name = f'volume-{uuid.uuid4()}-delete'          # a fresh name per delete, as in use
         s = clock()
-        with _cinder.lock(name):
+        with vol._delete_lock():                            # one of a fixed set of names
             pass
-        _cinder.remove_lock(name)
+        _cinder.remove_resource_locks('volume', str(uuid.uuid4()), lab.driver)   # the driver's hook
         parts['delete_lock'].append(clock() - s)
     med = {k: median(v) for k, v in parts.items()}
     create_floor = med['raw_create'] + med['capacity_check'] + med['cas_insert_delete'] / 2 + med['cas_write']

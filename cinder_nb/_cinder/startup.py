@@ -107,12 +107,12 @@ def remove_lock(name: str) -> None:
 
 
 def remove_resource_locks(kind: str, ident: str, driver: Any) -> None:
-    """After a volume or snapshot is deleted, remove the lock files named after it, as Cinder's
-    volume manager does (cinder.utils.clean_volume_file_locks): cinder_nb's delete lock and
-    the driver's own (its clean_*_file_locks hook). Without this a file stays in the locks
-    dir per deleted resource. Failures are logged: the resource is gone already."""
+    """After a volume or snapshot is deleted, remove the lock files the driver named after it
+    (its clean_*_file_locks hook), as Cinder's volume manager does after a delete
+    (cinder.utils.clean_volume_file_locks). Without this a file stays in the locks dir per
+    deleted resource (cinder_nb's own delete locks are a fixed set of names). Failures are
+    logged: the resource is gone already."""
     try:
-        remove_lock(f'{kind}-{ident}-delete')
         if kind == 'volume':
             driver.clean_volume_file_locks(ident)
         else:

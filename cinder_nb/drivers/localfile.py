@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zlib
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -153,18 +154,22 @@ class LocalFileDriver(_cinder.BaseVolumeDriver):
         os.close(fd)
         return {'provider_location': path}
 
-    # One lock per volume file, through Cinder's coordination (so tooz: every host that shares
+    # A lock per volume file, through Cinder's coordination (so tooz: every host that shares
     # the coordination URL), as Cinder's own drivers do: a snapshot or clone never copies a
-    # file that an extend, revert or delete is changing. Taken after the path check, since a
-    # file lock's name becomes a path too.
-    @staticmethod
-    def _file_lock(volume) -> object:
-        return _cinder.lock(f'localfile-{volume.id}')
+    # file that an extend, revert or delete is changing. One of FILE_LOCK_STRIPES names, chosen
+    # by the volume id: with file locks a name is a file, and a name per volume left a file per
+    # deleted volume (or cost a file made and removed per volume). Two volumes share a lock with
+    # chance 1/256 and then wait for each other; no call takes two of these locks.
+    FILE_LOCK_STRIPES = 256
 
     @classmethod
-    def clean_volume_file_locks(cls, volume_id: str) -> None:
-        """Cinder's hook after a volume is deleted: remove its file lock's file."""
-        _cinder.remove_lock(f'localfile-{volume_id}')
+    def file_lock_name(cls, volume_id: str) -> str:
+        """The name of the lock (see _cinder.lock) that guards volume_id's file."""
+        return f'localfile-{zlib.crc32(volume_id.encode()) % cls.FILE_LOCK_STRIPES}'
+
+    @classmethod
+    def _file_lock(cls, volume) -> object:
+        return _cinder.lock(cls.file_lock_name(volume.id))
 
     def delete_volume(self, volume):
         path = self._volume_path(volume)

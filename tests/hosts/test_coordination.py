@@ -131,7 +131,7 @@ def test_embedded_driver_waits_for_the_volume_lock_held_by_another_host(tmp_path
     cnb.setup(postgresql_url, state_dir=str(tmp_path / 'me'), coordination_url=postgresql_url)
     lab = cnb.embedded(str(tmp_path / 'volumes'), local_file_attach_mode='file')
     vol = lab.create_volume(1)
-    child = _holder(postgresql_url, tmp_path, f'localfile-{vol.id}')
+    child = _holder(postgresql_url, tmp_path, lab.driver.file_lock_name(vol.id))
     try:
         assert child.stdout.readline().strip() == 'locked', child.stderr.read()[-2000:]
         done = threading.Event()
