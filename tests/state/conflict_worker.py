@@ -8,9 +8,11 @@
 - ``create CONFIG DIR BACKEND SIZE``: reopen the stored backend and create a volume of SIZE
   GiB on it; prints ``{"id": ..., "size": ...}``.
 - ``delete CONFIG DIR VOLUME_ID``: delete the volume.
-- ``hammer CONFIG DIR VOLUME_ID OPS SEED``: OPS random operations on the one shared volume
-  through this process's (often stale) object: extend by 1 GiB, snapshot then delete the
-  snapshot, connect then disconnect; counts what went through and the typed refusals.
+- ``hammer CONFIG DIR VOLUME_ID OPS SEED [GO_FILE]``: OPS random operations on the one shared
+  volume through this process's (often stale) object: extend by 1 GiB, snapshot then delete
+  the snapshot, connect then disconnect; counts what went through and the typed refusals.
+  With GO_FILE: prints ``ready`` once set up and starts when that file exists, so that the
+  workers' operations overlap (30 operations take less time than a process's start).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import json
 import os
 import random
 import sys
+import time
 
 
 def main(mode: str, config: str, directory: str, *args: str) -> dict:
@@ -40,6 +43,10 @@ def main(mode: str, config: str, directory: str, *args: str) -> dict:
         vol.delete()
         vol = backend.create_volume(int(args[1]), id=args[0], name='second-life')
     elif mode == 'hammer':
+        if len(args) > 3:
+            print('ready', flush=True)
+            while not os.path.exists(args[3]):
+                time.sleep(0.005)
         return hammer(cnb, vol, int(args[1]), int(args[2]))
     else:
         raise SystemExit(f'unknown mode {mode}')

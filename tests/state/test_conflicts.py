@@ -103,9 +103,15 @@ def test_processes_hammering_one_volume_lose_no_update(tmp_path, persistence_con
     objects: every extend that went through is in the final size, nothing is left behind."""
     config, lab = _lab(tmp_path, persistence_config)
     vol = lab.create_volume(1, name='shared')
+    go = tmp_path / 'go'
     procs = [subprocess.Popen([sys.executable, '-m', 'tests.state.conflict_worker', 'hammer', json.dumps(config),
-                               str(tmp_path), vol.id, '30', str(seed)], cwd=ROOT, stdout=subprocess.PIPE,
+                               str(tmp_path), vol.id, '30', str(seed), str(go)], cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for seed in range(3)]
+    # all three start at once: their 30 operations take less time than a process's start,
+    # and started one after the other they hardly overlapped (no conflict at all in a CI run)
+    for proc in procs:
+        assert proc.stdout.readline().strip() == 'ready', proc.stderr.read()[-3000:]
+    go.touch()
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=300)
