@@ -1,6 +1,7 @@
 """Volume: create, delete, extend, clone, snapshot, connect and attach."""
 from __future__ import annotations
 
+import contextlib
 import socket
 from typing import Any, Callable
 
@@ -78,19 +79,14 @@ class Volume(NamedResource):
                     prepare(prec)
                 txn.put(parent, {**prec, 'updated_at': now()})
             txn.insert(self, self._rec)
-        if parent is None:
-            _runtime.get().transact(step, self, operation)
+        # with a parent, its delete lock, taken before its status is checked and held through
+        # the driver call: a delete of the parent (here or on another host) waits for this copy
+        # instead of removing its storage under the driver (Cinder's volume manager does the
+        # same with '<source id>-delete_volume')
+        with parent._delete_lock() if parent is not None else contextlib.nullcontext():
+            _runtime.get().transact(step, parent if parent is not None else self, operation)
             ovo = _cinder.volume_ovo(self._rec)   # a new volume: no snapshots or connections to look up
             model = self._driver(operation, lambda: call(ovo))
-        else:
-            # the parent's delete lock, taken before its status is checked and held through the
-            # driver call: a delete of the parent (here or on another host) waits for this copy
-            # instead of removing its storage under the driver (Cinder's volume manager does the
-            # same with '<source id>-delete_volume')
-            with parent._delete_lock():
-                _runtime.get().transact(step, parent, operation)
-                ovo = _cinder.volume_ovo(self._rec)
-                model = self._driver(operation, lambda: call(ovo))
         updates = self._driver_updates(ovo, model)
         self._finish(updates, status='available', error=None)
         self._keep_ovo(ovo, updates)

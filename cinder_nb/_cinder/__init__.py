@@ -32,8 +32,8 @@ from cinder_nb._cinder.ovo import (SNAPSHOT_DRIVER_FIELDS, VOLUME_DRIVER_FIELDS,
                                    changed_fields, host_of, refresh_in_place, same_but_status,
                                    shallow_volume_ovo, snapshot_ovo, volume_ovo, volume_type_dict)
 from cinder_nb._cinder.rbd_fixes import RBD_KEYRING_OPT, RBD_MODULE, RadosPool, extra_driver_options, rados_pool
-from cinder_nb._cinder.startup import (coordination_url, initialize, lock, remove_lock, remove_resource_locks,
-                                      synchronized)
+from cinder_nb._cinder.startup import (coordination_url, initialize, lock, remove_resource_locks,
+                                      striped_lock_name, synchronized)
 
 __all__ = ['CONF', 'HOST', 'PROJECT_ID', 'SHARED_GROUP', 'USER_ID', 'BaseVolumeDriver', 'CinderException',
            'InvalidConnectorException', 'VolumeBackendAPIException', 'cinder_exception', 'context',
@@ -45,4 +45,4 @@ __all__ = ['CONF', 'HOST', 'PROJECT_ID', 'SHARED_GROUP', 'USER_ID', 'BaseVolumeD
            'SNAPSHOT_DRIVER_FIELDS', 'VOLUME_DRIVER_FIELDS', 'attachment_ovo', 'changed_fields', 'host_of', 'refresh_in_place', 'same_but_status',
            'shallow_volume_ovo', 'snapshot_ovo', 'volume_ovo', 'volume_type_dict', 'RBD_KEYRING_OPT',
            'RBD_MODULE', 'RadosPool', 'extra_driver_options', 'rados_pool', 'coordination_url', 'initialize', 'lock',
-           'remove_lock', 'remove_resource_locks', 'synchronized']
+           'remove_resource_locks', 'striped_lock_name', 'synchronized']

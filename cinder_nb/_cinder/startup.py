@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 import warnings
+import zlib
 from typing import Any
 
 from cinder_nb._cinder import db, rtstool
@@ -99,11 +100,16 @@ def lock(name: str) -> Any:
     return coordination.COORDINATOR.get_lock('nb-' + name)   # the coordinator adds 'cinder-'
 
 
-def remove_lock(name: str) -> None:
-    """Remove the file of lock(name) if the lock service keeps one (file URLs: a file per
-    name, never removed by tooz); a no-op for distributed services. ``name`` holds no glob
-    characters (cinder_nb's ids are UUIDs)."""
-    coordination.COORDINATOR.remove_lock('nb-' + name)
+#: a striped lock name is one of this many per prefix (striped_lock_name): two unrelated ids
+#: share one with chance 1/256 and then wait for each other
+LOCK_STRIPES = 256
+
+
+def striped_lock_name(prefix: str, ident: str) -> str:
+    """``<prefix>-<n>``, n chosen by ident's crc32: one of LOCK_STRIPES names per prefix. With
+    file locks a name is a file that tooz never removes, so a name per resource left a file per
+    deleted resource (and a fresh file per use cost twice the acquire of an existing one)."""
+    return f'{prefix}-{zlib.crc32(ident.encode()) % LOCK_STRIPES}'
 
 
 def remove_resource_locks(kind: str, ident: str, driver: Any) -> None:

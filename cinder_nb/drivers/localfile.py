@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import zlib
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -156,16 +155,12 @@ class LocalFileDriver(_cinder.BaseVolumeDriver):
 
     # A lock per volume file, through Cinder's coordination (so tooz: every host that shares
     # the coordination URL), as Cinder's own drivers do: a snapshot or clone never copies a
-    # file that an extend, revert or delete is changing. One of FILE_LOCK_STRIPES names, chosen
-    # by the volume id: with file locks a name is a file, and a name per volume left a file per
-    # deleted volume (or cost a file made and removed per volume). Two volumes share a lock with
-    # chance 1/256 and then wait for each other; no call takes two of these locks.
-    FILE_LOCK_STRIPES = 256
-
-    @classmethod
-    def file_lock_name(cls, volume_id: str) -> str:
+    # file that an extend, revert or delete is changing. One of a fixed set of names
+    # (_cinder.striped_lock_name: no file left per deleted volume); no call takes two of them.
+    @staticmethod
+    def file_lock_name(volume_id: str) -> str:
         """The name of the lock (see _cinder.lock) that guards volume_id's file."""
-        return f'localfile-{zlib.crc32(volume_id.encode()) % cls.FILE_LOCK_STRIPES}'
+        return _cinder.striped_lock_name('localfile', volume_id)
 
     @classmethod
     def _file_lock(cls, volume) -> object:
