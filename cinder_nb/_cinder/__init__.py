@@ -5,6 +5,7 @@ every patch of a Cinder internal carries a one-line comment saying why.
 
 - ``base``: the Cinder imports (eventlet's warnings silenced), CONF, cinder_nb's identity, context()
 - ``startup``: initialize(): oslo.config without argv, coordination (locks), privileged helpers
+- ``file_locks``: cinder_nb's own locks kept open per process when the lock service is file://
 - ``db``: the replacement of cinder.db.api, answering through a ``StateProvider``
 - ``ovo``: Cinder versioned objects built from cinder_nb's records
 - ``options``: a backend's oslo.config group, Cinder's option lists, [DEFAULT] overrides

@@ -12,7 +12,7 @@ import warnings
 import zlib
 from typing import Any
 
-from cinder_nb._cinder import db, rtstool
+from cinder_nb._cinder import db, file_locks, rtstool
 from cinder_nb._cinder.base import CONF, HOST, coordination, cinder_utils
 
 _setup_lock = threading.Lock()
@@ -91,13 +91,31 @@ def coordination_url() -> str:
 synchronized = coordination.synchronized
 
 
+_kept: file_locks.KeptLocks | None = None
+
+
 def lock(name: str) -> Any:
-    """A tooz lock named ``cinder-nb-<name>`` from the configured lock service.
+    """The lock named ``cinder-nb-<name>`` on the configured lock service.
 
     Use as ``with lock('x'):``. With a file URL it serializes the processes of one host;
-    with a distributed URL, every host sharing it.
+    with a distributed URL, every host sharing it. With a file URL it is a lock kept open
+    for the process (file_locks: the same file and the same exclusion as tooz's lock of
+    that name, without tooz's object, directory check and open per acquire); otherwise
+    tooz's lock.
     """
-    return coordination.COORDINATOR.get_lock('nb-' + name)   # the coordinator adds 'cinder-'
+    kept, running = _kept, coordination.COORDINATOR.coordinator
+    if kept is None or kept.coordinator is not running or kept.pid != os.getpid():
+        kept = _new_kept_locks(running)
+    if not kept.enabled:
+        return coordination.COORDINATOR.get_lock('nb-' + name)   # the coordinator adds 'cinder-'
+    return kept.get(coordination.COORDINATOR.prefix + 'nb-' + name)
+
+
+def _new_kept_locks(running: Any) -> file_locks.KeptLocks:
+    """A new table of kept locks for the running tooz driver, after a set-up or in a forked child."""
+    global _kept
+    _kept = file_locks.KeptLocks(running)
+    return _kept
 
 
 #: a striped lock name is one of this many per prefix (striped_lock_name): two unrelated ids
