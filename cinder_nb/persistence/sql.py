@@ -184,6 +184,12 @@ class SQLPersistence(Persistence):
                                cached_statements=64)
         try:
             _sqlite_pragmas(self.synchronous, conn, None)
+            # a page cache of up to 64 MiB instead of SQLite's 2 MiB, for this process's own
+            # connections: a bulk write (load(save=True) of 10k volumes, about 15 MiB of rows) keeps its
+            # pages in memory until COMMIT instead of spilling them to the WAL mid-transaction, and
+            # dumps() reads them back from the cache. Memory only: what reaches the WAL, and when it is
+            # synced (journal_mode, synchronous), is unchanged, so is every kill -9 and power-loss case.
+            conn.execute(f'PRAGMA cache_size={_CACHE_KIB}')
         except BaseException:
             conn.close()
             raise
@@ -310,11 +316,23 @@ class SQLPersistence(Persistence):
         if self.dialect != 'sqlite':
             super().adopt_many(items)
             return
+        # _columns(kind, record, _encode_plain) with the given version, inlined: a call less per record
         rows = []
+        append, dumps, sort_keys, checked = rows.append, orjson.dumps, orjson.OPT_SORT_KEYS, set()
         for kind, record, version in items:
+            if kind not in checked:
+                check_kind(kind)
+                checked.add(kind)
+            check_record(record)
             if VERSION_KEY in record:     # as put_many: the given version, never inside the record
                 record = {k: v for k, v in record.items() if k != VERSION_KEY}
-            rows.append(self._columns(kind, record, _encode_plain)[:7] + (version,))
+            try:
+                data = dumps(record, option=sort_keys).decode()
+            except orjson.JSONEncodeError:
+                data = ROW_ENCODER.encode(record)
+            volume = kind == 'volume'
+            append((kind, record['id'], data, _opt_str(record.get('backend')), _opt_str(record.get('volume_id')),
+                    pool_of(record) if volume else None, size_of(record) if volume else None, version))
         self._sqlite_put_rows(rows)
 
     def _sqlite_put_rows(self, rows: list[tuple], replace: bool = False) -> None:
@@ -417,7 +435,7 @@ class SQLPersistence(Persistence):
                         params.append(value)
                 found = self._sqlite_read(raw, sql + ' ORDER BY seq', tuple(params))
         if raw is not None:
-            return [(_decode(data), int(version)) for data, version in found]
+            return [(_decode_utf8(data), int(version)) for data, version in found]
         query = sa.select(resources.c.data, resources.c.version).where(resources.c.kind == kind)
         if backend is not None:
             query = query.where(resources.c.backend == backend)
@@ -465,7 +483,8 @@ class SQLPersistence(Persistence):
 
 # the per-operation statements of the SQLite path (SQLPersistence._sqlite_*), on the table above
 _SQL_GET = 'SELECT data, version FROM cinder_nb_resources WHERE kind = ? AND id = ?'
-_SQL_LIST = 'SELECT data, version FROM cinder_nb_resources WHERE kind = ?'
+# the text's UTF-8 bytes as stored (CAST ... AS BLOB): orjson reads them without a str made and encoded again
+_SQL_LIST = 'SELECT CAST(data AS BLOB), version FROM cinder_nb_resources WHERE kind = ?'
 _SQL_ALLOCATED = ("SELECT pool_name, coalesce(sum(size_gb), 0) FROM cinder_nb_resources "
                   "WHERE kind = 'volume' AND backend = ? GROUP BY pool_name")
 _SQL_DELETE = 'DELETE FROM cinder_nb_resources WHERE kind = ? AND id = ?'
@@ -535,6 +554,20 @@ def _decode(data: str) -> Any:
     return json.loads(data)
 
 
+def _decode_utf8(raw: bytes) -> Any:
+    """_decode() of a row's text given as its UTF-8 bytes (SQLite's CAST(data AS BLOB))."""
+    if _NINETEEN_DIGITS not in raw.translate(_DIGITS_TO_ZERO):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    try:
+        text = raw.decode('utf-8')
+    except UnicodeDecodeError as exc:   # what sqlite3 reports as 'Could not decode to UTF-8'
+        raise PersistenceError(f'A stored record is not UTF-8 text: {exc}') from exc
+    return json.loads(text)
+
+
 class _Holder:
     """One thread's sqlite3 connection: closed when the thread ends (its thread-local holder is
     dropped) or at SQLPersistence.close(). A connection opened before a fork is not reused."""
@@ -596,6 +629,10 @@ def _opt_str(value: object) -> str | None:
 #: SQLite's synchronous levels cinder_nb accepts: both keep every confirmed commit through a kill -9
 #: (WAL); OFF would not survive an OS crash without corruption risk, so it is not offered.
 SYNCHRONOUS_MODES = ('NORMAL', 'FULL')
+
+
+#: SQLPersistence._holder's page cache, in KiB as PRAGMA cache_size reads a negative number
+_CACHE_KIB = -65536
 
 
 def _sqlite_pragmas(synchronous: str, dbapi_conn, _record) -> None:

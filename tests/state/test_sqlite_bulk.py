@@ -11,6 +11,7 @@ import sqlite3
 
 import pytest
 
+from cinder_nb.errors import PersistenceError
 from cinder_nb.persistence import sql
 from cinder_nb.persistence.base import VERSION_KEY
 from cinder_nb.persistence.sql import SQLPersistence
@@ -136,3 +137,18 @@ def test_adopted_records_read_back_as_json_loads_reads_what_put_many_stored(tmp_
 def test_rows_decode_as_json_loads_decodes_them(text):
     """A row written by any cinder_nb (json's text, or hand-made) reads as json.loads reads it."""
     assert _same(sql._decode(text), json.loads(text))
+    assert _same(sql._decode_utf8(text.encode()), json.loads(text))      # list_versioned's bytes
+
+
+def test_a_row_that_is_not_utf8_is_a_persistence_error(tmp_path):
+    """list_versioned reads rows as bytes (CAST AS BLOB): a row another writer stored as invalid
+    UTF-8 is still a typed PersistenceError, as sqlite3's own decode failure was."""
+    store = SQLPersistence(f'sqlite:///{tmp_path / "s.db"}')
+    try:
+        store.put('volume', {'id': 'v1', 'backend': 'b'})
+        with sqlite3.connect(tmp_path / 's.db') as conn:
+            conn.execute("UPDATE cinder_nb_resources SET data = CAST(X'7b226964223a2276ff227d' AS TEXT)")
+        with pytest.raises(PersistenceError):
+            store.list_versioned('volume')
+    finally:
+        store.close()
