@@ -143,16 +143,29 @@ class MemoryPersistence(Persistence):
             super().adopt_many(items)
             return
         staged = []
+        stage = staged.append
+        make_row = tuple.__new__     # _Row(...) without the namedtuple's Python-level __new__
         for kind, record, version in items:
-            check_kind(kind)
+            if kind not in KINDS:
+                check_kind(kind)        # raises
             check_record(record)
             if VERSION_KEY in record:       # as put_many: never stored inside the record
                 record = {k: v for k, v in record.items() if k != VERSION_KEY}
-            staged.append((kind, record['id'], _Row(record.get('backend'), record.get('volume_id'), record,
-                                                    version, pool_of(record), size_of(record))))
+            get = record.get
+            stage((kind, record['id'], make_row(_Row, (get('backend'), get('volume_id'), record, version,
+                                                       pool_of(record), size_of(record)))))
         with self._lock:
+            data, by_volume = self._data, self._by_volume
             for kind, ident, row in staged:
-                self._put_row(kind, ident, row)
+                table = data[kind]
+                if ident in table:      # replaces a row: its totals and index entry change too
+                    self._put_row(kind, ident, row)
+                    continue
+                table[ident] = row      # a new row: _put_row's steps for a row with no predecessor
+                if row.size and kind == 'volume':
+                    self._count(kind, row, 1)
+                if isinstance(row.volume_id, str):
+                    by_volume[kind].setdefault(row.volume_id, {})[ident] = None
 
     def delete(self, kind: str, ident: str) -> None:
         check_kind(kind)
