@@ -6,6 +6,7 @@ it is the private store. Persistence only ever receives redacted copies.
 from __future__ import annotations
 
 import atexit
+import itertools
 import os
 import random
 import shutil
@@ -15,7 +16,7 @@ import time
 import urllib.parse
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from cinder_nb import _cinder, persistence as persistence_mod
 from cinder_nb.errors import CinderNBError, Conflict, InvalidArgument, NotFound, PersistenceError
@@ -109,6 +110,21 @@ class Runtime:
                 self.unsaved[obj.KIND].pop(obj.id, None)
             else:
                 self.unsaved[obj.KIND][obj.id] = None
+
+    def register_many(self, kind: str, objs: list, saved: bool = False, versions: Iterable[int] = ()) -> None:
+        """register() of many objects of one kind under one hold of the lock; versions[i] is
+        objs[i]'s (as register's version; missing ones are 0)."""
+        with self.lock:
+            live, unsaved = self.live[kind], self.unsaved[kind]
+            for obj, version in itertools.zip_longest(objs, versions, fillvalue=0):
+                live[obj.id] = obj
+                obj._version = version
+            if saved:
+                if unsaved:
+                    for obj in objs:
+                        unsaved.pop(obj.id, None)
+            else:
+                unsaved.update(dict.fromkeys(obj.id for obj in objs))
 
     def transact(self, step: Callable[['Txn'], Any], subject: Any = None, operation: str = 'update') -> Any:
         """Run step(txn) and commit its writes as one compare-and-swap; returns step's result.

@@ -173,8 +173,10 @@ def _plain_in(items: Any, closed: frozenset = frozenset()) -> bool:
 
 def plain_secrets(kind: str, rec: dict) -> bool:
     """Whether a loaded record holds a secret in clear (a hand-written document may):
-    only the fields outside closed_fields(kind) can."""
-    return _plain_in(rec.items(), closed_fields(kind))
+    only the fields outside closed_fields(kind) can (the set difference picks them in C, so
+    the Python loop sees the few open fields only)."""
+    open_keys = rec.keys() - closed_fields(kind)
+    return _plain_in(zip(open_keys, map(rec.__getitem__, open_keys)))
 
 
 _BY_AGE = operator.itemgetter('created_at', 'id')
@@ -684,6 +686,53 @@ def _restore(kind: str, rec: dict, live_rec: dict | None, own: bool = False) -> 
     return rec
 
 
+def _flat_values(values: list) -> bool:
+    """Whether none of these dicts or lists (a column's values) holds a dict or list."""
+    items = itertools.chain.from_iterable(v.values() if type(v) is dict else v for v in values)
+    return _FLAT_TYPES.issuperset(map(type, items))
+
+
+def _split_column_wise(kind: str, recs: list) -> list[tuple[dict, dict]] | None:
+    """load(save=True)'s (public, full) pair per record, as (_public(kind, rec), _restore(kind,
+    rec, None, own=True)) give them, computed a field at a time over all records: None when a
+    record may hold a secret in clear or its values nest (then the caller goes record by record).
+
+    The search for secrets in clear looks at the same open fields _plain_in walks: a secret-looking
+    key among them, or among the keys of their dicts, or a value nested below, sends the caller
+    to the exact per-record search. Otherwise each record is public as it is, and its full copy
+    is a shallow copy whose open dicts and lists are copied too (closed fields hold scalars)."""
+    if not recs:
+        return []
+    keys = set().union(*recs) - closed_fields(kind)
+    fulls = list(map(dict.copy, recs))
+    if REDACTED_KEY in keys:
+        keys.discard(REDACTED_KEY)
+        collections.deque(map(dict.pop, fulls, itertools.repeat(REDACTED_KEY), itertools.repeat(None)), maxlen=0)
+    for key in keys:
+        if not isinstance(key, str) or _secret_key(key):
+            return None
+        values = list(map(dict.get, recs, itertools.repeat(key)))
+        types = set(map(type, values))
+        nested = [v for v in values if type(v) is dict or type(v) is list] if types - _FLAT_TYPES else []
+        if not nested:
+            continue                    # scalars only: shared as they are
+        if not types <= _FLAT_TYPES | {dict, list}:
+            return None                 # not what a schema-valid record holds: the exact path
+        dict_keys = set().union(*(v for v in nested if type(v) is dict))
+        if any(not isinstance(k, str) or _secret_key(k) for k in dict_keys) or not _flat_values(nested):
+            return None
+        if types == {dict}:             # every record has a flat dict here: copied in C
+            collections.deque(map(dict.__setitem__, fulls, itertools.repeat(key), map(dict, values)), maxlen=0)
+        else:
+            for full in fulls:
+                value = full.get(key)
+                if type(value) is dict:
+                    full[key] = dict(value)
+                elif type(value) is list:
+                    full[key] = list(value)
+    return list(zip(recs, fulls))
+
+
 def _public(kind: str, rec: dict) -> dict:
     """The form of a loaded record the store and dumps() may see: rec itself, or, when a
     hand-written document holds secrets in clear, rec redacted as cinder_nb's own writes are
@@ -748,9 +797,15 @@ def _load(text: str | bytes | dict, save: bool, secrets: dict | None) -> dict:
                 backend = _runtime.class_of('backend')(name, volume_driver=driver, **cfg)
                 if new:
                     created.append(backend)
-            records = {key: [(_public(kind, rec), _restore(kind, rec, getattr(rt.live[kind].get(rec['id']),
-                                                                             'record', None), save))
-                             for rec in doc[key]] for kind, key in _LISTS.items()}
+            records = {}
+            for kind, key in _LISTS.items():
+                live = rt.live[kind]
+                split = None
+                if save and live.keys().isdisjoint(map(operator.itemgetter('id'), doc[key])):
+                    split = _split_column_wise(kind, doc[key])
+                records[key] = split if split is not None else [
+                    (_public(kind, rec), _restore(kind, rec, getattr(live.get(rec['id']), 'record', None), save))
+                    for rec in doc[key]]
             versions: dict[str, list[int]] = {key: [] for key in _LISTS.values()}
             if save:
                 # the parsed document's records (fresh from JSON, shared with no live record)
@@ -767,15 +822,16 @@ def _load(text: str | bytes | dict, save: bool, secrets: dict | None) -> dict:
         loaded: dict[str, list] = {}
         for kind, key in _LISTS.items():
             objs = []
-            for i, (_, full) in enumerate(records[key]):
-                obj = rt.live[kind].get(full['id'])
+            make, live = _runtime.class_of(kind), rt.live[kind]
+            for _, full in records[key]:
+                obj = live.get(full['id'])
                 if obj is not None:
                     obj.record.clear()
                     obj.record.update(full)
                 else:
-                    obj = _runtime.class_of(kind)(full)
-                rt.register(obj, saved=save, version=versions[key][i] if save else 0)
+                    obj = make(full)
                 objs.append(obj)
+            rt.register_many(kind, objs, saved=save, versions=versions[key])
             loaded[key] = objs
     return {'backends': [rt.backends[p[0]] for p in plans], **loaded}
 
