@@ -478,6 +478,24 @@ def _check_value_depth(kind: str, rec: dict, where: str) -> None:
                                  f'(at {where}.{key:.40}): no cinder_nb state does.')
 
 
+def _depth_ok_column_wise(kind: str, recs: list) -> bool:
+    """True when no record's open value nests (each is a scalar or a dict of scalars), so
+    _check_value_depth would find nothing in any of recs; computed a field at a time.
+    False: the caller runs _check_value_depth record by record (it words the error)."""
+    for key in set().union(*recs) - _fixed_depth(kind):
+        values = list(map(dict.get, recs, itertools.repeat(key)))
+        types = set(map(type, values))
+        nesting = types - _FLAT_TYPES
+        if not nesting:
+            continue
+        if nesting != {dict}:
+            return False
+        dicts = values if len(types) == 1 else [v for v in values if type(v) is dict]
+        if not _FLAT_TYPES.issuperset(map(type, itertools.chain.from_iterable(map(dict.values, dicts)))):
+            return False
+    return True
+
+
 @functools.lru_cache(maxsize=1)
 def _cinder_samples() -> dict[str, Any]:
     """One object per kind made by the builders driver calls use (_cinder.volume_ovo, ...):
@@ -535,6 +553,36 @@ def _check_cinder_types(kind: str, rec: dict, where: str) -> None:
                          f'{type(exc).__name__}: {str(exc):.200}') from None
 
 
+@functools.lru_cache(maxsize=None)
+def _keeps_any_str(kind: str, name: str) -> bool:
+    """Whether the Cinder object's field name is a writable string field whose coerce() is
+    oslo's own: Field.coerce then String.coerce, which accept any str and return it unchanged."""
+    from oslo_versionedobjects import fields as ovo_fields
+    field = _cinder_samples()[kind].fields[name]
+    return (not field.read_only and type(field).coerce is ovo_fields.Field.coerce
+            and type(field._type).coerce is ovo_fields.String.coerce)
+
+
+def _volumes_needing_type_checks(recs: list) -> range | list[int]:
+    """The indexes of the volume records _check_cinder_types must still run on: all of them,
+    unless every record's driver_data passes column-wise (each of its keys the Cinder object
+    knows is a string field of _keeps_any_str, given a str, or None where the field is nullable),
+    and then only those with metadata, admin_metadata or a volume type (their own setters)."""
+    fields = _cinder_samples()['volume'].fields
+    data = list(filter(None, map(dict.get, recs, itertools.repeat('driver_data'))))
+    if not {dict}.issuperset(map(type, data)):
+        return range(len(recs))
+    for name in set().union(*data) & fields.keys():
+        types = set(map(type, map(dict.get, data, itertools.repeat(name))))
+        if not (_keeps_any_str('volume', name) and
+                (types <= {str} or (types <= {str, type(None)} and fields[name].nullable))):
+            return range(len(recs))
+    rest: set[int] = set()
+    for key in ('metadata', 'admin_metadata', 'extra_specs', 'qos_specs'):
+        rest.update(itertools.compress(range(len(recs)), map(dict.get, recs, itertools.repeat(key))))
+    return sorted(rest)
+
+
 def _locate(rec: dict, path: str) -> tuple[dict | None, str]:
     """The dict holding a dotted path's last key (None if the path does not exist)."""
     *parents, leaf = path.split('.')
@@ -568,6 +616,8 @@ def check(doc: dict) -> None:
     ids: dict[str, dict[str, dict]] = {}
     for kind, key in _LISTS.items():
         seen = ids.setdefault(kind, {})
+        if _depth_ok_column_wise(kind, doc[key]):
+            continue
         for i, rec in enumerate(doc[key]):
             _check_value_depth(kind, rec, f'{key}[{i}]')
     for kind, key in _LISTS.items():
@@ -583,8 +633,8 @@ def check(doc: dict) -> None:
             if rec['backend'] not in known:
                 raise StateError(f'{key}[{i}] ({kind} {rec["id"]}) refers to unknown backend '
                                  f'{rec["backend"]!r}: the state has no such backend and none is loaded.')
-    for i, rec in enumerate(doc['volumes']):
-        _check_cinder_types('volume', rec, f'volumes[{i}]')
+    for i in _volumes_needing_type_checks(doc['volumes']):
+        _check_cinder_types('volume', doc['volumes'][i], f'volumes[{i}]')
     for kind in ('snapshot', 'connection'):
         for i, rec in enumerate(doc[_LISTS[kind]]):
             vol = ids['volume'].get(rec['volume_id'])
@@ -686,10 +736,12 @@ def _restore(kind: str, rec: dict, live_rec: dict | None, own: bool = False) -> 
     return rec
 
 
-def _flat_values(values: list) -> bool:
-    """Whether none of these dicts or lists (a column's values) holds a dict or list."""
-    items = itertools.chain.from_iterable(v.values() if type(v) is dict else v for v in values)
-    return _FLAT_TYPES.issuperset(map(type, items))
+def _flat_dicts(values: list) -> bool:
+    """Whether these dicts (a column's values) hold only str keys that are not secret-looking
+    and only flat values (no dict or list): what _plain_in and the depth check find nothing in."""
+    keys = set().union(*values)
+    return (_FLAT_TYPES.issuperset(map(type, itertools.chain.from_iterable(map(dict.values, values))))
+            and not any(not isinstance(k, str) or _secret_key(k) for k in keys))
 
 
 def _split_column_wise(kind: str, recs: list) -> list[tuple[dict, dict]] | None:
@@ -700,7 +752,7 @@ def _split_column_wise(kind: str, recs: list) -> list[tuple[dict, dict]] | None:
     The search for secrets in clear looks at the same open fields _plain_in walks: a secret-looking
     key among them, or among the keys of their dicts, or a value nested below, sends the caller
     to the exact per-record search. Otherwise each record is public as it is, and its full copy
-    is a shallow copy whose open dicts and lists are copied too (closed fields hold scalars)."""
+    is a shallow copy whose open dicts are copied too (closed fields hold scalars)."""
     if not recs:
         return []
     keys = set().union(*recs) - closed_fields(kind)
@@ -713,23 +765,12 @@ def _split_column_wise(kind: str, recs: list) -> list[tuple[dict, dict]] | None:
             return None
         values = list(map(dict.get, recs, itertools.repeat(key)))
         types = set(map(type, values))
-        nested = [v for v in values if type(v) is dict or type(v) is list] if types - _FLAT_TYPES else []
-        if not nested:
+        if types <= _FLAT_TYPES:
             continue                    # scalars only: shared as they are
-        if not types <= _FLAT_TYPES | {dict, list}:
-            return None                 # not what a schema-valid record holds: the exact path
-        dict_keys = set().union(*(v for v in nested if type(v) is dict))
-        if any(not isinstance(k, str) or _secret_key(k) for k in dict_keys) or not _flat_values(nested):
-            return None
-        if types == {dict}:             # every record has a flat dict here: copied in C
-            collections.deque(map(dict.__setitem__, fulls, itertools.repeat(key), map(dict, values)), maxlen=0)
-        else:
-            for full in fulls:
-                value = full.get(key)
-                if type(value) is dict:
-                    full[key] = dict(value)
-                elif type(value) is list:
-                    full[key] = list(value)
+        if types != {dict} or not _flat_dicts(values):
+            return None                 # lists, nested values, a mix: the exact per-record path
+        # every record has a flat dict here: its copy is made in C
+        collections.deque(map(dict.__setitem__, fulls, itertools.repeat(key), map(dict, values)), maxlen=0)
     return list(zip(recs, fulls))
 
 

@@ -148,12 +148,18 @@ class MemoryPersistence(Persistence):
         for kind, record, version in items:
             if kind not in KINDS:
                 check_kind(kind)        # raises
-            check_record(record)
+            if type(record) is not dict or type(record.get('id')) is not str or not record['id']:
+                check_record(record)    # raises for what it refuses (a str subclass passes)
             if VERSION_KEY in record:       # as put_many: never stored inside the record
                 record = {k: v for k, v in record.items() if k != VERSION_KEY}
             get = record.get
+            size, pool = get('size'), get('pool_name')
+            if type(size) is not int:       # an int is what size_of() keeps as it is
+                size = size_of(record)
+            if type(pool) is not str or not pool:   # a non-empty str is what pool_of() keeps
+                pool = pool_of(record)
             stage((kind, record['id'], make_row(_Row, (get('backend'), get('volume_id'), record, version,
-                                                       pool_of(record), size_of(record)))))
+                                                       pool, size))))
         with self._lock:
             data, by_volume = self._data, self._by_volume
             for kind, ident, row in staged:

@@ -492,3 +492,42 @@ def test_column_wise_schema_check_never_accepts_hostile_lists_the_schema_refuses
     for kind, key in serialization._LISTS.items():
         if key in doc and _bulk_schema.records_valid(kind, doc[key], serialization._schema_statuses()[kind]):
             assert _schema_valid({'format': 'cinder_nb.state', 'schema': 2, key: doc[key]}), doc[key]
+
+
+def _skips_only_what_passes(recs: list[dict]) -> None:
+    """check() runs _check_cinder_types only on the volumes _volumes_needing_type_checks names:
+    every volume it leaves out must be one the per-record check accepts."""
+    checked = set(serialization._volumes_needing_type_checks(recs))
+    for i, rec in enumerate(recs):
+        if i not in checked:
+            assert _typed_checks_accept('volume', rec), rec
+
+
+def test_column_wise_type_checks_skip_no_volume_cinder_refuses(hostile_base):
+    _tmp, base = hostile_base
+    # without metadata or a volume type: only driver_data decides whether a volume is checked
+    vol = dict(base['volumes'][0], metadata={}, admin_metadata={}, extra_specs={}, qos_specs={})
+    cases = [dict(rec, metadata={}, admin_metadata={}) for kind, rec in _field_cases(dict(base, volumes=[vol]))
+             if kind == 'volume']
+    cases += [dict(vol, driver_data={'provider_location': v}) for v in (None, 5, 1.5, ['x'], {'x': 1}, 'ok')]
+    cases += [dict(vol, driver_data=None), dict(vol, driver_data=[1]), dict(vol, metadata={'k': 1}),
+              dict(vol, admin_metadata={'k': 'v'})]
+    refused = 0
+    for rec in cases:
+        _skips_only_what_passes([vol, rec, vol])
+        refused += not _typed_checks_accept('volume', rec)
+    assert refused >= 5
+    # a state with nothing to refuse is checked column-wise: no volume is left for the per-record check
+    assert list(serialization._volumes_needing_type_checks([vol] * 3)) == []
+
+
+@_hostile_settings(300)
+@given(data=st.data())
+def test_column_wise_type_checks_skip_no_hostile_volume_cinder_refuses(hostile_base, data):
+    _tmp, base = hostile_base
+    doc = _draw_plain(data, base)
+    if doc is None or not isinstance(doc.get('volumes'), list):
+        return
+    vols = [v for v in doc['volumes'] if isinstance(v, dict) and isinstance(v.get('id'), str)]
+    if vols:
+        _skips_only_what_passes(vols)
