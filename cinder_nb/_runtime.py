@@ -249,7 +249,14 @@ class Runtime:
         with self.lock:
             records = self.persistence.scan(kind, backend=backend, volume_id=volume_id)
             shared = type(self.persistence).scan is not Persistence.scan     # else fresh copies
-            found: list[tuple[Any, dict | None]] = [(self._wrap(kind, r, v, shared), r) for r, v in records]
+            live, unsaved = self.live[kind], self.unsaved[kind]
+            found: list[tuple[Any, dict | None]] = []
+            add = found.append
+            for r, v in records:
+                obj = live.get(r['id'])
+                # _wrap's answer for a live object already at the stored version, without the call
+                add((obj if obj is not None and (obj._version == v or r['id'] in unsaved)
+                     else self._wrap(kind, r, v, shared), r))
             listed = {r['id'] for r, _ in records}
             if self.persistence.shared:
                 for ident, obj in list(self.live[kind].items()):

@@ -224,3 +224,18 @@ def test_loading_a_state_with_a_secret_in_clear_still_redacts_it_for_the_store(t
     assert vol.record['driver_data']['auth_password'] == 'pw-in-clear'
     assert store.get('volume', vol.id)['driver_data']['auth_password'] == REDACTED
     assert 'pw-in-clear' not in cnb.dumps()
+
+
+def test_dumps_orders_records_by_creation_then_id(tmp_path):
+    """dumps() sorts by (created_at, id) (now two stable sorts on one key each): records created
+    at the same instant come by id, whatever order the store holds them in."""
+    doc = json.loads(_state(tmp_path, n=6))
+    vols = doc['volumes']
+    for v in vols[:4]:
+        v['created_at'] = '2026-01-01T00:00:00+00:00'
+    vols.reverse()
+    _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    cnb.load(json.dumps(doc), save=True)
+    got = [(v['created_at'], v['id']) for v in json.loads(cnb.dumps())['volumes']]
+    assert got == sorted((v['created_at'], v['id']) for v in vols)
+    assert got != [(v['created_at'], v['id']) for v in vols]
