@@ -80,3 +80,19 @@ def test_built_objects_share_no_mutable_state():
     a.glance_metadata['g'] = '1'
     assert b.metadata == {} and b.glance_metadata == {}
     assert _cinder.volume_ovo(dict(VOL, metadata={})).glance_metadata == {}
+
+
+def test_child_lists_are_what_cinders_list_constructors_give():
+    """volume_ovo sets its snapshot and attachment lists without oslo's setters (_set_list):
+    each must still be the list class with the state its constructor gives, share the
+    volume's context, and be a fresh list per build."""
+    built = _cinder.volume_ovo(VOL, snapshots=[SNAP], connections=[CONN])
+    for field, cls in (('snapshots', objects.SnapshotList), ('volume_attachment', objects.VolumeAttachmentList)):
+        lst = getattr(built, field)
+        ref = cls(context=built._context, objects=list(lst.objects))
+        assert type(lst) is cls and vars(lst) == vars(ref), field
+        assert lst._context is built._context
+    again = _cinder.volume_ovo(VOL, snapshots=[SNAP], connections=[CONN])
+    assert again.snapshots.objects is not built.snapshots.objects
+    shallow = built.snapshots[0].volume
+    assert type(shallow.snapshots) is objects.SnapshotList and len(shallow.snapshots) == 0
