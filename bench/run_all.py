@@ -108,12 +108,25 @@ def overhead(r: Runner, n: int, rounds: int, n_sqlite: int) -> dict:
     return {'n': n, 'rounds': rounds, 'n_sqlite': n_sqlite, 'ops': table, 'runs': runs, 'sqlite': sqlite}
 
 
+def round_ratios(res: dict, op: str) -> list[float]:
+    """cinder_nb's median over cinderlib's for one operation, per round (the two processes of a
+    round ran one right after the other, so a round's ratio sees the same machine load)."""
+    return [a['ops'][op]['lib_median_s'] / b['ops'][op]['lib_median_s']
+            for a, b in zip(res['runs'].get('nb', []), res['runs'].get('cinderlib', []))]
+
+
+def spread(res: dict, op: str) -> str:
+    ratios = round_ratios(res, op)
+    return f'{min(ratios):.2f}-{max(ratios):.2f}' if ratios else ''
+
+
 def overhead_md(res: dict) -> str:
     has_cl = any('cinderlib' in v for v in res['ops'].values())
     headers = ['operation', 'cinder_nb ms', 'raw driver ms (incl. OVO)', 'raw driver call only ms',
                'cinder_nb / raw']
     if has_cl:
-        headers += ['cinderlib ms', 'cinderlib / raw (its venv)', 'cinder_nb / cinderlib']
+        headers += ['cinderlib ms', 'cinderlib / raw (its venv)', 'cinder_nb / cinderlib',
+                    'cinder_nb / cinderlib per round (min-max)']
     if res.get('sqlite'):
         headers += ['cinder_nb sqlite ms', 'sqlite / raw']
     rows = []
@@ -124,7 +137,7 @@ def overhead_md(res: dict) -> str:
         if has_cl:
             cl = row['cinderlib']
             line += [cl['lib_median_s'] * 1e3, cl['lib_median_s'] / cl['raw_median_s'],
-                     nb['lib_median_s'] / cl['lib_median_s']]
+                     nb['lib_median_s'] / cl['lib_median_s'], spread(res, op)]
         if res.get('sqlite'):
             sq = row['nb_sqlite']
             line += [sq['lib_median_s'] * 1e3, sq['lib_median_s'] / sq['raw_median_s']]
@@ -334,7 +347,8 @@ def targets_md(results: dict) -> str:
             over = {op: v for op, v in cl.items() if v > 1.0}
             fl_cl = {op: op_floor_s(op_floor['memory'], op, ops[op]['nb']['raw_call_median_s'])
                      / ops[op]['cinderlib']['lib_median_s'] for op in over} if 'memory' in op_floor else {}
-            rows.append(['every op <= cinderlib 5.2', ', '.join(f'{op} {v:.2f}x' for op, v in cl.items())
+            rows.append(['every op <= cinderlib 5.2', ', '.join(f'{op} {v:.2f}x (rounds {spread(results["overhead"], op)})'
+                                                            for op, v in cl.items())
                          + ''.join(f'; floor {op} {v:.2f}x' for op, v in fl_cl.items()),
                          verdict(not over, bool(over) and len(fl_cl) == len(over) and min(fl_cl.values()) > 1.0)])
         if all('nb_sqlite' in ops[op] for op in OPS):
@@ -531,7 +545,7 @@ def main() -> None:
     sections = []
     try:
         if 'overhead' in only:
-            results['overhead'] = overhead(r, n=50 if q else 300, rounds=2, n_sqlite=20 if q else 100)
+            results['overhead'] = overhead(r, n=50 if q else 300, rounds=2 if q else 4, n_sqlite=20 if q else 100)
             sections.append(('1. Library overhead per operation', overhead_md(results['overhead'])))
         if 'scale' in only:
             results['scale'] = create_scale(r, existing='0,1000' if q else '0,1000,10000', n=10 if q else 30)
