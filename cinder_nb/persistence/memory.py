@@ -143,35 +143,16 @@ class MemoryPersistence(Persistence):
             super().adopt_many(items)
             return
         staged = []
-        stage = staged.append
-        make_row = tuple.__new__     # _Row(...) without the namedtuple's Python-level __new__
         for kind, record, version in items:
-            if kind not in KINDS:
-                check_kind(kind)        # raises
-            if type(record) is not dict or type(record.get('id')) is not str or not record['id']:
-                check_record(record)    # raises for what it refuses (a str subclass passes)
+            check_kind(kind)
+            check_record(record)
             if VERSION_KEY in record:       # as put_many: never stored inside the record
                 record = {k: v for k, v in record.items() if k != VERSION_KEY}
-            get = record.get
-            size, pool = get('size'), get('pool_name')
-            if type(size) is not int:       # an int is what size_of() keeps as it is
-                size = size_of(record)
-            if type(pool) is not str or not pool:   # a non-empty str is what pool_of() keeps
-                pool = pool_of(record)
-            stage((kind, record['id'], make_row(_Row, (get('backend'), get('volume_id'), record, version,
-                                                       pool, size))))
+            staged.append((kind, record['id'], _Row(record.get('backend'), record.get('volume_id'), record,
+                                                    version, pool_of(record), size_of(record))))
         with self._lock:
-            data, by_volume = self._data, self._by_volume
             for kind, ident, row in staged:
-                table = data[kind]
-                if ident in table:      # replaces a row: its totals and index entry change too
-                    self._put_row(kind, ident, row)
-                    continue
-                table[ident] = row      # a new row: _put_row's steps for a row with no predecessor
-                if row.size and kind == 'volume':
-                    self._count(kind, row, 1)
-                if isinstance(row.volume_id, str):
-                    by_volume[kind].setdefault(row.volume_id, {})[ident] = None
+                self._put_row(kind, ident, row)
 
     def delete(self, kind: str, ident: str) -> None:
         check_kind(kind)

@@ -137,7 +137,7 @@ def test_adopted_records_read_back_as_json_loads_reads_what_put_many_stored(tmp_
 def test_rows_decode_as_json_loads_decodes_them(text):
     """A row written by any cinder_nb (json's text, or hand-made) reads as json.loads reads it."""
     assert _same(sql._decode(text), json.loads(text))
-    assert _same(sql._decode_utf8(text.encode()), json.loads(text))      # list_versioned's bytes
+    assert _same(sql._decode(text.encode()), json.loads(text))      # list_versioned's bytes
 
 
 def test_a_row_that_is_not_utf8_is_a_persistence_error(tmp_path):
