@@ -470,6 +470,11 @@ _VALUE_DEPTH = _validation.MAX_DEPTH - 3
 _FLAT_TYPES = frozenset({str, int, float, bool, type(None)})
 
 
+def _values_flat(dicts: Iterable[dict]) -> bool:
+    """Whether every value of every one of these dicts is of _FLAT_TYPES (nothing nests)."""
+    return _FLAT_TYPES.issuperset(map(type, itertools.chain.from_iterable(map(dict.values, dicts))))
+
+
 @functools.lru_cache(maxsize=None)
 def _fixed_depth(kind: str) -> frozenset:
     """Fields of a schema-valid record of kind that cannot nest (scalars and flat dicts)."""
@@ -502,7 +507,7 @@ def _depth_ok_column_wise(kind: str, recs: list) -> bool:
         if nesting != {dict}:
             return False
         dicts = values if len(types) == 1 else [v for v in values if type(v) is dict]
-        if not _FLAT_TYPES.issuperset(map(type, itertools.chain.from_iterable(map(dict.values, dicts)))):
+        if not _values_flat(dicts):
             return False
     return True
 
@@ -751,7 +756,7 @@ def _flat_dicts(values: list) -> bool:
     """Whether these dicts (a column's values) hold only str keys that are not secret-looking
     and only flat values (no dict or list): what _plain_in and the depth check find nothing in."""
     keys = set().union(*values)
-    return (_FLAT_TYPES.issuperset(map(type, itertools.chain.from_iterable(map(dict.values, values))))
+    return (_values_flat(values)
             and not any(not isinstance(k, str) or _secret_key(k) for k in keys))
 
 
