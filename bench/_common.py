@@ -19,6 +19,15 @@ MiB = 1 << 20
 clock = time.perf_counter
 
 
+def extract_tree(rev: str, dest: str) -> str:
+    """``git archive rev cinder_nb`` of this repository extracted into dest (made if missing):
+    put dest first on PYTHONPATH and a process imports that revision's cinder_nb. Returns dest."""
+    os.makedirs(dest, exist_ok=True)
+    archive = subprocess.run(['git', '-C', REPO, 'archive', rev, 'cinder_nb'], capture_output=True, check=True).stdout
+    subprocess.run(['tar', '-x', '-C', dest], input=archive, check=True)
+    return dest
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     """Run fn once; return (seconds, result)."""
     start = clock()

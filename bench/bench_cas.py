@@ -17,11 +17,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import extract_tree  # noqa: E402
+
 OPS = ('reset_status', 'extend', 'snapshot create+delete', 'connect+disconnect', 'volume create+delete')
 
 
@@ -85,10 +86,7 @@ def main() -> None:
         return
     old = tempfile.mkdtemp(prefix='cnb-bench-before-')
     try:
-        archive = subprocess.run(['git', 'archive', args.before, 'cinder_nb'], cwd=ROOT, capture_output=True,
-                                 check=True).stdout
-        with tarfile.open(fileobj=__import__('io').BytesIO(archive)) as tar:
-            tar.extractall(old)
+        extract_tree(args.before, old)
         print(f'Median time per operation, µs ({args.ops} of each; embedded backend, file attach mode;\n'
               f'best of {args.rounds} alternating runs per tree), and SQLite transactions per operation '
               '(writes/reads)\n')

@@ -23,7 +23,7 @@ import tempfile
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import BENCH_DIR, REPO, clock, median, quiet_warnings  # noqa: E402
+from _common import BENCH_DIR, REPO, clock, extract_tree, median, quiet_warnings  # noqa: E402
 
 
 def lock_probe(n: int) -> float:
@@ -79,10 +79,7 @@ def main() -> None:
         with open(args.out, 'w') as f:
             json.dump({'median_s': lock_probe(args.child_lock)}, f)
         return
-    old_tree = tempfile.mkdtemp(prefix='lock-ab-old-')
-    archive = subprocess.run(['git', '-C', REPO, 'archive', args.rev, 'cinder_nb'], check=True,
-                             capture_output=True).stdout
-    subprocess.run(['tar', '-x', '-C', old_tree], input=archive, check=True)
+    old_tree = extract_tree(args.rev, tempfile.mkdtemp(prefix='lock-ab-old-'))
     base = dict(os.environ, PYTHONWARNINGS='ignore')
     envs = {'old': dict(base, PYTHONPATH=old_tree), 'new': dict(base, PYTHONPATH=REPO)}
     results: dict[str, list[dict[str, float]]] = {'old': [], 'new': []}

@@ -21,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import BENCH_DIR, GiB, REPO, RESULTS_DIR, machine_info, md_table, median  # noqa: E402
+from _common import BENCH_DIR, GiB, REPO, RESULTS_DIR, extract_tree, machine_info, md_table, median  # noqa: E402
 
 OPS = ('create', 'snapshot', 'clone', 'delete_snapshot', 'delete_volume')
 NB = 'cinder_nb'
@@ -45,11 +45,7 @@ class Runner:
         self.envs: dict[str, dict] = {}
         baseline = os.environ.get('BENCH_BASELINE', BASELINE)
         if baseline:    # 'before': the same scripts on `git archive BASELINE cinder_nb`, same venv
-            tree = os.path.join(work, 'baseline')
-            os.makedirs(tree)
-            archive = subprocess.run(['git', '-C', REPO, 'archive', baseline, 'cinder_nb'],
-                                     capture_output=True, check=True).stdout
-            subprocess.run(['tar', '-x', '-C', tree], input=archive, check=True)
+            tree = extract_tree(baseline, os.path.join(work, 'baseline'))
             self.py['before'] = sys.executable
             self.envs['before'] = dict(self.env, PYTHONPATH=tree)
             self.baseline = baseline
