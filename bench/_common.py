@@ -28,6 +28,53 @@ def extract_tree(rev: str, dest: str) -> str:
     return dest
 
 
+def run_json(env: dict, *args: str) -> dict:
+    """Run ``python *args --out FILE`` in env from the repository; return FILE's JSON."""
+    import tempfile
+    with tempfile.NamedTemporaryFile(suffix='.json') as out:
+        proc = subprocess.run([sys.executable, *args, '--out', out.name], env=env, cwd=REPO,
+                              capture_output=True, text=True)
+        if proc.returncode:
+            raise SystemExit(f'{args[0]} failed:\n{proc.stderr[-3000:]}')
+        with open(out.name) as f:
+            return json.load(f)
+
+
+def ab_rounds(rev: str, rounds: int, one: Callable[[dict], dict]) -> None:
+    """Alternate processes of `git archive rev cinder_nb` ('old') and this checkout ('new'),
+    old first in odd rounds; one(env) -> {measure: seconds} runs one process set (a measure
+    named '... x' is a ratio, printed as it is). Prints the medians over rounds of each side
+    and new / old, overall and per round."""
+    import tempfile
+    old_tree = extract_tree(rev, tempfile.mkdtemp(prefix='ab-old-'))
+    base = dict(os.environ, PYTHONWARNINGS='ignore')
+    envs = {'old': dict(base, PYTHONPATH=old_tree), 'new': dict(base, PYTHONPATH=REPO)}
+    results: dict[str, list[dict[str, float]]] = {'old': [], 'new': []}
+    for r in range(rounds):
+        for side in (('old', 'new') if r % 2 == 0 else ('new', 'old')):
+            results[side].append(one(envs[side]))
+            print(f'round {r + 1} {side}: ' + ', '.join(f'{k} {v * _scale(k):.4f}'
+                                                       for k, v in results[side][-1].items()),
+                  file=sys.stderr, flush=True)
+    # the load of a shared machine drifts between rounds: the ratio within each round (two
+    # processes run back to back) is steadier than the ratio of the overall medians
+    print(f"\n| measure (ms, or ratio: median of {rounds} processes' medians) | old ({rev}) | new | new / old "
+          '| new / old per round (median) |')
+    print('|---|---:|---:|---:|---:|')
+    for key in results['old'][0]:
+        k = _scale(key)
+        old, new = (median(x[key] for x in results[s]) for s in ('old', 'new'))
+        spread = {s: ', '.join(f'{x[key] * k:.3f}' for x in results[s]) for s in ('old', 'new')}
+        per_round = [n[key] / o[key] for o, n in zip(results['old'], results['new'])]
+        print(f'| {key} | {old * k:.4f} ({spread["old"]}) | {new * k:.4f} ({spread["new"]}) | {new / old:.2f} '
+              f'| {median(per_round):.2f} ({", ".join(f"{x:.2f}" for x in per_round)}) |')
+
+
+def _scale(key: str) -> float:
+    """ab_rounds' measures are seconds, shown in ms, or ratios (named '... x'), shown as they are."""
+    return 1.0 if key.endswith(' x') else 1e3
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     """Run fn once; return (seconds, result)."""
     start = clock()

@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import BENCH_DIR, REPO, clock, extract_tree, median, quiet_warnings  # noqa: E402
+from _common import BENCH_DIR, ab_rounds, clock, median, quiet_warnings, run_json  # noqa: E402
 
 
 def lock_probe(n: int) -> float:
@@ -41,21 +40,11 @@ def lock_probe(n: int) -> float:
     return median(times[len(times) // 10:])      # the first tenth opens the files
 
 
-def _run(env: dict, *args: str) -> dict:
-    with tempfile.NamedTemporaryFile(suffix='.json') as out:
-        proc = subprocess.run([sys.executable, *args, '--out', out.name], env=env, cwd=REPO,
-                              capture_output=True, text=True)
-        if proc.returncode:
-            raise SystemExit(f'{args[0]} failed:\n{proc.stderr[-3000:]}')
-        with open(out.name) as f:
-            return json.load(f)
-
-
 def one(env: dict, args: argparse.Namespace) -> dict[str, float]:
-    lock = _run(env, os.path.abspath(__file__), '--child-lock', str(args.n_lock))
-    floor = _run(env, os.path.join(BENCH_DIR, 'op_floor.py'), '--n', str(args.n_floor))
+    lock = run_json(env, os.path.abspath(__file__), '--child-lock', str(args.n_lock))
+    floor = run_json(env, os.path.join(BENCH_DIR, 'op_floor.py'), '--n', str(args.n_floor))
     mem = next(r for r in floor['rows'] if r['persistence'] == 'memory')
-    over = _run(env, os.path.join(BENCH_DIR, 'overhead.py'), '--n', str(args.n))['ops']
+    over = run_json(env, os.path.join(BENCH_DIR, 'overhead.py'), '--n', str(args.n))['ops']
     return {'lock acquire+release': lock['median_s'],
             'op_floor delete_lock (+ driver hook)': mem['median_s']['delete_lock'],
             'delete_snapshot': over['delete_snapshot']['lib_median_s'],
@@ -79,27 +68,7 @@ def main() -> None:
         with open(args.out, 'w') as f:
             json.dump({'median_s': lock_probe(args.child_lock)}, f)
         return
-    old_tree = extract_tree(args.rev, tempfile.mkdtemp(prefix='lock-ab-old-'))
-    base = dict(os.environ, PYTHONWARNINGS='ignore')
-    envs = {'old': dict(base, PYTHONPATH=old_tree), 'new': dict(base, PYTHONPATH=REPO)}
-    results: dict[str, list[dict[str, float]]] = {'old': [], 'new': []}
-    for r in range(args.rounds):
-        for side in (('old', 'new') if r % 2 == 0 else ('new', 'old')):
-            results[side].append(one(envs[side], args))
-            print(f'round {r + 1} {side}: ' + ', '.join(f'{k} {v * 1e3:.4f} ms'
-                                                       for k, v in results[side][-1].items()),
-                  file=sys.stderr, flush=True)
-    # the load of a shared machine drifts between rounds: the ratio within each round (two
-    # processes run back to back) is steadier than the ratio of the overall medians
-    print(f'\n| measure (ms, median of {args.rounds} processes\' medians) | old ({args.rev}) | new | new / old '
-          '| new / old per round (median) |')
-    print('|---|---:|---:|---:|---:|')
-    for key in results['old'][0]:
-        old, new = (median(x[key] for x in results[s]) for s in ('old', 'new'))
-        spread = {s: ', '.join(f'{x[key] * 1e3:.3f}' for x in results[s]) for s in ('old', 'new')}
-        per_round = [n[key] / o[key] for o, n in zip(results['old'], results['new'])]
-        print(f'| {key} | {old * 1e3:.4f} ({spread["old"]}) | {new * 1e3:.4f} ({spread["new"]}) | {new / old:.2f} '
-              f'| {median(per_round):.2f} ({", ".join(f"{x:.2f}" for x in per_round)}) |')
+    ab_rounds(args.rev, args.rounds, lambda env: one(env, args))
 
 
 if __name__ == '__main__':

@@ -226,19 +226,24 @@ class Resource:
         _cinder.refresh_in_place(ovo, self._rec)
         self._kept = (dict(self._rec), *(dict(r) for r in also), ovo)
 
-    def _kept_ovo(self, *also: dict) -> Any:
-        """The kept OVO (once: it goes to a delete) when the record(s) it was built from differ
-        from the current ones (self's, then ``also``) only in status and updated_at, brought
-        up to them in place; else None (the caller builds one). Its metadata is compared too:
-        a driver may have changed that dict in place."""
-        kept, self._kept = self._kept, None
+    def _kept_ovo(self, *also: dict, keep: bool = False) -> Any:
+        """The kept OVO (once: it goes to a delete; with keep=True it stays kept, lent to a
+        snapshot's create as its .volume) when the record(s) it was built from differ from the
+        current ones (self's, then ``also``) only in status and updated_at, brought up to them in
+        place; else None (the caller builds one). Its metadata is compared too (a driver may have
+        changed that dict in place), and its change set must be empty as keeping left it: a
+        driver that set a field on it while it was lent makes it unusable."""
+        kept = self._kept
+        if not keep:
+            self._kept = None
         if kept is None or len(kept) != len(also) + 2:
             return None
         ovo = kept[-1]
         records = (self._rec, *also)
         if not all(_cinder.same_but_status(built, rec) for built, rec in zip(kept, records)):
             return None
-        if ovo.metadata != (self._rec.get('metadata') or {}):
+        if ovo._changed_fields or ovo.metadata != (self._rec.get('metadata') or {}):
+            self._kept = None
             return None
         _cinder.refresh_in_place(ovo, self._rec)
         return ovo

@@ -32,7 +32,10 @@ class Snapshot(NamedResource):
         """Run the driver for a snapshot already stored as creating (Volume.create_snapshot)."""
         volume = self.volume
         conns = _open_connections(volume)
-        ovo = self._ovo_for(volume, conns)
+        # the volume's kept OVO (from its create) has the shape a snapshot's .volume has: lent
+        # instead of a new build while it shows the volume's record (else None: built)
+        shown = None if conns else volume._kept_volume_ovo(keep=True)
+        ovo = _cinder.snapshot_ovo(self._rec, shown) if shown is not None else self._ovo_for(volume, conns)
         model = self._driver('create', lambda: self.backend.driver.create_snapshot(ovo))
         updates = self._driver_updates(ovo, model)
         self._finish(updates, status='available', error=None)
@@ -65,7 +68,7 @@ class Snapshot(NamedResource):
         conns = _open_connections(volume)
         ovo = None if conns else self._kept_ovo(volume.record)
         if ovo is None or ovo.volume.metadata != (volume.record.get('metadata') or {}) \
-                or len(ovo.volume.volume_attachment):
+                or len(ovo.volume.volume_attachment) or ovo.volume._changed_fields:
             return self._ovo_for(volume, conns)
         _cinder.refresh_in_place(ovo.volume, volume.record)
         return ovo

@@ -161,10 +161,11 @@ class Volume(NamedResource):
         conns = [c.record for c in self.connections if c.status != 'deleted']
         return _cinder.volume_ovo(self._rec, snapshots=snaps, connections=conns)
 
-    def _kept_volume_ovo(self) -> Any:
+    def _kept_volume_ovo(self, keep: bool = False) -> Any:
         """The OVO kept from the create (see Resource._keep_ovo), if it still shows the record;
-        it was built without snapshots or connections, so it serves only a volume without any."""
-        ovo = self._kept_ovo()
+        it was built without snapshots or connections, so it serves only a volume without any
+        (a delete), or as a snapshot's .volume, which has no snapshot list (keep=True: lent)."""
+        ovo = self._kept_ovo(keep=keep)
         if ovo is None or ovo.admin_metadata != (self._rec.get('admin_metadata') or {}) \
                 or len(ovo.snapshots) or len(ovo.volume_attachment):
             return None

@@ -122,3 +122,48 @@ def test_a_driver_reporting_more_than_its_fields_leaves_nothing_kept(filelab, mo
     vol.delete()
     assert vol.status == 'deleted'
 
+
+
+def test_a_snapshot_s_create_is_lent_its_volume_s_object(filelab, seen):
+    vol = filelab.create_volume(1, name='v', metadata={'k': 'v'})
+    created = seen['create_volume'][0]
+    snaps = []
+    for i in range(2):                              # each create checked before the next moves it on
+        snaps.append(vol.create_snapshot())
+        call = seen['create_snapshot'][i]
+        assert call.volume is created
+        vrecord = AT_CALL[snaps[i].id][1]           # the volume's record at the call
+        _fields_equal(call.volume, _cinder.shallow_volume_ovo(vrecord),
+                      skip=('snapshots', 'volume_attachment', 'volume_type'))
+        assert not len(call.volume.snapshots) and not len(call.volume.volume_attachment)
+        assert not call.volume.obj_what_changed() - {'snapshots', 'volume_attachment'}
+    for snap in snaps:
+        snap.delete()
+    vol.delete()                                    # still the create's object, brought up to date
+    assert seen['delete_volume'][0] is created and created.status == 'deleting'
+
+
+def test_a_field_a_driver_set_on_a_lent_volume_object_is_not_carried_on(filelab, seen, monkeypatch):
+    spy = filelab.driver.create_snapshot
+
+    def create_snapshot(ovo):
+        ovo.volume.display_name = 'driver-was-here'    # a change the volume's record never takes
+        return spy(ovo)
+    monkeypatch.setattr(filelab.driver, 'create_snapshot', create_snapshot)
+    vol = filelab.create_volume(1, name='v')
+    snap = vol.create_snapshot()
+    snap.delete()
+    vol.delete()
+    assert seen['delete_snapshot'][0].volume.display_name == 'v'
+    assert seen['delete_volume'][0] is not seen['create_volume'][0]
+    assert seen['delete_volume'][0].display_name == 'v'
+
+
+def test_a_volume_with_a_connection_lends_nothing(filelab, seen):
+    vol = filelab.create_volume(1)
+    conn = vol.connect({'host': 'h', 'initiator': 'iqn.2026-11.test:h'})
+    snap = vol.create_snapshot()
+    got = seen['create_snapshot'][0]
+    assert got.volume is not seen['create_volume'][0] and len(got.volume.volume_attachment) == 1
+    conn.disconnect()
+    snap.delete()
