@@ -273,15 +273,8 @@ def floors(r: Runner, q: bool) -> dict:
 
 
 def floors_md(res: dict) -> str:
-    rows = []
-    for x in res['ops']:
-        m = {k: v * 1e3 for k, v in x['median_s'].items()}
-        rows.append([x['persistence'], m['raw_create'], m['capacity_check'], m['cas_write'], m['cas_insert_delete'],
-                     m['children_lookup'], m['delete_lock'], x['create_floor_ratio'], m['raw_delete'],
-                     x['delete_floor_ratio']])
-    ops = md_table(['store', 'raw create ms', 'capacity check ms', 'CAS write ms', 'CAS insert+delete ms',
-                    'children look-up ms', 'delete lock ms', 'create floor / raw', 'raw delete ms',
-                    'delete floor / raw'], rows)
+    from op_floor import table_md
+    ops = table_md(res['ops'])
     st = res['state']
     m = st['median_s']
     state = md_table(['step', 'bare minimum s', 'cinder_nb s', 'cinder_nb / floor'], [
@@ -308,14 +301,18 @@ RSS_FLOOR_ROW = 'dumps_output'
 
 # --------------------------------------------------------------------------- verdicts
 #: the state work each operation must do besides its driver call, in op_floor.py's parts: a
-#: create checks capacity, inserts its record and writes the outcome; a snapshot the same but
-#: no capacity check; a delete moves to 'deleting' (a volume's after looking up its snapshots
-#: and connections) and removes the record (half of the measured insert+delete pair); a delete
-#: and a clone hold the source's delete lock (a delete also removes its file)
+#: create checks capacity, inserts its record, builds its new volume's Cinder object (no library
+#: calls a driver without one) and writes the outcome; a snapshot inserts its record in the
+#: compare-and-swap that bumps its volume's version, builds its own object only (on its volume's
+#: live one, as a library keeping live objects does) and writes the outcome; a clone the same
+#: with a capacity check and a new volume's object; a delete moves to 'deleting' (a volume's
+#: after looking up its snapshots and connections) and removes the record (half of the measured
+#: insert+delete pair); a delete and a clone hold the source's delete lock (a delete also
+#: removes its file). A part a run_all result from before it was measured lacks counts as 0.
 FLOOR_PARTS = {
-    'create': ('capacity_check', 'cas_insert', 'cas_write'),
-    'clone': ('capacity_check', 'cas_insert', 'cas_write', 'delete_lock'),
-    'snapshot': ('cas_insert', 'cas_write'),
+    'create': ('capacity_check', 'cas_insert', 'new_volume_ovo', 'cas_write'),
+    'clone': ('capacity_check', 'cas_insert_child', 'new_volume_ovo', 'cas_write', 'delete_lock'),
+    'snapshot': ('cas_insert_child', 'new_snapshot_ovo', 'cas_write'),
     'delete_snapshot': ('cas_write', 'cas_insert', 'delete_lock'),
     'delete_volume': ('children_lookup', 'cas_write', 'cas_insert', 'delete_lock'),
 }
@@ -325,7 +322,7 @@ def op_floor_s(floor: dict, op: str, driver_call_s: float) -> float:
     """The least an operation that keeps cinder_nb's guarantees can take: the driver call alone
     (no Cinder object built: the cheapest a library can call it) plus its state parts."""
     med = {**floor['median_s'], 'cas_insert': floor['median_s']['cas_insert_delete'] / 2}
-    return driver_call_s + sum(med[part] for part in FLOOR_PARTS[op])
+    return driver_call_s + sum(med.get(part, 0.0) for part in FLOOR_PARTS[op])
 
 
 def targets_md(results: dict) -> str:
