@@ -33,6 +33,7 @@ import collections
 import errno
 import fcntl
 import os
+import resource
 import struct
 import threading
 import time
@@ -47,10 +48,23 @@ _UNLOCK = struct.pack(_FLOCK, fcntl.F_UNLCK, os.SEEK_SET, 0, 0, 0) if hasattr(fc
 #: OFD locks exist on Linux only (elsewhere every name goes through tooz)
 SUPPORTED = hasattr(fcntl, 'F_OFD_SETLK') and struct.calcsize(_FLOCK) == 32
 
+
+def _max_open() -> int:
+    """256 lock files, up to 1024 where an eighth of the descriptor limit allows it: cinder_nb's
+    striped names alone are 768 (volume and snapshot delete locks, the embedded driver's file
+    locks: 3 x LOCK_STRIPES), and with 256 kept a run over many volumes reopened a file on
+    most acquires (each reopen an open(2) and a close)."""
+    try:
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (OSError, ValueError):
+        return 256
+    return 1024 if soft == resource.RLIM_INFINITY else min(1024, max(256, soft // 8))
+
+
 #: at most this many files kept open per process (the first opened closed first); an object
 #: dropped from the table while a thread holds it stays valid until released: two objects for
 #: one file in one process still exclude each other (different open file descriptions)
-MAX_OPEN = 256
+MAX_OPEN = _max_open()
 
 
 class KeptFileLock:
