@@ -96,3 +96,21 @@ def test_child_lists_are_what_cinders_list_constructors_give():
     assert again.snapshots.objects is not built.snapshots.objects
     shallow = built.snapshots[0].volume
     assert type(shallow.snapshots) is objects.SnapshotList and len(shallow.snapshots) == 0
+
+
+def test_change_tracking_is_what_obj_reset_changes_leaves():
+    """The builders reset change tracking without Cinder's obj_reset_changes (_reset_changes):
+    the object's state must be the one that call leaves, and a change still shows."""
+    built = _cinder.volume_ovo(dict(VOL, metadata={'a': 'b'}), snapshots=[SNAP], connections=[CONN])
+    objs = [built, built.snapshots[0], built.snapshots[0].volume, _cinder.shallow_volume_ovo(VOL)]
+    for obj in objs:
+        mine = {k: v for k, v in vars(obj).items() if k.startswith('_orig_') or k == '_changed_fields'}
+        obj.obj_reset_changes()
+        theirs = {k: v for k, v in vars(obj).items() if k.startswith('_orig_') or k == '_changed_fields'}
+        assert mine == theirs and set(mine) > {'_changed_fields'}, type(obj).__name__
+    again = _cinder.volume_ovo(dict(VOL, metadata={'a': 'b'}), snapshots=[SNAP])
+    assert not again.obj_what_changed() - {'snapshots', 'volume_attachment'}
+    again.metadata['a'] = 'c'
+    again.snapshots[0].metadata['n'] = '1'
+    assert 'metadata' in again.obj_what_changed() and 'metadata' in again.snapshots[0].obj_what_changed()
+    assert again._orig_metadata == {'a': 'b'}
