@@ -186,4 +186,9 @@ def patch_object_lookups() -> None:
     # Volume/Snapshot.get_by_id go through a SQLAlchemy model lookup; answer from our state.
     cinder_objects.Volume.get_by_id = classmethod(lambda cls, ctxt, id, *a, **kw: _p().volume_ovo(id))
     cinder_objects.Snapshot.get_by_id = classmethod(lambda cls, ctxt, id, *a, **kw: _p().snapshot_ovo(id))
+    # SnapshotList.get_all_for_volume makes each item with Snapshot._from_db_object, which reads
+    # a SQLAlchemy row (its snapshot_metadata list) and raised MetadataAbsent on ours; a driver
+    # calls it (hitachi's hbsd_rest), and so does Volume.obj_load_attr('snapshots')
+    cinder_objects.SnapshotList.get_all_for_volume = classmethod(
+        lambda cls, ctxt, volume_id, *a, **kw: cls(context=ctxt, objects=_p().snapshot_ovos_of_volume(volume_id)))
 
