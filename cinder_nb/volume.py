@@ -161,6 +161,11 @@ class Volume(NamedResource):
         conns = [c.record for c in self.connections if c.status != 'deleted']
         return _cinder.volume_ovo(self._rec, snapshots=snaps, connections=conns)
 
+    def _source_ovo(self) -> Any:
+        """ovo() for a clone's source: its snapshot list is loaded only if the driver reads it
+        (_cinder.source_volume_ovo)."""
+        return _cinder.source_volume_ovo(self._rec, [c.record for c in self.connections if c.status != 'deleted'])
+
     def _kept_volume_ovo(self, keep: bool = False) -> Any:
         """The OVO kept from the create (see Resource._keep_ovo), if it still shows the record;
         it was built without snapshots or connections, so it serves only a volume without any
@@ -236,7 +241,7 @@ class Volume(NamedResource):
                 new.record['size'] = src['size']
             elif size < src['size']:
                 raise InvalidArgument('size', size, f"at least the source size {src['size']} GiB")
-        return new._create_with('clone', lambda ovo: self.backend.driver.create_cloned_volume(ovo, self.ovo()),
+        return new._create_with('clone', lambda ovo: self.backend.driver.create_cloned_volume(ovo, self._source_ovo()),
                                 parent=self, parent_allowed=USABLE, prepare=prepare)
 
     @oplog.operation('volume.copy_to')

@@ -31,7 +31,8 @@ from cinder_nb._cinder.options import (check_global_options, clear_backend_confi
                                        set_global_options, volume_manager)
 from cinder_nb._cinder.ovo import (SNAPSHOT_DRIVER_FIELDS, VOLUME_DRIVER_FIELDS, attachment_ovo,
                                    changed_fields, host_of, refresh_in_place, same_but_status,
-                                   shallow_volume_ovo, snapshot_ovo, volume_ovo, volume_type_dict)
+                                   shallow_volume_ovo, snapshot_ovo, source_volume_ovo, volume_ovo,
+                                   volume_type_dict)
 from cinder_nb._cinder.rbd_fixes import RBD_KEYRING_OPT, RBD_MODULE, RadosPool, extra_driver_options, rados_pool
 from cinder_nb._cinder.startup import (coordination_url, initialize, lock, remove_resource_locks,
                                       striped_lock_name, synchronized)
@@ -44,6 +45,6 @@ __all__ = ['CONF', 'HOST', 'PROJECT_ID', 'SHARED_GROUP', 'USER_ID', 'BaseVolumeD
            'check_global_options', 'clear_backend_config', 'common_driver_options', 'find_option',
            'make_backend_config', 'needs_manager_options', 'set_global_options', 'volume_manager',
            'SNAPSHOT_DRIVER_FIELDS', 'VOLUME_DRIVER_FIELDS', 'attachment_ovo', 'changed_fields', 'host_of', 'refresh_in_place', 'same_but_status',
-           'shallow_volume_ovo', 'snapshot_ovo', 'volume_ovo', 'volume_type_dict', 'RBD_KEYRING_OPT',
+           'shallow_volume_ovo', 'snapshot_ovo', 'source_volume_ovo', 'volume_ovo', 'volume_type_dict', 'RBD_KEYRING_OPT',
            'RBD_MODULE', 'RadosPool', 'extra_driver_options', 'rados_pool', 'coordination_url', 'initialize', 'lock',
            'remove_resource_locks', 'striped_lock_name', 'synchronized']

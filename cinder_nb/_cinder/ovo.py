@@ -71,6 +71,18 @@ def volume_ovo(rec: dict, snapshots: Iterable[dict] = (), connections: Iterable[
     return vol
 
 
+def source_volume_ovo(rec: dict, connections: Iterable[dict] = ()) -> Any:
+    """volume_ovo() without its snapshot list, for a driver call that reads the volume as a
+    source (a clone): Cinder's Volume.obj_load_attr loads the list on first access, through
+    SnapshotList.get_all_for_volume (answered from the state, see db.patch_object_lookups), as
+    it does for a Volume the volume manager reads from its database. Building the list costs a
+    shallow volume and a snapshot object per snapshot, and a driver cloning rarely reads it."""
+    vol = _plain_volume_ovo(rec, list(connections))
+    vol.__dict__.pop('_obj_snapshots', None)    # unset, not the prototype's None: loaded on access
+    _reset_changes(vol)
+    return vol
+
+
 def shallow_volume_ovo(rec: dict, connections: Iterable[dict] = (), ctxt: Any = None) -> Any:
     """A volume OVO with an empty snapshot list: what a snapshot's .volume points to."""
     vol = _plain_volume_ovo(rec, list(connections), ctxt)
