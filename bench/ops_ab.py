@@ -16,8 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import BENCH_DIR, ab_rounds, quiet_warnings, run_json  # noqa: E402
-
-OPS = ('create', 'snapshot', 'clone', 'delete_snapshot', 'delete_volume')
+from overhead import OPS  # noqa: E402
 
 
 def one(env: dict, n: int) -> dict[str, float]:

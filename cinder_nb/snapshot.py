@@ -31,7 +31,7 @@ class Snapshot(NamedResource):
     def _create(self) -> 'Snapshot':
         """Run the driver for a snapshot already stored as creating (Volume.create_snapshot)."""
         volume = self.volume
-        conns = _open_connections(volume)
+        conns = volume._open_connection_records()
         # the volume's kept OVO (from its create) has the shape a snapshot's .volume has: lent
         # instead of a new build while it shows the volume's record (else None: built)
         shown = None if conns else volume._kept_volume_ovo(keep=True)
@@ -55,7 +55,7 @@ class Snapshot(NamedResource):
         """A fresh cinder.objects.Snapshot whose .volume is its volume without a snapshot list
         (the same shape a snapshot has inside a volume's list; see _cinder.volume_ovo)."""
         volume = self.volume
-        return self._ovo_for(volume, _open_connections(volume))
+        return self._ovo_for(volume, volume._open_connection_records())
 
     def _ovo_for(self, volume: Any, conns: list[dict]) -> Any:
         """ovo() from the volume and its open connections' records, already read."""
@@ -65,7 +65,7 @@ class Snapshot(NamedResource):
         """The OVO kept from the create (see Resource._keep_ovo) while it and its .volume still
         show the records and the volume has no connection, else a new one (ovo())."""
         volume = self.volume
-        conns = _open_connections(volume)
+        conns = volume._open_connection_records()
         ovo = None if conns else self._kept_ovo(volume.record)
         if ovo is None or ovo.volume.metadata != (volume.record.get('metadata') or {}) \
                 or len(ovo.volume.volume_attachment) or ovo.volume._changed_fields:
@@ -108,8 +108,3 @@ class Snapshot(NamedResource):
         return new._create_with('create a volume from', lambda ovo: self.backend.driver
                                 .create_volume_from_snapshot(ovo, self.ovo()),
                                 parent=self, parent_allowed=frozenset({'available'}), prepare=prepare)
-
-
-def _open_connections(volume: Any) -> list[dict]:
-    """The records of volume's connections that are not deleted (what its OVO attaches)."""
-    return [c.record for c in volume.connections if c.status != 'deleted']

@@ -158,13 +158,16 @@ class Volume(NamedResource):
     def ovo(self) -> Any:
         """A fresh cinder.objects.Volume for a driver call."""
         snaps = [s.record for s in self.snapshots if s.status != 'deleted']
-        conns = [c.record for c in self.connections if c.status != 'deleted']
-        return _cinder.volume_ovo(self._rec, snapshots=snaps, connections=conns)
+        return _cinder.volume_ovo(self._rec, snapshots=snaps, connections=self._open_connection_records())
 
     def _source_ovo(self) -> Any:
         """ovo() for a clone's source: its snapshot list is loaded only if the driver reads it
         (_cinder.source_volume_ovo)."""
-        return _cinder.source_volume_ovo(self._rec, [c.record for c in self.connections if c.status != 'deleted'])
+        return _cinder.source_volume_ovo(self._rec, self._open_connection_records())
+
+    def _open_connection_records(self) -> list[dict]:
+        """The records of this volume's connections that are not deleted (what its OVO attaches)."""
+        return [c.record for c in self.connections if c.status != 'deleted']
 
     def _kept_volume_ovo(self, keep: bool = False) -> Any:
         """The OVO kept from the create (see Resource._keep_ovo), if it still shows the record;
