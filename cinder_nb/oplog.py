@@ -21,7 +21,7 @@ from typing import Any, Callable, TypeVar
 from cinder_nb._secrets import SCRUBBER
 
 MAX_RECORDS = 10_000
-_records: 'deque[dict]' = deque(maxlen=MAX_RECORDS)
+_records: 'deque[tuple]' = deque(maxlen=MAX_RECORDS)
 _seq = itertools.count(1)
 _lock = threading.Lock()
 _stack = threading.local()
@@ -49,11 +49,11 @@ def operation(name: str) -> Callable[[F], F]:
             stack = _stack.__dict__.setdefault('calls', [])
             parent = stack[-1] if stack else None
             stack.append(seq)
-            started, t0 = datetime.now(timezone.utc), time.perf_counter()
+            started, t0 = time.time(), time.perf_counter()
             if _listeners:      # the record of a start is made only for someone to tell
                 _notify('operation_started', {'seq': seq, 'operation': name, 'kind': kind,
                                               'resource_id': _rec_id(self), 'backend': _backend_of(self),
-                                              'started_at': started, 'parent': parent,
+                                              'started_at': _utc(started), 'parent': parent,
                                               'thread': threading.current_thread().name})
             error: BaseException | None = None
             result = None
@@ -65,16 +65,13 @@ def operation(name: str) -> Callable[[F], F]:
                 raise
             finally:
                 stack.pop()
-                rec = {'seq': seq, 'operation': name, 'kind': kind,
-                       'resource_id': _rec_id(self), 'result_id': _rec_id(result),
-                       'backend': _backend_of(self), 'started_at': started,
-                       'duration_s': time.perf_counter() - t0, 'ok': error is None,
-                       'error': None if error is None else _error_text(error), 'parent': parent,
-                       'thread': threading.current_thread().name}
-                with _lock:
-                    _records.append(rec)
+                # kept as a tuple (records() makes the dicts): every operation appends one
+                row = (seq, name, kind, _rec_id(self), _rec_id(result), _backend_of(self), started,
+                       time.perf_counter() - t0, None if error is None else _error_text(error), parent,
+                       threading.current_thread().name)
+                _records.append(row)
                 if _listeners:
-                    _notify('operation_ended', rec)
+                    _notify('operation_ended', _as_record(row))
         return run  # type: ignore[return-value]
     return wrap
 
@@ -106,10 +103,23 @@ def _error_text(exc: BaseException) -> str:
     return SCRUBBER.scrub(f'{type(exc).__name__}: {text}')
 
 
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def _as_record(row: tuple) -> dict:
+    """The dict of one recorded row (see operation)."""
+    seq, name, kind, resource_id, result_id, backend, started, duration, error, parent, thread = row
+    return {'seq': seq, 'operation': name, 'kind': kind, 'resource_id': resource_id, 'result_id': result_id,
+            'backend': backend, 'started_at': _utc(started), 'duration_s': duration, 'ok': error is None,
+            'error': error, 'parent': parent, 'thread': thread}
+
+
 def records() -> list[dict]:
-    """Copies of the recorded operations, in the order they started."""
+    """The recorded operations (new dicts), in the order they started."""
     with _lock:
-        return [dict(r) for r in sorted(_records, key=lambda r: r['seq'])]
+        rows = list(_records)
+    return [_as_record(r) for r in sorted(rows)]
 
 
 def subscribe(listener: Any) -> None:
