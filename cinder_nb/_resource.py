@@ -224,7 +224,7 @@ class Resource:
         for key, value in updates.items():
             setattr(ovo, key, value)
         _cinder.refresh_in_place(ovo, self._rec)
-        self._kept = (dict(self._rec), *(dict(r) for r in also), ovo)
+        self._kept = (_cinder.built_from(self._rec), *(_cinder.built_from(r) for r in also), ovo)
 
     def _kept_ovo(self, *also: dict, keep: bool = False) -> Any:
         """The kept OVO (once: it goes to a delete; with keep=True it stays kept, lent to a
@@ -242,7 +242,7 @@ class Resource:
         records = (self._rec, *also)
         if not all(_cinder.same_but_status(built, rec) for built, rec in zip(kept, records)):
             return None
-        if ovo._changed_fields or ovo.metadata != (self._rec.get('metadata') or {}):
+        if not _cinder.unchanged_since_kept(ovo, self._rec.get('metadata') or {}):
             self._kept = None
             return None
         _cinder.refresh_in_place(ovo, self._rec)

@@ -174,8 +174,7 @@ class Volume(NamedResource):
         it was built without snapshots or connections, so it serves only a volume without any
         (a delete), or as a snapshot's .volume, which has no snapshot list (keep=True: lent)."""
         ovo = self._kept_ovo(keep=keep)
-        if ovo is None or ovo.admin_metadata != (self._rec.get('admin_metadata') or {}) \
-                or len(ovo.snapshots) or len(ovo.volume_attachment):
+        if ovo is None or not _cinder.bare_volume_ovo(ovo, self._rec.get('admin_metadata') or {}):
             return None
         return ovo
 

@@ -241,15 +241,25 @@ def _fill_defaults(cls: Any, values: dict) -> dict:
 
 
 #: record keys an OVO does not show (error) or that refresh_in_place sets on it
-_IN_PLACE = frozenset({'status', 'updated_at', 'error'})
+_IN_PLACE = ('status', 'updated_at', 'error')
+
+
+def built_from(rec: dict) -> dict:
+    """What same_but_status() compares of the record an OVO is built from (a new dict)."""
+    out = rec.copy()
+    for key in _IN_PLACE:
+        out.pop(key, None)
+    return out
 
 
 def same_but_status(built: dict, rec: dict) -> bool:
-    """True when rec differs from the record an OVO was built from only in what
-    refresh_in_place brings over (status, updated_at) or what no OVO shows (error)."""
-    if built.keys() != rec.keys():
-        return False
-    return all(v == built[k] for k, v in rec.items() if k not in _IN_PLACE)
+    """True when rec differs from the record an OVO was built from (``built``, as built_from()
+    gave it) only in what refresh_in_place brings over (status, updated_at) or what no OVO
+    shows (error)."""
+    # one C-level dict comparison: values that are the very objects built from (a record's
+    # writes share them) compare by identity, without touching them: a kept object is checked
+    # a phase after its record was last read, when those values are out of the CPU's caches
+    return built_from(rec) == built
 
 
 def refresh_in_place(ovo: Any, rec: dict) -> None:
@@ -259,6 +269,29 @@ def refresh_in_place(ovo: Any, rec: dict) -> None:
     state['_obj_status'] = rec['status']    # values from records are stored as _new_ovo stores them
     state['_obj_updated_at'] = _timestamp(rec.get('updated_at'))
     state['_changed_fields'] = set()
+
+
+def unchanged_since_kept(ovo: Any, metadata: dict) -> bool:
+    """A kept volume or snapshot OVO is as keeping left it: nothing in its change set and its
+    metadata equal to the record's. Read from its state, not through oslo's getters (which
+    ask 'is it set?' first, for a lazy load: a kept object is read a phase after it was last
+    touched, when each look-up misses the CPU's caches)."""
+    state = ovo.__dict__
+    return not state['_changed_fields'] and state.get('_obj_metadata') == metadata
+
+
+def bare_volume_ovo(ovo: Any, admin_metadata: dict | None = None) -> bool:
+    """A volume OVO's snapshot and attachment lists are set and empty (and, when given, its
+    admin_metadata equals admin_metadata)."""
+    state = ovo.__dict__
+    return ((admin_metadata is None or state.get('_obj_admin_metadata') == admin_metadata)
+            and _empty_list(state, 'snapshots') and _empty_list(state, 'volume_attachment'))
+
+
+def _empty_list(state: dict, field: str) -> bool:
+    """The OVO list field is set and holds no item (unset: it would be lazy-loaded)."""
+    value = state.get('_obj_' + field)
+    return value is not None and not value.__dict__.get('_obj_objects')
 
 
 def changed_fields(ovo: Any, allowed: frozenset) -> dict:

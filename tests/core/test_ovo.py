@@ -114,3 +114,38 @@ def test_change_tracking_is_what_obj_reset_changes_leaves():
     again.snapshots[0].metadata['n'] = '1'
     assert 'metadata' in again.obj_what_changed() and 'metadata' in again.snapshots[0].obj_what_changed()
     assert again._orig_metadata == {'a': 'b'}
+
+
+def test_kept_object_checks_read_what_the_getters_read():
+    """The checks of a kept OVO (unchanged_since_kept, bare_volume_ovo) read its state
+    directly: they must answer as the getters-based checks did, for each way it can differ."""
+    def fresh():
+        return _cinder.volume_ovo(dict(VOL, metadata={'a': 'b'}, admin_metadata={'x': 'y'}))
+    vol = fresh()
+    assert _cinder.unchanged_since_kept(vol, {'a': 'b'}) and _cinder.bare_volume_ovo(vol, {'x': 'y'})
+    assert not _cinder.unchanged_since_kept(vol, {'a': 'c'}) and not _cinder.bare_volume_ovo(vol, {})
+    vol.display_name = 'set by a driver'
+    assert not _cinder.unchanged_since_kept(vol, {'a': 'b'})
+    vol = fresh()
+    vol.metadata['a'] = 'changed in place'
+    assert not _cinder.unchanged_since_kept(vol, {'a': 'b'})
+    vol = fresh()
+    vol.volume_attachment.objects.append(_cinder.attachment_ovo(CONN, vol))
+    assert not _cinder.bare_volume_ovo(vol) and len(vol.volume_attachment) == 1
+    vol = fresh()
+    vol.snapshots.objects.append(_cinder.snapshot_ovo(SNAP, _cinder.shallow_volume_ovo(VOL)))
+    assert not _cinder.bare_volume_ovo(vol)
+    assert not _cinder.bare_volume_ovo(_cinder.source_volume_ovo(VOL))     # an unset (lazy) list
+    snap = _cinder.snapshot_ovo(dict(SNAP, metadata={'m': '1'}), _cinder.shallow_volume_ovo(VOL))
+    assert _cinder.unchanged_since_kept(snap, {'m': '1'}) and not _cinder.unchanged_since_kept(snap, {})
+
+
+def test_same_but_status_ignores_only_what_a_refresh_brings_over():
+    built = _cinder.built_from(VOL)
+    assert _cinder.same_but_status(built, dict(VOL, status='deleting', updated_at='later', error='e'))
+    assert 'status' in VOL and _cinder.same_but_status(built, VOL)
+    assert not _cinder.same_but_status(built, dict(VOL, size=4))
+    assert not _cinder.same_but_status(built, dict(VOL, metadata={'k': 'other'}))
+    assert not _cinder.same_but_status(built, dict(VOL, driver_data=dict(VOL['driver_data'], provider_id=8)))
+    assert not _cinder.same_but_status(built, dict(VOL, new_key=None))
+    assert not _cinder.same_but_status(built, {k: v for k, v in VOL.items() if k != 'name'})
