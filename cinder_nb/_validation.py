@@ -102,6 +102,8 @@ def mapping(name: str, value: Any, allow_none: bool = True) -> dict:
 
 def str_mapping(name: str, value: Any) -> dict:
     """A dict of string keys and string values (extra specs, metadata)."""
+    if type(value) is dict and all(type(k) is str and type(v) is str for k, v in value.items()):
+        return dict(value)      # what mapping() passes (one level deep, JSON-able): its walks skipped
     value = mapping(name, value)
     for k, v in value.items():
         if not isinstance(v, str):

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import cinder_nb as cnb
 from cinder_nb import _cinder, _runtime, _statuses, _validation, serialization
+from cinder_nb.errors import InvalidArgument
 
 
 def _state():
@@ -531,3 +532,29 @@ def test_column_wise_type_checks_skip_no_hostile_volume_cinder_refuses(hostile_b
     vols = [v for v in doc['volumes'] if isinstance(v, dict) and isinstance(v.get('id'), str)]
     if vols:
         _skips_only_what_passes(vols)
+
+
+_MAPPING_VALUES = st.one_of(st.text(max_size=3), st.integers(), st.none(), st.lists(st.text(max_size=2), max_size=2),
+                            st.dictionaries(st.text(max_size=2), st.text(max_size=2), max_size=2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.dictionaries(st.text(max_size=3), _MAPPING_VALUES, max_size=4),
+                 st.dictionaries(st.integers(), st.text(max_size=2), max_size=2), st.none(), st.text(max_size=3)))
+def test_str_mapping_fast_path_answers_as_the_full_checks(value):
+    """str_mapping's shortcut for a flat dict of strings accepts exactly what mapping() and
+    the string check accept, and returns a new dict equal to it."""
+    def reference(v):
+        out = _validation.mapping('m', v)
+        for key, item in out.items():
+            if not isinstance(item, str):
+                raise InvalidArgument(f'm[{key!r}]', item, 'a string value')
+        return out
+    try:
+        expected = reference(value)
+    except InvalidArgument:
+        with pytest.raises(InvalidArgument):
+            _validation.str_mapping('m', value)
+        return
+    got = _validation.str_mapping('m', value)
+    assert got == expected and (value is None or got is not value)
