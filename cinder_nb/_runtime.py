@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 from cinder_nb import _cinder, persistence as persistence_mod
 from cinder_nb.errors import CinderNBError, Conflict, InvalidArgument, NotFound, PersistenceError
 from cinder_nb.persistence.base import ANY, NEW, Persistence, StaleRecord, Write, copy_record
-from cinder_nb._secrets import SCRUBBER, redact_collect, unredact
+from cinder_nb._secrets import SCRUBBER, NotPlain, redact_collect, redact_plain, unredact
 
 #: how often a compare-and-swap is retried on fresher data before Conflict
 MAX_ATTEMPTS = 50
@@ -410,9 +410,13 @@ class Txn:
             if record is None:
                 out.append(Write(obj.KIND, obj.id, None, expected))
                 continue
-            redacted, secrets = redact_collect(record)
+            try:        # the redacted copy is the store's own (no second copy) when plain
+                redacted, secrets = redact_plain(record)
+                owned = True
+            except NotPlain:
+                (redacted, secrets), owned = redact_collect(record), False
             SCRUBBER.add(secrets)
-            out.append(Write(obj.KIND, obj.id, redacted, expected))
+            out.append(Write(obj.KIND, obj.id, redacted, expected, owned))
         return out
 
     def refresh_read(self) -> None:

@@ -46,6 +46,39 @@ def redact_collect(value: Any) -> tuple[Any, set[str]]:
 PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
+class NotPlain(Exception):
+    """redact_plain() met something that is not a dict with str keys, a list or a JSON scalar."""
+
+
+def redact_plain(value: dict) -> tuple[dict, set[str]]:
+    """redact_collect() of a record made only of dicts with str keys, lists and JSON scalars
+    (exactly those types): the copy shares nothing with value and is made of those types too,
+    so a store may keep it (persistence Write.owned) instead of copying it again. NotPlain
+    for anything else (the caller falls back to redact_collect)."""
+    found: set[str] = set()
+    return _redact_plain(value, found), found
+
+
+def _redact_plain(value: Any, found: set[str]) -> Any:
+    kind = type(value)
+    if kind is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                raise NotPlain(k)
+            if is_secret_key(k) and v not in (None, '', [], {}):
+                out[k] = REDACTED
+                found |= secret_values({k: v})
+            elif type(v) in PLAIN_SCALARS:
+                out[k] = v
+            else:
+                out[k] = _redact_plain(v, found)
+        return out
+    if kind is list:
+        return [v if type(v) in PLAIN_SCALARS else _redact_plain(v, found) for v in value]
+    raise NotPlain(kind)
+
+
 def _redact(value: Any, extra: frozenset, found: set[str] | None) -> Any:
     if isinstance(value, dict):
         out = {}

@@ -41,12 +41,15 @@ class Write(NamedTuple):
     """One record change of a commit: ``record`` None deletes ``ident``.
 
     ``expected`` is the version the writer read (>= 1), NEW or ANY; a stored record
-    whose version differs makes the whole commit fail with StaleRecord.
+    whose version differs makes the whole commit fail with StaleRecord. ``owned``: the
+    record is a new copy made only of dicts with str keys, lists and JSON scalars (what
+    copy_record() gives), handed over: a store may keep it without a copy of its own.
     """
     kind: str
     ident: str
     record: dict | None
     expected: int
+    owned: bool = False
 
 
 class StaleRecord(Exception):

@@ -55,9 +55,9 @@ class MemoryPersistence(Persistence):
         self._allocated: dict[tuple[object, str | None], int] = {}
 
     @staticmethod
-    def _row(record: dict, old: _Row | None, version: int | None = None) -> _Row:
-        """The row of record (with the store's own copy of it); version: the one a commit
-        already chose for it."""
+    def _row(record: dict, old: _Row | None, version: int | None = None, owned: bool = False) -> _Row:
+        """The row of record (with the store's own copy of it; owned: record is one, see
+        Write.owned); version: the one a commit already chose for it."""
         check_record(record)
         if version is None:
             version = record.get(VERSION_KEY)
@@ -65,7 +65,8 @@ class MemoryPersistence(Persistence):
             record = {k: v for k, v in record.items() if k != VERSION_KEY}
         if version is None:
             version = old.version + 1 if old is not None else first_version()
-        record = _stored(record)
+        if not owned:
+            record = _stored(record)
         return _Row(record.get('backend'), record.get('volume_id'), record, version, pool_of(record),
                     size_of(record))
 
@@ -205,7 +206,7 @@ class MemoryPersistence(Persistence):
                     if w.record is None:
                         self._drop_row(w.kind, w.ident)
                     else:
-                        self._put_row(w.kind, w.ident, self._row(w.record, None, v))
+                        self._put_row(w.kind, w.ident, self._row(w.record, None, v, w.owned))
                 return versions
             self._write_versioned(writes, versions)   # a subclass's own put_many()/delete()
             return versions

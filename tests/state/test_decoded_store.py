@@ -7,12 +7,13 @@ from __future__ import annotations
 import datetime
 import json
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 import cinder_nb as cnb
 from cinder_nb import _runtime, serialization
-from cinder_nb._secrets import REDACTED, redact, redacted_paths
-from cinder_nb.persistence.base import StaleRecord, Write
+from cinder_nb._secrets import REDACTED, NotPlain, redact, redact_collect, redact_plain, redacted_paths
+from cinder_nb.persistence.base import NEW, StaleRecord, Write
 from cinder_nb.persistence.memory import MemoryPersistence
 
 CHAP = 'tests.state.secret_driver.ChapFileDriver'
@@ -155,6 +156,50 @@ def test_plain_secret_search_agrees_with_redact(kind_rec):
     """load() redacts a record before the store sees it exactly when redact() would change it."""
     kind, rec = kind_rec
     assert serialization.plain_secrets(kind, rec) == (redact(rec) != rec)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_records())
+def test_plain_redaction_is_the_full_one_and_shares_nothing(kind_rec):
+    """A write's one walk (redact_plain: the copy the memory store keeps without copying it
+    again) gives what redact_collect gives, in new dicts and lists."""
+    _, rec = kind_rec
+    copy, found = redact_plain(rec)
+    assert (copy, found) == redact_collect(rec)
+
+    def containers(value, out):
+        if isinstance(value, (dict, list)):
+            out.append(id(value))
+            for item in value.values() if isinstance(value, dict) else value:
+                containers(item, out)
+        return out
+    assert not set(containers(copy, [])) & set(containers(rec, []))
+
+
+@pytest.mark.parametrize('bad', [{'t': (1, 2)}, {1: 'x'}, {'when': datetime.date(2026, 1, 2)},
+                                 {'n': [True, {'deep': (1,)}]}])
+def test_plain_redaction_refuses_what_json_would_convert(bad):
+    with pytest.raises(NotPlain):
+        redact_plain(_vol(extra=bad))
+
+
+def test_a_written_record_is_the_stores_own_and_converted_when_not_plain():
+    """The store keeps an owned write's record as it is, copies any other, and a record
+    written through the runtime shares nothing with the live object's (mutating the live
+    record's dicts in place leaves the store unchanged); a tuple still becomes a list."""
+    store = MemoryPersistence()
+    owned, given_rec = _vol('v1'), _vol('v2')
+    store.commit([Write('volume', 'v1', owned, NEW, True), Write('volume', 'v2', given_rec, NEW)])
+    assert store.scan('volume')[0][0] is owned and store.scan('volume')[1][0] is not given_rec
+    cnb.setup('memory')
+    vol = cnb.Volume(_vol('v3', backend='lab'))
+    _runtime.get().transact(lambda txn: txn.insert(vol, vol.record), vol)
+    vol._set(metadata={'k': 'v'}, extra=(1, 2))
+    vol.record['metadata']['k'] = 'changed in place'
+    vol.record['driver_data']['provider_location'] = 'changed in place'
+    stored = _runtime.get().persistence.get('volume', 'v3')
+    assert stored['metadata'] == {'k': 'v'} and stored['driver_data'] == {'provider_location': '/x'}
+    assert stored['extra'] == [1, 2]
 
 
 def test_closed_fields_come_from_the_schema():
