@@ -4,7 +4,7 @@ Runs ``overhead.py --n N`` (memory store; the five operations and the raw driver
 in alternating processes (old, new, then new, old, ... for --rounds rounds) in the same
 venv, and prints the medians over rounds of each process's median, with new / old overall
 and per round. The raw driver rows are the control (both sides run the same driver); the
-'/ raw driver' ratios are taken within each process.
+'/ raw driver' and '/ floor' ratios are taken within each process.
 
 Usage: python bench/ops_ab.py [--rev main] [--rounds 4] [--n 300]
 """
@@ -26,6 +26,10 @@ def one(env: dict, n: int) -> dict[str, float]:
     # each process alternates the two sides item by item: its own ratio cancels the drift of
     # the machine between processes, which moves the raw driver's own median by up to 4x here
     got.update({f'{op} / raw driver x': over[op]['lib_median_s'] / over[op]['raw_median_s'] for op in OPS})
+    # and the floor side of the same process (run in the sequence, see overhead.py): what the
+    # library adds above the state work the floor counts
+    got.update({f'{op} / floor x': over[op]['lib_median_s'] / over[op]['floor_median_s']
+                for op in OPS if 'floor_median_s' in over[op]})
     return got
 
 

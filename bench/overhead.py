@@ -17,10 +17,19 @@ them is a one-time cost of a state dir (timed and reported as ``lock_files_first
 left in the phases it made the medians depend on N (the first use of each of 256 names per
 prefix creates its file: with N=300, 6 in 10 snapshot deletes created one).
 
+For cinder_nb a third side runs the operations' measured floor in the same sequence: each
+operation doing only the state work issue 14's floor counts (run_all.FLOOR_PARTS: capacity
+check, compare-and-swap insert and outcome write, the new resource's Cinder object, the delete
+lock, the record's removal), with cinder_nb's own parts, around the driver call, on its own
+records (a live Cinder object per resource, kept from its create, as a library keeping live
+objects has). op_floor.py times those parts one by one in a loop, on one warm record; here they
+run where an operation runs them: right after other operations' driver calls, on records and
+objects last touched a phase earlier.
+
 Phases run N operations each (create N volumes, snapshot each, clone each, delete
 the snapshots, delete clones and volumes), so the state grows to 3N objects.
-Within a phase the two sides alternate item by item (ABAB, with the order
-flipped on every item) and medians are reported.
+Within a phase the sides alternate item by item (the order rotated on every item) and
+medians are reported.
 
 Usage: python overhead.py --lib nb|cinderlib --n 300 [--persistence memory|sqlite] [--out f.json]
 """
@@ -134,6 +143,93 @@ class LibSide:
         return self._t(vol.delete)
 
 
+class FloorSide:
+    """The floor of each operation (see the module docstring), on the library side's runtime,
+    store and driver; handles are (resource, its kept Cinder object)."""
+
+    def __init__(self, lab) -> None:
+        from cinder_nb import _cinder, _runtime
+        self.lab, self.driver, self.cinder = lab, lab.driver, _cinder
+        self.rt = _runtime.get()
+        self.Volume, self.Snapshot = _runtime.class_of('volume'), _runtime.class_of('snapshot')
+
+    def _volume(self):
+        from cinder_nb._resource import now
+        ts = now()
+        return self.Volume({'id': str(uuid.uuid4()), 'backend': self.lab.id, 'pool_name': self.lab.pool_names[0],
+                            'name': '', 'description': '', 'size': 1, 'status': 'creating',
+                            'source_volid': None, 'snapshot_id': None, 'extra_specs': {}, 'qos_specs': {},
+                            'metadata': {}, 'admin_metadata': {}, 'multiattach': False, 'bootable': False,
+                            'driver_data': {}, 'error': None, 'created_at': ts, 'updated_at': ts})
+
+    def _insert_child(self, parent, child) -> None:
+        """Store child in the compare-and-swap that bumps parent's version."""
+        from cinder_nb._resource import now
+
+        def step(txn) -> None:
+            txn.put(parent, {**txn.read(parent), 'updated_at': now()})
+            txn.insert(child, child.record)
+        self.rt.transact(step, parent, 'floor')
+
+    # each returns (seconds, handle); a record is made before the clock starts, as RawSide's
+    def create(self):
+        vol = self._volume()
+        start = clock()
+        self.lab._check_capacity(vol.pool_name, 1, 'floor')
+        self.rt.transact(lambda txn: txn.insert(vol, vol.record), vol, 'floor')
+        ovo = self.cinder.volume_ovo(vol.record)
+        self.driver.create_volume(ovo)
+        vol._set(status='available')
+        return clock() - start, (vol, ovo)
+
+    def snapshot(self, handle):
+        from cinder_nb._resource import now
+        vol, vol_ovo = handle
+        ts = now()
+        snap = self.Snapshot({'id': str(uuid.uuid4()), 'backend': vol.backend_name, 'volume_id': vol.id,
+                              'volume_size': vol.size, 'name': '', 'description': '', 'status': 'creating',
+                              'metadata': {}, 'driver_data': {}, 'error': None, 'created_at': ts, 'updated_at': ts})
+        start = clock()
+        self._insert_child(vol, snap)
+        ovo = self.cinder.snapshot_ovo(snap.record, vol_ovo)
+        self.driver.create_snapshot(ovo)
+        snap._set(status='available')
+        return clock() - start, (snap, ovo)
+
+    def clone(self, handle):
+        src, src_ovo = handle
+        new = self._volume()
+        new.record['source_volid'] = src.id
+        start = clock()
+        self.lab._check_capacity(new.pool_name, 1, 'floor')
+        with src._delete_lock():
+            self._insert_child(src, new)
+            ovo = self.cinder.volume_ovo(new.record)
+            self.driver.create_cloned_volume(ovo, src_ovo)
+        new._set(status='available')
+        return clock() - start, (new, ovo)
+
+    def _delete(self, obj, call) -> float:
+        start = clock()
+        obj._set(status='deleting')
+        with obj._delete_lock():
+            call()
+        self.rt.forget(obj)
+        self.cinder.remove_resource_locks(obj.KIND, obj.id, self.driver)
+        return clock() - start
+
+    def delete_snapshot(self, handle):
+        snap, ovo = handle
+        return self._delete(snap, lambda: self.driver.delete_snapshot(ovo)), None
+
+    def delete_volume(self, handle):
+        vol, ovo = handle
+        start = clock()
+        self.rt.persistence.list('snapshot', volume_id=vol.id)      # the children look-up
+        self.rt.persistence.list('connection', volume_id=vol.id)
+        return clock() - start + self._delete(vol, lambda: self.driver.delete_volume(ovo)), None
+
+
 def make_lib(lib: str, work: str, persistence: str):
     if lib == 'nb':
         import cinder_nb as cnb
@@ -174,15 +270,18 @@ def run(lib: str, n: int, persistence: str, work: str, warmup: int = 10) -> dict
     # sides in two directories of one process differed by up to 4x in the same driver call
     side_b = RawSide(os.path.join(work, 'lib'))
     sides = {'lib': side_a, 'raw': side_b}
-    times: dict[str, dict[str, list[float]]] = {op: {'lib': [], 'raw': []} for op in OPS}
+    if lib == 'nb':
+        sides['floor'] = FloorSide(side_a.lab)
+    names = tuple(sides)
+    times: dict[str, dict[str, list[float]]] = {op: {name: [] for name in names} for op in OPS}
 
     def cycle(count: int, record: bool) -> None:
         handles = {name: {'vols': [], 'snaps': [], 'clones': []} for name in sides}
 
         def phase(op: str, sources_key: str | None, dest_key: str | None):
             for i in range(count):
-                order = ('lib', 'raw') if i % 2 == 0 else ('raw', 'lib')
-                for name in order:
+                shift = i % len(names)
+                for name in names[shift:] + names[:shift]:
                     h = handles[name]
                     if sources_key is None:
                         t, out = getattr(sides[name], op)()
@@ -211,6 +310,8 @@ def run(lib: str, n: int, persistence: str, work: str, warmup: int = 10) -> dict
         result['ops'][op] = {'lib_median_s': median(lib_t), 'raw_median_s': median(raw_t),
                              'raw_call_median_s': median(side_b.call_times[op]),
                              'samples': len(lib_t)}
+        if times[op].get('floor'):
+            result['ops'][op]['floor_median_s'] = median(times[op]['floor'])
     return result
 
 
