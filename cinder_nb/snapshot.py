@@ -67,9 +67,8 @@ class Snapshot(NamedResource):
         volume = self.volume
         conns = volume._open_connection_records()
         ovo = None if conns else self._kept_ovo(volume.record)
-        shown = None if ovo is None else ovo.volume
-        if shown is None or not (_cinder.unchanged_since_kept(shown, volume.record.get('metadata') or {})
-                                 and _cinder.bare_volume_ovo(shown)):
+        if ovo is None or not (_cinder.unchanged_since_kept(ovo.volume, volume.record.get('metadata') or {})
+                               and _cinder.bare_volume_ovo(ovo.volume)):
             return self._ovo_for(volume, conns)
         _cinder.refresh_in_place(ovo.volume, volume.record)
         return ovo
