@@ -76,6 +76,10 @@ def say(msg: str) -> None:
 
 
 # --------------------------------------------------------------------------- workload 1
+#: the medians overhead.py reports per operation (floor_median_s: its floor side, cinder_nb only)
+MEDIANS = ('lib_median_s', 'raw_median_s', 'raw_call_median_s', 'floor_median_s')
+
+
 def overhead(r: Runner, n: int, rounds: int, n_sqlite: int) -> dict:
     libs = ['nb'] + (['cinderlib'] if r.has('cinderlib') else [])
     runs: dict[str, list[dict]] = {lib: [] for lib in libs}
@@ -93,22 +97,16 @@ def overhead(r: Runner, n: int, rounds: int, n_sqlite: int) -> dict:
             sqlite_runs.append(r.json('nb', 'overhead.py', '--lib', 'nb', '--n', str(n_sqlite),
                                       '--persistence', 'sqlite', '--work-dir', r.tmp('overhead-'),
                                       log='overhead-nb-sqlite'))
-    sqlite = None
-    if sqlite_runs:
-        sqlite = {'ops': {op: {k: median(x['ops'][op][k] for x in sqlite_runs)
-                               for k in ('lib_median_s', 'raw_median_s', 'raw_call_median_s')} for op in OPS},
-                  'runs': sqlite_runs}
+    def agg(results: list[dict], op: str) -> dict:
+        # floor_median_s: cinder_nb's processes only (overhead.py's floor side)
+        return {k: median(res['ops'][op][k] for res in results) for k in MEDIANS if k in results[0]['ops'][op]}
 
-    def agg(results: list[dict], op: str, key: str) -> float:
-        return median(res['ops'][op][key] for res in results)
-
+    sqlite = {'ops': {op: agg(sqlite_runs, op) for op in OPS}, 'runs': sqlite_runs} if sqlite_runs else None
     table = {}
     for op in OPS:
-        row = {lib: {k: agg(runs[lib], op, k) for k in ('lib_median_s', 'raw_median_s', 'raw_call_median_s')}
-               for lib in libs}
+        row = {lib: agg(runs[lib], op) for lib in libs}
         if sqlite:
-            row['nb_sqlite'] = {k: sqlite['ops'][op][k] for k in ('lib_median_s', 'raw_median_s',
-                                                                  'raw_call_median_s')}
+            row['nb_sqlite'] = sqlite['ops'][op]
         table[op] = row
     return {'n': n, 'rounds': rounds, 'n_sqlite': n_sqlite, 'ops': table, 'runs': runs, 'sqlite': sqlite}
 
@@ -128,8 +126,11 @@ def spread(res: dict, op: str, sqlite: bool = False) -> str:
 
 def overhead_md(res: dict) -> str:
     has_cl = any('cinderlib' in v for v in res['ops'].values())
+    has_floor = all('floor_median_s' in v['nb'] for v in res['ops'].values())
     headers = ['operation', 'cinder_nb ms', 'raw driver ms (incl. OVO)', 'raw driver call only ms',
                'cinder_nb / raw']
+    if has_floor:
+        headers += ['floor in sequence ms', 'floor / raw', 'cinder_nb / floor']
     if has_cl:
         # each process's own raw driver call is the yardstick of its file system: creating a
         # file here costs 8 or 160-300 us depending on the directory, which moves the driver's
@@ -144,6 +145,9 @@ def overhead_md(res: dict) -> str:
         nb = row['nb']
         line = [op, nb['lib_median_s'] * 1e3, nb['raw_median_s'] * 1e3, nb['raw_call_median_s'] * 1e3,
                 nb['lib_median_s'] / nb['raw_median_s']]
+        if has_floor:
+            line += [nb['floor_median_s'] * 1e3, nb['floor_median_s'] / nb['raw_median_s'],
+                     nb['lib_median_s'] / nb['floor_median_s']]
         if has_cl:
             cl = row['cinderlib']
             line += [cl['lib_median_s'] * 1e3, cl['lib_median_s'] / cl['raw_median_s'],
@@ -324,6 +328,12 @@ FLOOR_PARTS = {
 }
 
 
+def seq_floor_s(ops: dict, op: str, side: str = 'nb') -> float | None:
+    """An operation's floor as overhead.py's floor side ran it in the benchmark's sequence
+    (median over rounds), None for results from before it was measured."""
+    return ops[op][side].get('floor_median_s')
+
+
 def op_floor_s(floor: dict, op: str, driver_call_s: float) -> float:
     """The least an operation that keeps cinder_nb's guarantees can take: the driver call alone
     (no Cinder object built: the cheapest a library can call it) plus its state parts."""
@@ -346,16 +356,20 @@ def targets_md(results: dict) -> str:
         over = {op: v for op, v in raw.items() if v > 1.10}
         # each missed operation's floor against the raw side of this run (which builds the Cinder
         # objects a raw caller needs): the driver call alone plus that operation's state parts
-        fl_raw = {op: op_floor_s(op_floor['memory'], op, ops[op]['nb']['raw_call_median_s'])
-                  / ops[op]['nb']['raw_median_s'] for op in over} if 'memory' in op_floor else {}
+        # (overhead.py's floor side, run in the sequence, where measured; else op_floor.py's parts)
+        seq = all(seq_floor_s(ops, op) for op in OPS)
+        fl_raw = ({op: seq_floor_s(ops, op) / ops[op]['nb']['raw_median_s'] for op in over} if seq else
+                  {op: op_floor_s(op_floor['memory'], op, ops[op]['nb']['raw_call_median_s'])
+                   / ops[op]['nb']['raw_median_s'] for op in over} if 'memory' in op_floor else {})
         rows.append(['per-op <= 1.10x raw driver (memory)', ', '.join(f'{op} {v:.2f}x' for op, v in raw.items())
                      + ''.join(f'; floor {op} {v:.2f}x' for op, v in fl_raw.items()),
                      verdict(not over, bool(over) and len(fl_raw) == len(over) and min(fl_raw.values()) > 1.10)])
         if all('cinderlib' in ops[op] for op in OPS):
             cl = {op: ops[op]['nb']['lib_median_s'] / ops[op]['cinderlib']['lib_median_s'] for op in OPS}
             over = {op: v for op, v in cl.items() if v > 1.0}
-            fl_cl = {op: op_floor_s(op_floor['memory'], op, ops[op]['nb']['raw_call_median_s'])
-                     / ops[op]['cinderlib']['lib_median_s'] for op in over} if 'memory' in op_floor else {}
+            fl_cl = ({op: seq_floor_s(ops, op) / ops[op]['cinderlib']['lib_median_s'] for op in over} if seq else
+                     {op: op_floor_s(op_floor['memory'], op, ops[op]['nb']['raw_call_median_s'])
+                      / ops[op]['cinderlib']['lib_median_s'] for op in over} if 'memory' in op_floor else {})
             rows.append(['every op <= cinderlib 5.2', ', '.join(f'{op} {v:.2f}x (rounds {spread(results["overhead"], op)})'
                                                             for op, v in cl.items())
                          + ''.join(f'; floor {op} {v:.2f}x' for op, v in fl_cl.items()),
@@ -363,9 +377,11 @@ def targets_md(results: dict) -> str:
         if all('nb_sqlite' in ops[op] for op in OPS):
             sq = {op: ops[op]['nb_sqlite']['lib_median_s'] / ops[op]['nb']['lib_median_s'] for op in OPS}
             over = {op: v for op, v in sq.items() if v > 2.0}
-            fl_sq = {op: op_floor_s(op_floor['sqlite'], op, ops[op]['nb_sqlite']['raw_call_median_s'])
-                     / op_floor_s(op_floor['memory'], op, ops[op]['nb']['raw_call_median_s'])
-                     for op in over} if {'memory', 'sqlite'} <= op_floor.keys() else {}
+            seq_sq = seq and all(seq_floor_s(ops, op, 'nb_sqlite') for op in OPS)
+            fl_sq = ({op: seq_floor_s(ops, op, 'nb_sqlite') / seq_floor_s(ops, op) for op in over} if seq_sq else
+                     {op: op_floor_s(op_floor['sqlite'], op, ops[op]['nb_sqlite']['raw_call_median_s'])
+                      / op_floor_s(op_floor['memory'], op, ops[op]['nb']['raw_call_median_s'])
+                      for op in over} if {'memory', 'sqlite'} <= op_floor.keys() else {})
             rows.append(['SQLite per op <= 2x the memory store',
                          ', '.join(f'{op} {v:.2f}x (rounds {spread(results["overhead"], op, True)})'
                                    for op, v in sq.items())
