@@ -171,10 +171,11 @@ class FloorSide:
             txn.insert(child, child.record)
         self.rt.transact(step, parent, 'floor')
 
-    # each returns (seconds, handle); a record is made before the clock starts, as RawSide's
+    # each returns (seconds, handle); making the new record (its id, timestamps and fields) is
+    # timed: the compare-and-swap insert the floor counts needs it
     def create(self):
-        vol = self._volume()
         start = clock()
+        vol = self._volume()
         self.lab._check_capacity(vol.pool_name, 1, 'floor')
         self.rt.transact(lambda txn: txn.insert(vol, vol.record), vol, 'floor')
         ovo = self.cinder.volume_ovo(vol.record)
@@ -185,11 +186,11 @@ class FloorSide:
     def snapshot(self, handle):
         from cinder_nb._resource import now
         vol, vol_ovo = handle
+        start = clock()
         ts = now()
         snap = self.Snapshot({'id': str(uuid.uuid4()), 'backend': vol.backend_name, 'volume_id': vol.id,
                               'volume_size': vol.size, 'name': '', 'description': '', 'status': 'creating',
                               'metadata': {}, 'driver_data': {}, 'error': None, 'created_at': ts, 'updated_at': ts})
-        start = clock()
         self._insert_child(vol, snap)
         ovo = self.cinder.snapshot_ovo(snap.record, vol_ovo)
         self.driver.create_snapshot(ovo)
@@ -198,9 +199,9 @@ class FloorSide:
 
     def clone(self, handle):
         src, src_ovo = handle
+        start = clock()
         new = self._volume()
         new.record['source_volid'] = src.id
-        start = clock()
         self.lab._check_capacity(new.pool_name, 1, 'floor')
         with src._delete_lock():
             self._insert_child(src, new)
