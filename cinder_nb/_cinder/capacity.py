@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 import threading
 from typing import Any
 
@@ -16,6 +17,38 @@ _TEMPLATES_MAX = 64
 _templates_lock = threading.Lock()
 
 
+_import_lock = threading.Lock()
+
+
+def _host_manager() -> Any:
+    """cinder.scheduler.host_manager (PoolState, ReadOnlyDict), imported without the scheduler
+    service it names for an option."""
+    module = sys.modules.get('cinder.scheduler.host_manager')
+    if module is not None:
+        return module
+    # Patch, for this import only: host_manager's module body runs
+    # CONF.import_opt('scheduler_driver', 'cinder.scheduler.manager') for its HostManager class,
+    # which cinder_nb does not use. Importing the scheduler manager imports taskflow and with it
+    # networkx: 65-72 ms of a session's first create here, a tenth of its cold start. Every other
+    # import_opt goes through; code that needs the option imports the manager itself (an
+    # import_opt of it does), which registers it.
+    real = CONF.import_opt
+
+    def import_opt(name: str, module_str: str, group: Any = None) -> None:
+        if (name, module_str) != ('scheduler_driver', 'cinder.scheduler.manager'):
+            real(name, module_str, group)
+
+    with _import_lock:
+        module = sys.modules.get('cinder.scheduler.host_manager')
+        if module is None:
+            CONF.import_opt = import_opt
+            try:
+                from cinder.scheduler import host_manager as module
+            finally:
+                del CONF.import_opt
+    return module
+
+
 def _pool_state(backend: str, pool: dict) -> Any:
     """A cinder.scheduler PoolState for pool, as the scheduler's host manager makes one.
 
@@ -25,8 +58,10 @@ def _pool_state(backend: str, pool: dict) -> Any:
     max_over_subscription_ratio recomputed from them ('auto' depends on them).
     tests/core/test_capacity.py checks it against a fresh build.
     """
-    from cinder.scheduler import host_manager, sched_utils
+    from cinder.scheduler import sched_utils
     from oslo_utils import timeutils
+
+    host_manager = _host_manager()
 
     capability = dict(pool, timestamp=timeutils.utcnow())
     try:
