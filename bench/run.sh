@@ -26,8 +26,8 @@ make_venv() {  # make_venv DIR CHECK_MODULE PIP_ARGS...
     "$dir/bin/pip" install -q "$@" >>"$log" 2>&1 || { echo "[bench] pip install failed, see $log" >&2; return 1; }
 }
 
-# pandas, ipywidgets, itables, anywidget for cinder_nb.notebook (volumes_df); not the whole Jupyter stack, whose
-# jsonschema format extras make `import cinder_nb` ~1.2 s slower (reported as its own row).
+# pandas, ipywidgets, itables, anywidget for cinder_nb.notebook (volumes_df); not the whole Jupyter stack (its
+# cold start is its own row: it cost ~0.8 s more while cinder_nb imported jsonschema, whose format extras it has).
 make_venv "$here/.venv-nb" "cinder_nb.notebook, matplotlib, pandas, ipywidgets" -e "$repo[bench]" pandas ipywidgets \
     "itables>=2.4,<3" "anywidget>=0.9"
 
