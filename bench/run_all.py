@@ -328,12 +328,6 @@ FLOOR_PARTS = {
 }
 
 
-def seq_floor_s(ops: dict, op: str, side: str = 'nb') -> float | None:
-    """An operation's floor as overhead.py's floor side ran it in the benchmark's sequence
-    (median over rounds), None for results from before it was measured."""
-    return ops[op][side].get('floor_median_s')
-
-
 def op_floor_s(floor: dict, op: str, driver_call_s: float) -> float:
     """The least an operation that keeps cinder_nb's guarantees can take: the driver call alone
     (no Cinder object built: the cheapest a library can call it) plus its state parts."""
@@ -354,22 +348,30 @@ def targets_md(results: dict) -> str:
         ops = results['overhead']['ops']
         raw = {op: ops[op]['nb']['lib_median_s'] / ops[op]['nb']['raw_median_s'] for op in OPS}
         over = {op: v for op, v in raw.items() if v > 1.10}
-        # each missed operation's floor against the raw side of this run (which builds the Cinder
-        # objects a raw caller needs): the driver call alone plus that operation's state parts
-        # (overhead.py's floor side, run in the sequence, where measured; else op_floor.py's parts)
-        seq = all(seq_floor_s(ops, op) for op in OPS)
-        fl_raw = ({op: seq_floor_s(ops, op) / ops[op]['nb']['raw_median_s'] for op in over} if seq else
-                  {op: op_floor_s(op_floor['memory'], op, ops[op]['nb']['raw_call_median_s'])
-                   / ops[op]['nb']['raw_median_s'] for op in over} if 'memory' in op_floor else {})
+        # each missed operation's floor: overhead.py's floor side, run in the sequence (median over
+        # rounds), where every operation of the sides compared has one; else the driver call alone
+        # plus op_floor.py's parts; none when neither was measured
+        def seq_measured(*sides: str) -> bool:
+            return all(ops[op][side].get('floor_median_s') for op in OPS for side in sides)
+
+        def floors_s(side: str, seq: bool) -> dict[str, float] | None:
+            if seq:
+                return {op: ops[op][side]['floor_median_s'] for op in OPS}
+            store = 'memory' if side == 'nb' else 'sqlite'
+            if store not in op_floor:
+                return None
+            return {op: op_floor_s(op_floor[store], op, ops[op][side]['raw_call_median_s']) for op in OPS}
+
+        mem = floors_s('nb', seq_measured('nb'))
+        # against the raw side of this run, which builds the Cinder objects a raw caller needs
+        fl_raw = {op: mem[op] / ops[op]['nb']['raw_median_s'] for op in over} if mem else {}
         rows.append(['per-op <= 1.10x raw driver (memory)', ', '.join(f'{op} {v:.2f}x' for op, v in raw.items())
                      + ''.join(f'; floor {op} {v:.2f}x' for op, v in fl_raw.items()),
                      verdict(not over, bool(over) and len(fl_raw) == len(over) and min(fl_raw.values()) > 1.10)])
         if all('cinderlib' in ops[op] for op in OPS):
             cl = {op: ops[op]['nb']['lib_median_s'] / ops[op]['cinderlib']['lib_median_s'] for op in OPS}
             over = {op: v for op, v in cl.items() if v > 1.0}
-            fl_cl = ({op: seq_floor_s(ops, op) / ops[op]['cinderlib']['lib_median_s'] for op in over} if seq else
-                     {op: op_floor_s(op_floor['memory'], op, ops[op]['nb']['raw_call_median_s'])
-                      / ops[op]['cinderlib']['lib_median_s'] for op in over} if 'memory' in op_floor else {})
+            fl_cl = {op: mem[op] / ops[op]['cinderlib']['lib_median_s'] for op in over} if mem else {}
             rows.append(['every op <= cinderlib 5.2', ', '.join(f'{op} {v:.2f}x (rounds {spread(results["overhead"], op)})'
                                                             for op, v in cl.items())
                          + ''.join(f'; floor {op} {v:.2f}x' for op, v in fl_cl.items()),
@@ -377,11 +379,9 @@ def targets_md(results: dict) -> str:
         if all('nb_sqlite' in ops[op] for op in OPS):
             sq = {op: ops[op]['nb_sqlite']['lib_median_s'] / ops[op]['nb']['lib_median_s'] for op in OPS}
             over = {op: v for op, v in sq.items() if v > 2.0}
-            seq_sq = seq and all(seq_floor_s(ops, op, 'nb_sqlite') for op in OPS)
-            fl_sq = ({op: seq_floor_s(ops, op, 'nb_sqlite') / seq_floor_s(ops, op) for op in over} if seq_sq else
-                     {op: op_floor_s(op_floor['sqlite'], op, ops[op]['nb_sqlite']['raw_call_median_s'])
-                      / op_floor_s(op_floor['memory'], op, ops[op]['nb']['raw_call_median_s'])
-                      for op in over} if {'memory', 'sqlite'} <= op_floor.keys() else {})
+            both = seq_measured('nb', 'nb_sqlite')      # both floors measured the same way
+            sq_fl, sq_mem = floors_s('nb_sqlite', both), floors_s('nb', both)
+            fl_sq = {op: sq_fl[op] / sq_mem[op] for op in over} if sq_fl and sq_mem else {}
             rows.append(['SQLite per op <= 2x the memory store',
                          ', '.join(f'{op} {v:.2f}x (rounds {spread(results["overhead"], op, True)})'
                                    for op, v in sq.items())
