@@ -339,8 +339,8 @@ class Txn:
         self.optimistic = False
         #: (kind, id) -> [object, full record as read, version read (ANY: held here only)]
         self.seen: dict[tuple[str, str], list] = {}
-        #: (object, full record or None to delete, expected version)
-        self.writes: list[tuple[Any, dict | None, int]] = []
+        #: (object, full record or None to delete, expected version, a version bump only)
+        self.writes: list[tuple[Any, dict | None, int, bool]] = []
 
     def read(self, obj: Any) -> dict:
         """obj's record as stored now, secrets filled in from obj (do not change it in place).
@@ -394,21 +394,31 @@ class Txn:
 
     def put(self, obj: Any, record: dict) -> None:
         """Write obj's record at the version read (read() it first)."""
-        self.writes.append((obj, record, self.seen[(obj.KIND, obj.id)][2]))
+        self.writes.append((obj, record, self.seen[(obj.KIND, obj.id)][2], False))
+
+    def bump(self, obj: Any) -> None:
+        """Move obj's stored version on, its record unchanged (read() it first): what makes the
+        compare-and-swap that stores a child conflict with any other write of its parent (a
+        delete checking the children, say). Its updated_at stays: nothing of it changed."""
+        _, rec, version = self.seen[(obj.KIND, obj.id)]
+        if version == ANY or not self.rt.persistence.version_bumps:
+            self.put(obj, rec)      # held here only (its first write stores it), or a store without bumps
+        else:
+            self.writes.append((obj, None, version, True))
 
     def insert(self, obj: Any, record: dict) -> None:
         """Store a new record; the commit fails if one with its id exists."""
-        self.writes.append((obj, record, NEW))
+        self.writes.append((obj, record, NEW, False))
 
     def delete(self, obj: Any) -> None:
         """Delete obj's record whatever its version (its storage is gone)."""
-        self.writes.append((obj, None, ANY))
+        self.writes.append((obj, None, ANY, False))
 
     def commit_writes(self) -> list[Write]:
         out = []
-        for obj, record, expected in self.writes:
+        for obj, record, expected, bump in self.writes:
             if record is None:
-                out.append(Write(obj.KIND, obj.id, None, expected))
+                out.append(Write(obj.KIND, obj.id, None, expected, bump=bump))
                 continue
             try:        # the redacted copy is the store's own (no second copy) when plain
                 redacted, secrets = redact_plain(record)
@@ -430,14 +440,14 @@ class Txn:
     def applied(self, versions: list[int]) -> None:
         self.refresh_read()
         rt = self.rt
-        for (obj, record, _), version in zip(self.writes, versions):
+        for (obj, record, _, bump), version in zip(self.writes, versions):
             kind, ident = obj.KIND, obj.id
             rt.unsaved[kind].pop(ident, None)
-            if record is None:
+            if record is None and not bump:
                 rt.live[kind].pop(ident, None)
                 obj._version = 0
                 continue
-            if record is not obj.record:
+            if record is not None and record is not obj.record:
                 obj.record.clear()
                 obj.record.update(record)
             obj._version = version

@@ -82,7 +82,7 @@ class Connection(Resource):
             if rec.get('status') not in ('available', 'in-use'):
                 raise volume._not_allowed('connect', rec.get('status'), {'available', 'in-use'})
             _check_multiattach(volume, rec, txn.children('connection', volume.id))
-            txn.put(volume, {**rec, 'updated_at': now()})
+            txn.bump(volume)
             txn.insert(conn, conn.record)
         rt = _runtime.get()
         rt.transact(store, volume, 'connect')

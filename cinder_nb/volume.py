@@ -77,7 +77,7 @@ class Volume(NamedResource):
                     raise parent._not_allowed(operation, str(prec.get('status')), parent_allowed)
                 if prepare is not None:
                     prepare(prec)
-                txn.put(parent, {**prec, 'updated_at': now()})
+                txn.bump(parent)
             txn.insert(self, self._rec)
         # with a parent, its delete lock, taken before its status is checked and held through
         # the driver call: a delete of the parent (here or on another host) waits for this copy
@@ -305,7 +305,7 @@ class Volume(NamedResource):
             rec = txn.read(self)
             if rec.get('status') not in USABLE:
                 raise self._not_allowed('snapshot', str(rec.get('status')), USABLE)
-            txn.put(self, {**rec, 'updated_at': now()})
+            txn.bump(self)
             snap.record['volume_size'] = rec['size']
             txn.insert(snap, snap.record)
         _runtime.get().transact(step, self, 'snapshot')
@@ -321,7 +321,7 @@ class Volume(NamedResource):
             srec = txn.read(snapshot)
             if srec.get('status') != 'available':
                 raise snapshot._not_allowed('revert to', str(srec.get('status')), {'available'})
-            txn.put(snapshot, {**srec, 'updated_at': now()})   # no delete can start meanwhile
+            txn.bump(snapshot)      # no delete can start meanwhile
         self._transition('revert', {'available'}, 'reverting', check)
         ovo, snap_ovo = self.ovo(), snapshot.ovo()
         self._driver('revert', lambda: self.backend.driver.revert_to_snapshot(

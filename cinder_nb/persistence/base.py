@@ -50,6 +50,9 @@ class Write(NamedTuple):
     record: dict | None
     expected: int
     owned: bool = False
+    #: a version bump (record None): the stored record stays as it is and only its version
+    #: moves on; sent only to a store whose ``version_bumps`` is True
+    bump: bool = False
 
 
 class StaleRecord(Exception):
@@ -95,6 +98,10 @@ class Persistence(abc.ABC):
     #: True when other processes may change the records behind this process's back
     #: (a database file or server); the runtime then re-reads records it has live.
     shared = False
+    #: commit() takes Write(bump=True): a parent's version moved on in the compare-and-swap
+    #: that stores its child, without rewriting its unchanged record (else the runtime writes
+    #: the record again, as it is)
+    version_bumps = False
 
     @abc.abstractmethod
     def put(self, kind: str, record: dict) -> None:
@@ -184,19 +191,20 @@ class Persistence(abc.ABC):
                 cur = self.get_versioned(w.kind, w.ident)
                 found = cur[1] if cur is not None else None
                 check_expected(w, found)
-                versions.append(0 if w.record is None else found + 1 if found else first_version())
+                versions.append(0 if w.record is None and not w.bump else found + 1 if found else first_version())
             self._write_versioned(writes, versions)
             return versions
 
     def _write_versioned(self, writes: Sequence[Write], versions: list[int]) -> None:
         """Apply checked writes through put_many()/delete(), each record carrying its new
         version under VERSION_KEY (the caller holds whatever makes it atomic)."""
-        puts = [(w.kind, dict(w.record, **{VERSION_KEY: v})) for w, v in zip(writes, versions)
-                if w.record is not None]
+        puts = [(w.kind, dict(w.record if w.record is not None else self.get(w.kind, w.ident) or {},
+                              **{VERSION_KEY: v}))
+                for w, v in zip(writes, versions) if w.record is not None or w.bump]
         if puts:
             self.put_many(puts)
         for w in writes:
-            if w.record is None:
+            if w.record is None and not w.bump:
                 self.delete(w.kind, w.ident)
 
     def close(self) -> None:  # noqa: B027  (a no-op default: stores holding connections override it)
@@ -211,8 +219,15 @@ def _pop_version(rec: dict) -> int:
     return version if isinstance(version, int) and not isinstance(version, bool) else 1
 
 
+def check_bump(write: Write) -> None:
+    """A version bump names the version it read (it moves a stored record on, never makes one)."""
+    if write.bump and write.expected < 1:
+        raise ValueError(f'a version bump of {write.kind} {write.ident} needs the version it read')
+
+
 def check_expected(write: Write, found: int | None) -> None:
     """Raise StaleRecord unless a record at version found (None: absent) is what write expects."""
+    check_bump(write)
     if write.expected == ANY:
         return
     if write.expected == NEW:

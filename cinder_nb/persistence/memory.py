@@ -47,6 +47,7 @@ class MemoryPersistence(Persistence):
     """
 
     name = 'memory'
+    version_bumps = True
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -200,10 +201,13 @@ class MemoryPersistence(Persistence):
             for w in writes:
                 row = self._data[w.kind].get(w.ident)
                 check_expected(w, row.version if row is not None else None)
-                versions.append(0 if w.record is None else row.version + 1 if row is not None else first_version())
+                versions.append(0 if w.record is None and not w.bump else
+                                row.version + 1 if row is not None else first_version())
             if type(self).put_many is MemoryPersistence.put_many and type(self).delete is MemoryPersistence.delete:
                 for w, v in zip(writes, versions):    # nothing overridden: write the rows directly
-                    if w.record is None:
+                    if w.bump:      # the row (found at the version expected) keeps its record
+                        self._data[w.kind][w.ident] = self._data[w.kind][w.ident]._replace(version=v)
+                    elif w.record is None:
                         self._drop_row(w.kind, w.ident)
                     else:
                         self._put_row(w.kind, w.ident, self._row(w.record, None, v, w.owned))

@@ -33,7 +33,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from cinder_nb.errors import InvalidArgument, PersistenceError
 from cinder_nb.persistence.base import (ANY, NEW, ROW_ENCODER, VERSION_KEY, Persistence, StaleRecord, Write,
-                                        check_kind, check_record, first_version, first_versions, pool_of,
+                                        check_bump, check_kind, check_record, first_version, first_versions, pool_of,
                                         size_of)
 
 #: 1: one row per record; 2: each row has a version (compare-and-swap writes); 3: a volume
@@ -72,6 +72,7 @@ class SQLPersistence(Persistence):
     """Records in one table of a SQLite file or a PostgreSQL database."""
 
     shared = True
+    version_bumps = True
 
     def __init__(self, url: str, synchronous: str = 'NORMAL') -> None:
         """``url``: sqlite:///path or postgresql://...; ``synchronous`` (SQLite only): 'NORMAL'
@@ -226,6 +227,11 @@ class SQLPersistence(Persistence):
         versions: list[int] = []
         with self._sqlite_write(conn):
             for w, row in zip(writes, rows):
+                if w.bump:
+                    if not conn.execute(_SQL_BUMP, (w.expected + 1, w.kind, w.ident, w.expected)).rowcount:
+                        raise StaleRecord(w.kind, w.ident, w.expected, _sqlite_version(conn, w))
+                    versions.append(w.expected + 1)
+                    continue
                 if row is None:
                     if w.expected == ANY:
                         conn.execute(_SQL_DELETE, (w.kind, w.ident))
@@ -347,6 +353,7 @@ class SQLPersistence(Persistence):
         rows = [self._row(w.kind, w.record) if w.record is not None else None for w in writes]
         for w in writes:
             check_kind(w.kind)
+            check_bump(w)
         with self._sqlite() as raw:
             if raw is not None:
                 return self._sqlite_commit(raw, writes, rows)
@@ -354,7 +361,12 @@ class SQLPersistence(Persistence):
         with self._write() as conn:
             for w, row in zip(writes, rows):
                 key = (resources.c.kind == w.kind, resources.c.id == w.ident)
-                if row is None:
+                if w.bump:
+                    if not conn.execute(resources.update().where(*key, resources.c.version == w.expected)
+                                        .values(version=w.expected + 1)).rowcount:
+                        raise StaleRecord(w.kind, w.ident, w.expected, self._version_in(conn, w))
+                    versions.append(w.expected + 1)
+                elif row is None:
                     stmt = resources.delete().where(*key)
                     if w.expected != ANY:
                         stmt = stmt.where(resources.c.version == w.expected)
@@ -488,6 +500,7 @@ _SQL_ON_CONFLICT_BUMP = (' ON CONFLICT(kind, id) DO UPDATE SET data = excluded.d
 _SQL_INSERT_SEQ = ('INSERT INTO cinder_nb_resources (kind, id, data, backend, volume_id, pool_name, size_gb, '
                    'version, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
 _SQL_ON_CONFLICT_GIVEN = _SQL_ON_CONFLICT_BUMP.replace('cinder_nb_resources.version + 1', 'excluded.version')
+_SQL_BUMP = 'UPDATE cinder_nb_resources SET version = ? WHERE kind = ? AND id = ? AND version = ?'
 _SQL_UPDATE = ('UPDATE cinder_nb_resources SET data = ?, backend = ?, volume_id = ?, pool_name = ?, size_gb = ?, '
                'version = ? WHERE kind = ? AND id = ? AND version = ?')
 

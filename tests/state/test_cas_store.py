@@ -219,6 +219,57 @@ def test_generic_commit_refuses_to_serve_a_shared_plugin(tmp_path, monkeypatch):
         _runtime.setup({'storage': 'dictshared'}, state_dir=str(tmp_path))
 
 
+def test_a_version_bump_moves_the_version_on_and_keeps_the_record(store):
+    """Write(bump=True): the parent of a child being stored keeps its record (nothing in it
+    changed) while its version moves on, all or nothing with the rest of the commit."""
+    [v1] = store.commit([Write('volume', 'a', {'id': 'a', 'backend': 'b', 'n': 1}, NEW)])
+    va, vs = store.commit([Write('volume', 'a', None, v1, bump=True),
+                           Write('snapshot', 's', {'id': 's', 'volume_id': 'a'}, NEW)])
+    assert va == v1 + 1 and store.get_versioned('volume', 'a') == ({'id': 'a', 'backend': 'b', 'n': 1}, va)
+    assert store.get_versioned('snapshot', 's')[1] == vs
+    assert [r['id'] for r, _ in store.list_versioned('volume')] == ['a']
+    # at a stale version nothing is written: not the bump, not the child
+    with pytest.raises(StaleRecord):
+        store.commit([Write('volume', 'a', None, v1, bump=True),
+                      Write('snapshot', 't', {'id': 't', 'volume_id': 'a'}, NEW)])
+    assert store.get('snapshot', 't') is None and store.get_versioned('volume', 'a')[1] == va
+    with pytest.raises(StaleRecord):            # a bump never makes a record
+        store.commit([Write('volume', 'gone', None, 3, bump=True)])
+    assert store.get('volume', 'gone') is None
+    with pytest.raises(ValueError, match='needs the version it read'):
+        store.commit([Write('volume', 'a', None, ANY, bump=True)])
+    # a write at the bumped version goes through; one at the old version loses
+    with pytest.raises(StaleRecord):
+        store.commit([Write('volume', 'a', {'id': 'a', 'backend': 'b', 'n': 2}, v1)])
+    assert store.commit([Write('volume', 'a', {'id': 'a', 'backend': 'b', 'n': 2}, va)]) == [va + 1]
+
+
+@pytest.mark.parametrize('bumps', [True, False], ids=['store-bumps', 'store-rewrites'])
+def test_storing_a_child_moves_its_parents_version_on_not_its_record(tmp_path, monkeypatch, bumps):
+    """A snapshot, a clone or a connection is stored with its parent's version bump (a delete of
+    the parent checking its children then conflicts), and the parent's record, updated_at
+    included, is left as it was; a store without bumps gets the record written again."""
+    monkeypatch.setattr(MemoryPersistence, 'version_bumps', bumps)
+    rt = _runtime.setup('memory', state_dir=str(tmp_path / 'st'))
+    lab = cnb.embedded(str(tmp_path / 'vols'), name='lab', local_file_attach_mode='file')
+    vol = lab.create_volume(1, name='p')
+    for make in (vol.create_snapshot, vol.clone, lambda: vol.connect({'host': 'h'})):
+        before, version = rt.persistence.get_versioned('volume', vol.id)
+        child = make()
+        after, now = rt.persistence.get_versioned('volume', vol.id)
+        assert now > version and vol.version == now
+        if child.KIND == 'connection':      # connecting moves the volume to in-use afterwards
+            assert {k: v for k, v in after.items() if k not in ('status', 'updated_at')} == \
+                {k: v for k, v in before.items() if k not in ('status', 'updated_at')}
+        else:
+            assert after == before and vol.record == after
+    snap = vol.snapshots[0]
+    vol.connections[0].disconnect()
+    before, version = rt.persistence.get_versioned('snapshot', snap.id)
+    vol.revert_to_snapshot(snap)            # the snapshot reverted to is bumped: no delete meanwhile
+    assert rt.persistence.get_versioned('snapshot', snap.id) == (before, version + 1)
+
+
 def test_the_api_runs_on_a_plugin_with_only_the_abstract_methods(tmp_path):
     """The generic versions (kept inside the stored records) carry the whole API."""
     store = DictStore()
