@@ -31,7 +31,6 @@ from _common import clock, emit, md_table, median, quiet_warnings  # noqa: E402
 def measure(persistence: str, n: int, work: str) -> dict:
     import cinder_nb as cnb
     from cinder_nb import _cinder, _runtime
-    from cinder_nb._resource import now
     from overhead import RawSide
     config = 'memory' if persistence == 'memory' else f'sqlite:///{work}/{persistence}.db'
     cnb.setup(config, state_dir=os.path.join(work, f'state-{persistence}'))
@@ -47,7 +46,8 @@ def measure(persistence: str, n: int, work: str) -> dict:
     vol_ovo = _cinder.volume_ovo(vol.record)
 
     def insert_child(txn, child) -> None:        # as Volume.create_snapshot's compare-and-swap
-        txn.put(vol, {**txn.read(vol), 'updated_at': now()})
+        txn.read(vol)
+        txn.bump(vol)
         txn.insert(child, child.record)
     for _ in range(n):
         t, rec = raw.create()

@@ -26,6 +26,16 @@ objects has). op_floor.py times those parts one by one in a loop, on one warm re
 run where an operation runs them: right after other operations' driver calls, on records and
 objects last touched a phase earlier.
 
+A kept Cinder object handed to a driver must show the records as stored now (another operation,
+thread or process may have changed them: the state issue's guarantee). The floor side also runs,
+timed apart, the least any such check does before a kept object goes to the driver (``checks``):
+the look-up of the volume's current record and of its connections (a volume with connections
+needs an object that shows them), and each kept object's change set read and its status and
+updated_at brought up to its record. It compares nothing (a scheme that knew, from a counter
+kept on every write, that nothing else changed would add that counter's upkeep): a lower bound.
+Reported: ``floor_median_s`` without the checks (the floor of a library that trusts its kept
+objects), ``floor_checked_median_s`` with them, ``floor_checks_median_s`` the checks alone.
+
 Phases run N operations each (create N volumes, snapshot each, clone each, delete
 the snapshots, delete clones and volumes), so the state grows to 3N objects.
 Within a phase the sides alternate item by item (the order rotated on every item) and
@@ -152,6 +162,23 @@ class FloorSide:
         self.lab, self.driver, self.cinder = lab, lab.driver, _cinder
         self.rt = _runtime.get()
         self.Volume, self.Snapshot = _runtime.class_of('volume'), _runtime.class_of('snapshot')
+        #: seconds of each operation's kept-object checks (0 where none runs), item by item
+        self.checks_s: dict[str, list[float]] = {op: [] for op in OPS}
+        #: kept objects the checks found with a change set (a driver set a field on them)
+        self.changed = 0
+
+    def _checks(self, op: str, vol, shown) -> None:
+        """The least a check of kept objects does before they go to the driver (see the module
+        docstring): vol's current record and its connections looked up; each (ovo, record) of
+        shown: its change set read, status and updated_at brought up to the record."""
+        start = clock()
+        self.rt.live['volume'].get(vol.id)
+        self.rt.persistence.scan('connection', volume_id=vol.id)
+        for ovo, rec in shown:
+            # a library would build a new object for one with changes (counted, not built)
+            self.changed += bool(ovo.__dict__['_changed_fields'])
+            self.cinder.refresh_in_place(ovo, rec)
+        self.checks_s[op].append(clock() - start)
 
     def _volume(self):
         from cinder_nb._resource import now
@@ -164,10 +191,9 @@ class FloorSide:
 
     def _insert_child(self, parent, child) -> None:
         """Store child in the compare-and-swap that bumps parent's version."""
-        from cinder_nb._resource import now
-
         def step(txn) -> None:
-            txn.put(parent, {**txn.read(parent), 'updated_at': now()})
+            txn.read(parent)
+            txn.bump(parent)
             txn.insert(child, child.record)
         self.rt.transact(step, parent, 'floor')
 
@@ -181,6 +207,7 @@ class FloorSide:
         ovo = self.cinder.volume_ovo(vol.record)
         self.driver.create_volume(ovo)
         vol._set(status='available')
+        self.checks_s['create'].append(0.0)
         return clock() - start, (vol, ovo)
 
     def snapshot(self, handle):
@@ -192,6 +219,7 @@ class FloorSide:
                               'volume_size': vol.size, 'name': '', 'description': '', 'status': 'creating',
                               'metadata': {}, 'driver_data': {}, 'error': None, 'created_at': ts, 'updated_at': ts})
         self._insert_child(vol, snap)
+        self._checks('snapshot', vol, [(vol_ovo, vol.record)])
         ovo = self.cinder.snapshot_ovo(snap.record, vol_ovo)
         self.driver.create_snapshot(ovo)
         snap._set(status='available')
@@ -205,14 +233,16 @@ class FloorSide:
         self.lab._check_capacity(new.pool_name, 1, 'floor')
         with src._delete_lock():
             self._insert_child(src, new)
+            self._checks('clone', src, [(src_ovo, src.record)])
             ovo = self.cinder.volume_ovo(new.record)
             self.driver.create_cloned_volume(ovo, src_ovo)
         new._set(status='available')
         return clock() - start, (new, ovo)
 
-    def _delete(self, obj, call) -> float:
+    def _delete(self, obj, call, vol, shown) -> float:
         start = clock()
         obj._set(status='deleting')
+        self._checks(f'delete_{obj.KIND}', vol, shown)
         with obj._delete_lock():
             call()
         self.rt.forget(obj)
@@ -221,14 +251,17 @@ class FloorSide:
 
     def delete_snapshot(self, handle):
         snap, ovo = handle
-        return self._delete(snap, lambda: self.driver.delete_snapshot(ovo)), None
+        vol = self.rt.live['volume'][snap.volume_id]
+        return self._delete(snap, lambda: self.driver.delete_snapshot(ovo), vol,
+                            [(ovo, snap.record), (ovo.volume, vol.record)]), None
 
     def delete_volume(self, handle):
         vol, ovo = handle
         start = clock()
         self.rt.persistence.list('snapshot', volume_id=vol.id)      # the children look-up
         self.rt.persistence.list('connection', volume_id=vol.id)
-        return clock() - start + self._delete(vol, lambda: self.driver.delete_volume(ovo)), None
+        return clock() - start + self._delete(vol, lambda: self.driver.delete_volume(ovo), vol,
+                                              [(ovo, vol.record)]), None
 
 
 def make_lib(lib: str, work: str, persistence: str):
@@ -304,15 +337,25 @@ def run(lib: str, n: int, persistence: str, work: str, warmup: int = 10) -> dict
     cycle(warmup, record=False)
     for op in OPS:
         side_b.call_times[op].clear()
+        if 'floor' in sides:
+            sides['floor'].checks_s[op].clear()
+    if 'floor' in sides:
+        sides['floor'].changed = 0
     cycle(n, record=True)
     result = {'lib': lib, 'n': n, 'persistence': persistence, 'lock_files_first_use_s': lock_files_s, 'ops': {}}
+    if 'floor' in sides:
+        result['floor_checks_found_changed'] = sides['floor'].changed
     for op in OPS:
         lib_t, raw_t = times[op]['lib'], times[op]['raw']
         result['ops'][op] = {'lib_median_s': median(lib_t), 'raw_median_s': median(raw_t),
                              'raw_call_median_s': median(side_b.call_times[op]),
                              'samples': len(lib_t)}
         if times[op].get('floor'):
-            result['ops'][op]['floor_median_s'] = median(times[op]['floor'])
+            checked, checks = times[op]['floor'], sides['floor'].checks_s[op]
+            assert len(checks) == len(checked), (op, len(checks), len(checked))
+            result['ops'][op].update(floor_median_s=median([t - c for t, c in zip(checked, checks)]),
+                                     floor_checked_median_s=median(checked),
+                                     floor_checks_median_s=median(checks))
     return result
 
 
