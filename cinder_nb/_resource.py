@@ -44,7 +44,10 @@ class Resource:
         self._rec = record
         #: version of the stored record this object holds (0: not stored yet / unknown)
         self._version = version
-        #: the OVO its create ran with and the record(s) it shows, kept for its delete (_keep_ovo)
+        #: counts the changes of its record in anything a Cinder object shows (anything but
+        #: status, updated_at and error): what tells a kept OVO still shows it (_kept_ovo)
+        self._shape = 0
+        #: the OVO its create ran with and the shapes of the records it shows (_keep_ovo)
         self._kept: tuple | None = None
 
     # ------------------------------------------------------------- record access
@@ -105,7 +108,7 @@ class Resource:
         def step(txn: _runtime.Txn) -> Any:
             rec = txn.read(self)
             values = change(rec)
-            txn.put(self, {**rec, **values, 'updated_at': now()})
+            txn.put(self, {**rec, **values, 'updated_at': now()}, status_only=values.keys() <= _STATUS_KEYS)
         return _runtime.get().transact(step, self, operation)
 
     def _set(self, **values: Any) -> None:
@@ -123,7 +126,8 @@ class Resource:
                 raise self._not_allowed(operation, old, allowed)
             if check is not None:
                 check(txn, rec)
-            txn.put(self, {**rec, 'status': old if new_status is None else new_status, 'updated_at': now()})
+            txn.put(self, {**rec, 'status': old if new_status is None else new_status, 'updated_at': now()},
+                    status_only=True)
             return old
         return _runtime.get().transact(step, self, operation)
 
@@ -210,13 +214,13 @@ class Resource:
         values.update(model_update or {})
         return values
 
-    def _keep_ovo(self, ovo: Any, updates: dict, *also: dict) -> None:
+    def _keep_ovo(self, ovo: Any, updates: dict, *also: 'Resource') -> None:
         """Keep the OVO a create ran with as this resource's live Cinder object, brought up
         to the record just written (cinderlib's way: its delete reuses it instead of a new build).
 
         Kept only when what the driver reported or set on it are DRIVER_FIELDS, which are set
-        on it as a build from the record sets them; ``also``: the other records it shows (a
-        snapshot's volume), checked again when it is used (see _kept_ovo).
+        on it as a build from the record sets them; ``also``: the other resources whose records
+        it shows (a snapshot's volume), checked again when it is used (see _kept_ovo).
         """
         self._kept = None
         if not (updates.keys() <= self.DRIVER_FIELDS and ovo._changed_fields <= self.DRIVER_FIELDS):
@@ -224,24 +228,26 @@ class Resource:
         for key, value in updates.items():
             setattr(ovo, key, value)
         _cinder.refresh_in_place(ovo, self._rec)
-        self._kept = (_cinder.built_from(self._rec), *(_cinder.built_from(r) for r in also), ovo)
+        self._kept = (self._shape, *((obj, obj._shape) for obj in also), ovo)
 
-    def _kept_ovo(self, *also: dict, keep: bool = False) -> Any:
+    def _kept_ovo(self, *also: 'Resource', keep: bool = False) -> Any:
         """The kept OVO (once: it goes to a delete; with keep=True it stays kept, lent to a
-        snapshot's create as its .volume) when the record(s) it was built from differ from the
-        current ones (self's, then ``also``) only in status and updated_at, brought up to them in
-        place; else None (the caller builds one). Its metadata is compared too (a driver may have
-        changed that dict in place), and its change set must be empty as keeping left it: a
-        driver that set a field on it while it was lent makes it unusable."""
+        snapshot's create as its .volume) while neither its record nor those of ``also`` (the
+        very objects it was kept with) changed since in what it shows (their _shape: every
+        change of a record but in status, updated_at and error counts one), brought up to
+        their status and updated_at in place; else None (the caller builds one). Its metadata is
+        compared too (a driver may have changed that dict in place), and its change set must be
+        empty as keeping left it: a driver that set a field on it while it was lent makes it
+        unusable."""
         kept = self._kept
         if not keep:
             self._kept = None
-        if kept is None or len(kept) != len(also) + 2:
+        if kept is None or len(kept) != len(also) + 2 or kept[0] != self._shape:
             return None
         ovo = kept[-1]
-        records = (self._rec, *also)
-        if not all(_cinder.same_but_status(built, rec) for built, rec in zip(kept, records)):
-            return None
+        for (obj, shape), now_obj in zip(kept[1:-1], also):
+            if obj is not now_obj or obj._shape != shape:
+                return None
         if not _cinder.unchanged_since_kept(ovo, self._rec.get('metadata') or {}):
             self._kept = None
             return None
@@ -306,6 +312,10 @@ class Resource:
     def load(cls, text: str | bytes | dict, save: bool = False, secrets: dict | None = None) -> Self:
         """Load a document written by .dumps() (with its backend and volume); returns this resource."""
         return serialization.load_one(cls.KIND, text, save=save, secrets=secrets)
+
+
+#: the record keys a write may set without changing what a Cinder object shows (with updated_at)
+_STATUS_KEYS = frozenset({'status', 'error'})
 
 
 class NamedResource(Resource):

@@ -193,6 +193,7 @@ class Runtime:
                 live.record.clear()
                 live.record.update(merged)
                 live._version = version
+                live._shape += 1
             return live
         obj = _CLASSES[kind](copy_record(record) if shared else record, version)
         self.live[kind][obj.id] = obj
@@ -231,6 +232,7 @@ class Runtime:
                 obj.record.clear()
                 obj.record.update(merged)
                 obj._version = version
+                obj._shape += 1
             self.live[kind][ident] = obj
 
     def find(self, kind: str, backend: str | None = None, volume_id: str | None = None) -> list:
@@ -339,8 +341,9 @@ class Txn:
         self.optimistic = False
         #: (kind, id) -> [object, full record as read, version read (ANY: held here only)]
         self.seen: dict[tuple[str, str], list] = {}
-        #: (object, full record or None to delete, expected version, a version bump only)
-        self.writes: list[tuple[Any, dict | None, int, bool]] = []
+        #: (object, full record or None to delete, expected version, a version bump only,
+        #: the record changes in status, updated_at or error only)
+        self.writes: list[tuple[Any, dict | None, int, bool, bool]] = []
 
     def read(self, obj: Any) -> dict:
         """obj's record as stored now, secrets filled in from obj (do not change it in place).
@@ -392,9 +395,11 @@ class Txn:
             return True
         return self.rt.persistence.get_versioned(kind, ident) is not None
 
-    def put(self, obj: Any, record: dict) -> None:
-        """Write obj's record at the version read (read() it first)."""
-        self.writes.append((obj, record, self.seen[(obj.KIND, obj.id)][2], False))
+    def put(self, obj: Any, record: dict, status_only: bool = False) -> None:
+        """Write obj's record at the version read (read() it first). ``status_only``: record
+        differs from the one read in status, updated_at and error at most (a Cinder object kept
+        for obj stays valid; see Resource._kept_ovo)."""
+        self.writes.append((obj, record, self.seen[(obj.KIND, obj.id)][2], False, status_only))
 
     def bump(self, obj: Any) -> None:
         """Move obj's stored version on, its record unchanged (read() it first): what makes the
@@ -402,21 +407,21 @@ class Txn:
         delete checking the children, say). Its updated_at stays: nothing of it changed."""
         _, rec, version = self.seen[(obj.KIND, obj.id)]
         if version == ANY or not self.rt.persistence.version_bumps:
-            self.put(obj, rec)      # held here only (its first write stores it), or a store without bumps
-        else:
-            self.writes.append((obj, None, version, True))
+            self.put(obj, rec, status_only=True)    # held here only (its first write stores it), or a
+        else:                                       # store without bumps: the record as it is
+            self.writes.append((obj, None, version, True, True))
 
     def insert(self, obj: Any, record: dict) -> None:
         """Store a new record; the commit fails if one with its id exists."""
-        self.writes.append((obj, record, NEW, False))
+        self.writes.append((obj, record, NEW, False, False))
 
     def delete(self, obj: Any) -> None:
         """Delete obj's record whatever its version (its storage is gone)."""
-        self.writes.append((obj, None, ANY, False))
+        self.writes.append((obj, None, ANY, False, False))
 
     def commit_writes(self) -> list[Write]:
         out = []
-        for obj, record, expected, bump in self.writes:
+        for obj, record, expected, bump, _ in self.writes:
             if record is None:
                 out.append(Write(obj.KIND, obj.id, None, expected, bump=bump))
                 continue
@@ -436,11 +441,12 @@ class Txn:
                 obj.record.clear()
                 obj.record.update(rec)
                 obj._version = version
+                obj._shape += 1
 
     def applied(self, versions: list[int]) -> None:
         self.refresh_read()
         rt = self.rt
-        for (obj, record, _, bump), version in zip(self.writes, versions):
+        for (obj, record, _, bump, status_only), version in zip(self.writes, versions):
             kind, ident = obj.KIND, obj.id
             rt.unsaved[kind].pop(ident, None)
             if record is None and not bump:
@@ -450,6 +456,8 @@ class Txn:
             if record is not None and record is not obj.record:
                 obj.record.clear()
                 obj.record.update(record)
+            if not status_only:
+                obj._shape += 1
             obj._version = version
             rt.live[kind][ident] = obj
 

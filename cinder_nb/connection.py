@@ -108,7 +108,7 @@ class Connection(Resource):
             txn.put(conn, {**crec, 'connection_info': info, 'status': 'attached', 'error': None,
                            'updated_at': now()})
             if vrec.get('status') == 'available':   # a running extend or revert settles it itself
-                txn.put(volume, {**vrec, 'status': 'in-use', 'updated_at': now()})
+                txn.put(volume, {**vrec, 'status': 'in-use', 'updated_at': now()}, status_only=True)
         rt.transact(attached, conn, 'connect')
         return conn
 
@@ -262,7 +262,7 @@ class Connection(Resource):
             status = vrec.get('status')
             if status in ('available', 'in-use'):
                 status = 'in-use' if rest else 'available'
-            txn.put(volume, {**vrec, 'status': status, 'updated_at': now()})
+            txn.put(volume, {**vrec, 'status': status, 'updated_at': now()}, status_only=True)
         _runtime.get().transact(gone, self, 'disconnect')
         self._mark_deleted()
 

@@ -888,6 +888,7 @@ def _load(text: str | bytes | dict, save: bool, secrets: dict | None) -> dict:
                 if obj is not None:
                     obj.record.clear()
                     obj.record.update(full)
+                    obj._shape += 1
                 else:
                     obj = make(full)
                 objs.append(obj)

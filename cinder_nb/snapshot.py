@@ -40,7 +40,7 @@ class Snapshot(NamedResource):
         updates = self._driver_updates(ovo, model)
         self._finish(updates, status='available', error=None)
         if not conns:       # kept for the delete: its .volume shows a volume without connections
-            self._keep_ovo(ovo, updates, volume.record)
+            self._keep_ovo(ovo, updates, volume)
         return self
 
     volume_id = field('volume_id')
@@ -66,7 +66,7 @@ class Snapshot(NamedResource):
         show the records and the volume has no connection, else a new one (ovo())."""
         volume = self.volume
         conns = volume._open_connection_records()
-        ovo = None if conns else self._kept_ovo(volume.record)
+        ovo = None if conns else self._kept_ovo(volume)
         if ovo is None or not (_cinder.unchanged_since_kept(ovo.volume, volume.record.get('metadata') or {})
                                and _cinder.bare_volume_ovo(ovo.volume)):
             return self._ovo_for(volume, conns)

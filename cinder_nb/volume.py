@@ -98,7 +98,8 @@ class Volume(NamedResource):
         def step(txn: _runtime.Txn) -> Any:
             rec = txn.read(self)
             conns = [c for c in txn.children('connection', self.id) if c.get('status') != 'error']
-            txn.put(self, {**rec, **values, 'status': 'in-use' if conns else 'available', 'updated_at': now()})
+            txn.put(self, {**rec, **values, 'status': 'in-use' if conns else 'available', 'updated_at': now()},
+                    status_only=values.keys() <= {'error'})
         _runtime.get().transact(step, self, 'update')
 
     # ------------------------------------------------------------------ attributes

@@ -30,8 +30,8 @@ from cinder_nb._cinder.options import (check_global_options, clear_backend_confi
                                        find_option, make_backend_config, needs_manager_options,
                                        set_global_options, volume_manager)
 from cinder_nb._cinder.ovo import (SNAPSHOT_DRIVER_FIELDS, VOLUME_DRIVER_FIELDS, attachment_ovo,
-                                   bare_volume_ovo, built_from, changed_fields, host_of, refresh_in_place,
-                                   same_but_status, shallow_volume_ovo, snapshot_ovo, source_volume_ovo,
+                                   bare_volume_ovo, changed_fields, host_of, refresh_in_place,
+                                   shallow_volume_ovo, snapshot_ovo, source_volume_ovo,
                                    unchanged_since_kept, volume_ovo, volume_type_dict)
 from cinder_nb._cinder.rbd_fixes import RBD_KEYRING_OPT, RBD_MODULE, RadosPool, extra_driver_options, rados_pool
 from cinder_nb._cinder.startup import (coordination_url, initialize, lock, remove_resource_locks,
@@ -44,8 +44,8 @@ __all__ = ['CONF', 'HOST', 'PROJECT_ID', 'SHARED_GROUP', 'USER_ID', 'BaseVolumeD
            'registered_volume_drivers', 'release_driver', 'start_driver', 'volumedriver',
            'check_global_options', 'clear_backend_config', 'common_driver_options', 'find_option',
            'make_backend_config', 'needs_manager_options', 'set_global_options', 'volume_manager',
-           'SNAPSHOT_DRIVER_FIELDS', 'VOLUME_DRIVER_FIELDS', 'attachment_ovo', 'bare_volume_ovo', 'built_from',
-           'changed_fields', 'host_of', 'refresh_in_place', 'same_but_status', 'shallow_volume_ovo', 'snapshot_ovo',
+           'SNAPSHOT_DRIVER_FIELDS', 'VOLUME_DRIVER_FIELDS', 'attachment_ovo', 'bare_volume_ovo',
+           'changed_fields', 'host_of', 'refresh_in_place', 'shallow_volume_ovo', 'snapshot_ovo',
            'source_volume_ovo', 'unchanged_since_kept', 'volume_ovo', 'volume_type_dict', 'RBD_KEYRING_OPT',
            'RBD_MODULE', 'RadosPool', 'extra_driver_options', 'rados_pool', 'coordination_url', 'initialize', 'lock',
            'remove_resource_locks', 'striped_lock_name', 'synchronized']

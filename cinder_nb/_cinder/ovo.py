@@ -240,31 +240,9 @@ def _fill_defaults(cls: Any, values: dict) -> dict:
     return values
 
 
-#: record keys an OVO does not show (error) or that refresh_in_place sets on it
-_IN_PLACE = ('status', 'updated_at', 'error')
-
-
-def built_from(rec: dict) -> dict:
-    """What same_but_status() compares of the record an OVO is built from (a new dict)."""
-    out = rec.copy()
-    for key in _IN_PLACE:
-        out.pop(key, None)
-    return out
-
-
-def same_but_status(built: dict, rec: dict) -> bool:
-    """True when rec differs from the record an OVO was built from (``built``, as built_from()
-    gave it) only in what refresh_in_place brings over (status, updated_at) or what no OVO
-    shows (error)."""
-    # one C-level dict comparison: values that are the very objects built from (a record's
-    # writes share them) compare by identity, without touching them: a kept object is checked
-    # a phase after its record was last read, when those values are out of the CPU's caches
-    return built_from(rec) == built
-
-
 def refresh_in_place(ovo: Any, rec: dict) -> None:
-    """Set a volume or snapshot OVO's status and updated_at from rec (for which
-    same_but_status(built, rec) holds) and clear its change set, as a build would leave it."""
+    """Set a volume or snapshot OVO's status and updated_at from rec (which differs from the
+    record it shows in those at most) and clear its change set, as a build would leave it."""
     state = ovo.__dict__
     state['_obj_status'] = rec['status']    # values from records are stored as _new_ovo stores them
     state['_obj_updated_at'] = _timestamp(rec.get('updated_at'))

@@ -21,8 +21,12 @@ AT_CALL: dict[str, list] = {}
 @pytest.fixture
 def seen(filelab, monkeypatch):
     """{method: [ovo given to each call]} for the driver's create/delete methods."""
+    return _spy(filelab, monkeypatch)
+
+
+def _spy(lab, monkeypatch):
     calls: dict[str, list] = {}
-    driver = filelab.driver
+    driver = lab.driver
     AT_CALL.clear()
     for name in ('create_volume', 'create_cloned_volume', 'create_snapshot', 'delete_volume',
                  'delete_snapshot'):
@@ -90,6 +94,84 @@ def test_a_snapshot_of_a_volume_changed_otherwise_gets_a_new_object(filelab, see
     snap.delete()
     got = seen['delete_snapshot'][0]
     assert got is not seen['create_snapshot'][0] and got.volume.size == 2 and got.volume_size == 1
+
+
+@pytest.mark.parametrize('field,value', [('name', 'renamed'), ('size', 3), ('metadata', {'k': 'other'}),
+                                         ('driver_data', {'provider_location': 'elsewhere'}),
+                                         ('new_key', 1)])
+def test_a_record_another_writer_changed_gets_a_new_object(tmp_path, monkeypatch, field, value):
+    """Another writer on a shared store (a second connection to the SQLite file, as another
+    process has) changes what the volume's OVO shows: the deletes build from the record."""
+    import cinder_nb as cnb
+    from cinder_nb.persistence.sql import SQLPersistence
+    from tests.helpers import cleanup_backends
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    cnb.setup(url, state_dir=str(tmp_path / 'state'))
+    try:
+        _another_writer_changes(cnb.embedded(str(tmp_path / 'vols'), local_file_attach_mode='file'),
+                                SQLPersistence(url), monkeypatch, field, value)
+    finally:
+        cleanup_backends()
+
+
+def _another_writer_changes(lab, other, monkeypatch, field, value):
+    from cinder_nb.persistence import Write
+    seen = _spy(lab, monkeypatch)
+    vol = lab.create_volume(1, name='v')
+    snap = vol.create_snapshot(name='s')
+    rec, version = other.get_versioned('volume', vol.id)
+    other.commit([Write('volume', vol.id, dict(rec, **{field: value}), version)])
+    snap.delete()                          # its .volume shows the volume's record as stored now
+    got = seen['delete_snapshot'][0]
+    assert got is not seen['create_snapshot'][0] and vol.record[field] == value
+    if field in ('name', 'size'):
+        assert getattr(got.volume, 'display_name' if field == 'name' else field) == value
+    srec, sversion = other.get_versioned('volume', vol.id)
+    other.commit([Write('volume', vol.id, dict(srec, name='again'), sversion)])
+    other.close()
+    vol.delete()
+    assert seen['delete_volume'][0] is not seen['create_volume'][0]
+    assert seen['delete_volume'][0].display_name == 'again'
+
+
+def test_a_driver_update_written_later_gets_a_new_object(filelab, seen):
+    """What a driver reports after the create (a model update, a DB update it makes) changes
+    what the OVO shows: the delete builds from the record."""
+    vol = filelab.create_volume(1)
+    vol.apply_driver_update({'provider_location': 'moved'})
+    vol.delete()
+    got = seen['delete_volume'][0]
+    assert got is not seen['create_volume'][0] and got.provider_location == 'moved'
+
+
+def test_a_loaded_document_that_changes_a_live_volume_gets_a_new_object(filelab, seen):
+    """load() of a document over a live volume replaces its record: the delete builds from it."""
+    import json
+    import cinder_nb as cnb
+    vol = filelab.create_volume(1, name='before')
+    doc = json.loads(cnb.dumps())
+    [rec] = [r for r in doc['volumes'] if r['id'] == vol.id]
+    rec['name'] = 'after'
+    assert cnb.load(doc, save=True)['volumes'][0] is vol and vol.name == 'after'
+    vol.delete()
+    got = seen['delete_volume'][0]
+    assert got is not seen['create_volume'][0] and got.display_name == 'after'
+
+
+def test_writes_of_status_alone_keep_the_objects(filelab, seen):
+    """Moves of status (and error, updated_at) by this runtime's own writes leave the kept
+    objects in use; the parent bump of a child's create too."""
+    vol = filelab.create_volume(1)
+    snap = vol.create_snapshot()
+    vol.reset_status('error')
+    vol.reset_status('available')
+    snap.reset_status('error')
+    vol.clone().delete()
+    snap.delete()
+    assert seen['delete_snapshot'][0] is seen['create_snapshot'][0]
+    assert seen['delete_snapshot'][0].status == 'deleting'
+    vol.delete()
+    assert seen['delete_volume'][-1] is seen['create_volume'][0]
 
 
 def test_metadata_a_driver_changed_in_place_is_not_carried_to_the_delete(filelab, monkeypatch):

@@ -138,14 +138,3 @@ def test_kept_object_checks_read_what_the_getters_read():
     assert not _cinder.bare_volume_ovo(_cinder.source_volume_ovo(VOL))     # an unset (lazy) list
     snap = _cinder.snapshot_ovo(dict(SNAP, metadata={'m': '1'}), _cinder.shallow_volume_ovo(VOL))
     assert _cinder.unchanged_since_kept(snap, {'m': '1'}) and not _cinder.unchanged_since_kept(snap, {})
-
-
-def test_same_but_status_ignores_only_what_a_refresh_brings_over():
-    built = _cinder.built_from(VOL)
-    assert _cinder.same_but_status(built, dict(VOL, status='deleting', updated_at='later', error='e'))
-    assert 'status' in VOL and _cinder.same_but_status(built, VOL)
-    assert not _cinder.same_but_status(built, dict(VOL, size=4))
-    assert not _cinder.same_but_status(built, dict(VOL, metadata={'k': 'other'}))
-    assert not _cinder.same_but_status(built, dict(VOL, driver_data=dict(VOL['driver_data'], provider_id=8)))
-    assert not _cinder.same_but_status(built, dict(VOL, new_key=None))
-    assert not _cinder.same_but_status(built, {k: v for k, v in VOL.items() if k != 'name'})
