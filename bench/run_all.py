@@ -361,8 +361,8 @@ def targets_md(results: dict) -> str:
         need = tuple(op for op in over if bare.get(op, 0) <= target and checked.get(op, 0) > target)
         return bool(over) and all(bare.get(op, 0) > target or op in need for op in over), need
 
-    def checked_note(bare: dict, checked: dict, target: float, what: str = '') -> str:
-        return ''.join(f'; floor {op} with the kept-object checks {v:.2f}x{what}' for op, v in checked.items()
+    def checked_note(bare: dict, checked: dict, target: float) -> str:
+        return ''.join(f'; floor {op} with the kept-object checks {v:.2f}x' for op, v in checked.items()
                        if bare.get(op, 0) <= target)
 
     fl = results.get('floors', {})

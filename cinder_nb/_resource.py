@@ -13,6 +13,9 @@ from cinder_nb._secrets import REDACTED, redact
 
 LOG = logging.getLogger('cinder_nb')
 
+#: the record keys a write may set without changing what a Cinder object shows (with updated_at)
+STATUS_KEYS = frozenset({'status', 'error'})
+
 
 def field(key: str, doc: str = '') -> property:
     """A read-only attribute that reads key from the resource's record."""
@@ -108,7 +111,7 @@ class Resource:
         def step(txn: _runtime.Txn) -> Any:
             rec = txn.read(self)
             values = change(rec)
-            txn.put(self, {**rec, **values, 'updated_at': now()}, status_only=values.keys() <= _STATUS_KEYS)
+            txn.put(self, {**rec, **values, 'updated_at': now()}, status_only=values.keys() <= STATUS_KEYS)
         return _runtime.get().transact(step, self, operation)
 
     def _set(self, **values: Any) -> None:
@@ -312,10 +315,6 @@ class Resource:
     def load(cls, text: str | bytes | dict, save: bool = False, secrets: dict | None = None) -> Self:
         """Load a document written by .dumps() (with its backend and volume); returns this resource."""
         return serialization.load_one(cls.KIND, text, save=save, secrets=secrets)
-
-
-#: the record keys a write may set without changing what a Cinder object shows (with updated_at)
-_STATUS_KEYS = frozenset({'status', 'error'})
 
 
 class NamedResource(Resource):

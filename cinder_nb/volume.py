@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from cinder_nb import _cinder, _runtime, _validation, ceph, oplog
 from cinder_nb.errors import InvalidArgument, InvalidState
-from cinder_nb._resource import NamedResource, Resource, field, new_id, now
+from cinder_nb._resource import STATUS_KEYS, NamedResource, Resource, field, new_id, now
 from cinder_nb._secrets import SCRUBBER
 from cinder_nb._statuses import USABLE, VOLUME_STATUSES  # noqa: F401  (its public name here)
 from cinder_nb.connection import Connection, local_connector
@@ -99,7 +99,7 @@ class Volume(NamedResource):
             rec = txn.read(self)
             conns = [c for c in txn.children('connection', self.id) if c.get('status') != 'error']
             txn.put(self, {**rec, **values, 'status': 'in-use' if conns else 'available', 'updated_at': now()},
-                    status_only=values.keys() <= {'error'})
+                    status_only=values.keys() <= STATUS_KEYS)
         _runtime.get().transact(step, self, 'update')
 
     # ------------------------------------------------------------------ attributes
