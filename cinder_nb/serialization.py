@@ -49,7 +49,7 @@ try:
 except ImportError:      # optional: the standard library's json does the same, slower
     _orjson = None
 
-from cinder_nb import _bulk_schema, _cinder, _runtime, _validation
+from cinder_nb import _bulk_schema, _cinder, _jsonread, _runtime, _validation
 from cinder_nb.persistence.base import copy_record, copy_record_list, first_versions
 from cinder_nb.persistence.files import write_file
 from cinder_nb.errors import BackendConfigError, CinderNBError, MissingSecret, StateError, shown_name
@@ -335,7 +335,7 @@ def parse(text: str | bytes | dict) -> dict:
             raise StateError(f'State is not JSON-able: {str(exc):.200}') from None
     elif isinstance(text, (str, bytes, bytearray)):
         try:
-            doc = json.loads(text, parse_constant=_no_constant)
+            doc = _jsonread.loads(text, parse_constant=_no_constant)
         except (TypeError, ValueError, RecursionError) as exc:
             raise StateError(f'State is not valid JSON: {str(exc):.200}') from None
         # the depth limit is checked after the schema check (check()): the schema fixes the

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / 'cinder_nb'
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ('foundation', ('cinder_nb._version', 'cinder_nb.errors', 'cinder_nb._secrets', 'cinder_nb._validation',
                     'cinder_nb._statuses', 'cinder_nb._loop', 'cinder_nb._credentials', 'cinder_nb._bulk',
-                    'cinder_nb._bulk_schema')),
+                    'cinder_nb._bulk_schema', 'cinder_nb._jsonread')),
     ('cinder adapter', ('cinder_nb._cinder',)),
     ('drivers and connectors', ('cinder_nb.drivers', 'cinder_nb.ceph')),
     ('persistence', ('cinder_nb.persistence',)),
