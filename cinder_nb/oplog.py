@@ -24,8 +24,11 @@ MAX_RECORDS = 10_000
 _records: 'deque[tuple]' = deque(maxlen=MAX_RECORDS)
 _seq = itertools.count(1)
 _lock = threading.Lock()
-_stack = threading.local()
+#: per thread: (its stack of running operations' seqs, its Thread), made at its first operation
+_local = threading.local()
 _listeners: 'weakref.WeakSet[Any]' = weakref.WeakSet()
+#: whether anyone ever subscribed (until then no operation asks the WeakSet, a Python-level len)
+_listening = False
 LOG = logging.getLogger('cinder_nb')
 
 F = TypeVar('F', bound=Callable[..., Any])
@@ -46,15 +49,18 @@ def operation(name: str) -> Callable[[F], F]:
         @functools.wraps(func)
         def run(self: Any, *args: Any, **kwargs: Any) -> Any:
             seq = next(_seq)
-            stack = _stack.__dict__.setdefault('calls', [])
+            try:
+                stack, thread = _local.state
+            except AttributeError:
+                stack, thread = _local.state = ([], threading.current_thread())
             parent = stack[-1] if stack else None
             stack.append(seq)
             started, t0 = time.time(), time.perf_counter()
-            if _listeners:      # the record of a start is made only for someone to tell
+            if _listening and _listeners:      # the record of a start is made only for someone to tell
                 _notify('operation_started', {'seq': seq, 'operation': name, 'kind': kind,
                                               'resource_id': _rec_id(self), 'backend': _backend_of(self),
                                               'started_at': _utc(started), 'parent': parent,
-                                              'thread': threading.current_thread().name})
+                                              'thread': thread.name})
             error: BaseException | None = None
             result = None
             try:
@@ -68,9 +74,9 @@ def operation(name: str) -> Callable[[F], F]:
                 # kept as a tuple (records() makes the dicts): every operation appends one
                 row = (seq, name, kind, _rec_id(self), _rec_id(result), _backend_of(self), started,
                        time.perf_counter() - t0, None if error is None else _error_text(error), parent,
-                       threading.current_thread().name)
+                       thread.name)
                 _records.append(row)
-                if _listeners:
+                if _listening and _listeners:
                     _notify('operation_ended', _as_record(row))
         return run  # type: ignore[return-value]
     return wrap
@@ -128,13 +134,17 @@ def subscribe(listener: Any) -> None:
 
     Held weakly: a listener that is garbage collected drops out by itself.
     """
+    global _listening
     with _lock:
         _listeners.add(listener)
+        _listening = True
 
 
 def unsubscribe(listener: Any) -> None:
+    global _listening
     with _lock:
         _listeners.discard(listener)
+        _listening = len(_listeners) > 0
 
 
 def clear() -> None:

@@ -63,3 +63,50 @@ def test_listeners_hear_each_operation_and_a_failing_one_breaks_nothing(session)
     gc.collect()
     vol.extend(2)
     assert len(heard) == 2 and vol.size == 2
+
+
+def test_each_thread_has_its_own_nesting_and_its_current_name(session):
+    import threading
+    oplog.clear()
+    lab = cnb.embedded(str(session / 'a'), name='a', local_file_attach_mode='file')
+    threads = [threading.Thread(target=lambda: lab.create_volume(1), name=f'worker-{i}') for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    recs = oplog.records()
+    assert sorted(r['thread'] for r in recs) == ['worker-0', 'worker-1', 'worker-2']
+    assert all(r['parent'] is None and r['ok'] for r in recs)
+    me = threading.current_thread()
+    old = me.name
+    try:
+        lab.create_volume(1)
+        me.name = 'renamed-after-its-first-operation'
+        lab.create_volume(1)
+    finally:
+        me.name = old
+    assert [r['thread'] for r in oplog.records()[3:]] == [old, 'renamed-after-its-first-operation']
+
+
+def test_a_listener_subscribed_again_hears_again(session):
+    lab = cnb.embedded(str(session / 'a'), name='a', local_file_attach_mode='file')
+    heard = []
+
+    class Ear:
+        def operation_started(self, rec):
+            heard.append(('started', rec['operation']))
+
+        def operation_ended(self, rec):
+            heard.append(('ended', rec['operation']))
+
+    ear = Ear()
+    oplog.subscribe(ear)
+    oplog.unsubscribe(ear)
+    lab.create_volume(1)
+    assert heard == []
+    oplog.subscribe(ear)
+    try:
+        lab.create_volume(1)
+    finally:
+        oplog.unsubscribe(ear)
+    assert heard == [('started', 'backend.create_volume'), ('ended', 'backend.create_volume')]
