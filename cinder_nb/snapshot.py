@@ -28,9 +28,9 @@ class Snapshot(NamedResource):
                     'status': 'creating', 'metadata': _validation.str_mapping('metadata', metadata),
                     'driver_data': {}, 'error': None, 'created_at': ts, 'updated_at': ts})
 
-    def _create(self) -> 'Snapshot':
-        """Run the driver for a snapshot already stored as creating (Volume.create_snapshot)."""
-        volume = self.volume
+    def _create(self, volume: Any) -> 'Snapshot':
+        """Run the driver for a snapshot already stored as creating (Volume.create_snapshot,
+        which passes itself: its record was just verified by that compare-and-swap)."""
         conns = volume._open_connection_records()
         # the volume's kept OVO (from its create) has the shape a snapshot's .volume has: lent
         # instead of a new build while it shows the volume's record (else None: built)

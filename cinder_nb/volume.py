@@ -168,7 +168,12 @@ class Volume(NamedResource):
 
     def _open_connection_records(self) -> list[dict]:
         """The records of this volume's connections that are not deleted (what its OVO attaches)."""
-        return [c.record for c in self.connections if c.status != 'deleted']
+        rt = _runtime.get()
+        # none stored for this volume and none held here only: no Connection objects to make
+        # (find() would also drop live ones another process deleted; none of them is open)
+        if not rt.unsaved['connection'] and not rt.persistence.scan('connection', volume_id=self.id):
+            return []
+        return [c.record for c in rt.find('connection', volume_id=self.id) if c.status != 'deleted']
 
     def _kept_volume_ovo(self, keep: bool = False) -> Any:
         """The OVO kept from the create (see Resource._keep_ovo), if it still shows the record;
@@ -310,7 +315,7 @@ class Volume(NamedResource):
             snap.record['volume_size'] = rec['size']
             txn.insert(snap, snap.record)
         _runtime.get().transact(step, self, 'snapshot')
-        return snap._create()
+        return snap._create(self)
 
     @oplog.operation('volume.revert_to_snapshot')
     def revert_to_snapshot(self, snapshot: Snapshot) -> None:

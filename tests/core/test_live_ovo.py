@@ -251,6 +251,26 @@ def test_a_volume_with_a_connection_lends_nothing(filelab, seen):
     snap.delete()
 
 
+def test_a_snapshot_of_a_volume_whose_connection_is_held_here_only_shows_it(filelab, seen):
+    """A connection loaded with save=False is in no store: the snapshot's .volume shows it all the same."""
+    import os
+    import shutil
+
+    import cinder_nb as cnb
+    vol = filelab.create_volume(1)
+    conn = vol.connect({'host': 'h', 'initiator': 'iqn.2026-11.test:h'})
+    text = vol.dumps()
+    conn.disconnect()
+    new_vol, new_conn = 'a0000000-0000-4000-8000-0000000000a1', 'a0000000-0000-4000-8000-0000000000c1'
+    files = os.path.join(filelab.driver.root, 'volumes')
+    shutil.copy(os.path.join(files, f'volume-{vol.id}'), os.path.join(files, f'volume-{new_vol}'))
+    here = cnb.load(text.replace(vol.id, new_vol).replace(conn.id, new_conn), save=False)['volumes'][0]
+    assert [c.id for c in here.connections] == [new_conn]
+    here.create_snapshot()
+    got = seen['create_snapshot'][0]
+    assert [a.id for a in got.volume.volume_attachment] == [new_conn]
+
+
 @pytest.fixture
 def sources(filelab, seen, monkeypatch):
     """[(source OVO, what a driver reading it saw, the source's record)] of each clone."""
