@@ -22,7 +22,9 @@ operation doing only the state work issue 14's floor counts (run_all.FLOOR_PARTS
 check, compare-and-swap insert and outcome write, the new resource's Cinder object, the delete
 lock, the record's removal), with cinder_nb's own parts, around the driver call, on its own
 records (a live Cinder object per resource, kept from its create, as a library keeping live
-objects has). op_floor.py times those parts one by one in a loop, on one warm record; here they
+objects has). Its outcome write stores what the driver reported (as Cinder's volume manager
+stores a model update: provider_location here) and sets it on the kept object, which must show
+the record. op_floor.py times those parts one by one in a loop, on one warm record; here they
 run where an operation runs them: right after other operations' driver calls, on records and
 objects last touched a phase earlier.
 
@@ -33,8 +35,18 @@ the look-up of the volume's current record and of its connections (a volume with
 needs an object that shows them), and each kept object's change set read and its status and
 updated_at brought up to its record. It compares nothing (a scheme that knew, from a counter
 kept on every write, that nothing else changed would add that counter's upkeep): a lower bound.
-Reported: ``floor_median_s`` without the checks (the floor of a library that trusts its kept
-objects), ``floor_checked_median_s`` with them, ``floor_checks_median_s`` the checks alone.
+
+Every operation of cinder_nb's API also owes its bookkeeping, which the floor side runs too,
+timed apart (``book``): its inputs validated (the checks cinder_nb's API makes of the arguments
+this benchmark passes, by the same functions of cinder_nb._validation) and an operation-log row
+(cinder_nb.oplog's fields: what ran, on what, when, how long, the outcome, the enclosing call,
+the thread), the least such a log can be: a counter, a thread-local stack, two clocks, a tuple
+appended to a bounded deque; no listeners, no decorator.
+
+Reported: ``floor_median_s`` without the checks and the bookkeeping (the floor of a library
+that trusts its kept objects and keeps no log), ``floor_checked_median_s`` with the checks,
+``floor_booked_median_s`` with both; ``floor_checks_median_s`` and ``floor_book_median_s``
+each alone.
 
 Phases run N operations each (create N volumes, snapshot each, clone each, delete
 the snapshots, delete clones and volumes), so the state grows to 3N objects.
@@ -46,9 +58,13 @@ Usage: python overhead.py --lib nb|cinderlib --n 300 [--persistence memory|sqlit
 from __future__ import annotations
 
 import argparse
+import collections
+import itertools
 import os
 import sys
 import tempfile
+import threading
+import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -166,6 +182,65 @@ class FloorSide:
         self.checks_s: dict[str, list[float]] = {op: [] for op in OPS}
         #: kept objects the checks found with a change set (a driver set a field on them)
         self.changed = 0
+        #: seconds of each operation's bookkeeping (see _enter), item by item
+        self.book_s: dict[str, list[float]] = {op: [] for op in OPS}
+        from cinder_nb import _validation
+        self.validation = _validation
+        self._rows: collections.deque = collections.deque(maxlen=10_000)
+        self._seq = itertools.count(1)
+        self._calls = threading.local()
+
+    # the bookkeeping any operation of cinder_nb's API owes: its inputs validated (the checks
+    # cinder_nb's API makes of the arguments this benchmark passes, by the same functions) and
+    # an operation-log row (what ran, on what, when, how long, the outcome, the enclosing call,
+    # the thread: cinder_nb.oplog's fields), the least each can be: no listeners, no wrapper
+    def _enter(self, validate) -> tuple:
+        start = clock()
+        if validate is not None:
+            validate()
+        seq = next(self._seq)
+        stack = self._calls.__dict__.setdefault('calls', [])
+        parent = stack[-1] if stack else None
+        stack.append(seq)
+        started = time.time()
+        return seq, parent, started, start, clock() - start
+
+    def _leave(self, op: str, name: str, entry: tuple, obj, result=None) -> None:
+        start = clock()
+        seq, parent, started, began, spent = entry
+        self._calls.calls.pop()
+        self._rows.append((seq, name, obj.KIND, obj.id, None if result is None else result.id, obj.backend_name,
+                           started, start - began, None, parent, threading.current_thread().name))
+        self.book_s[op].append(spent + clock() - start)
+
+    def _new_volume_inputs(self, pool_name=None, extra_specs=None, qos_specs=None) -> None:
+        v = self.validation
+        v.size('size', 1)
+        v.text('name', None)
+        v.text('description', None, max_len=4096)
+        self.lab._check_pool(pool_name)
+        for flag in (False, False):             # multiattach, bootable
+            isinstance(flag, bool)
+        v.str_mapping('extra_specs', extra_specs)
+        v.str_mapping('qos_specs', qos_specs)
+        v.str_mapping('metadata', None)
+
+    def _snapshot_inputs(self) -> None:
+        v = self.validation
+        v.text('name', None)
+        v.text('description', None, max_len=4096)
+        v.str_mapping('metadata', None)
+
+    def _outcome(self, obj, ovo, model) -> None:
+        """The outcome write: status, and what the driver reported (stored as Cinder's volume
+        manager stores a model update, and shown by the kept object, which must show the record)."""
+        if model:
+            obj._set(status='available', driver_data=dict(model))
+            for key, value in model.items():
+                setattr(ovo, key, value)
+        else:
+            obj._set(status='available')
+        self.cinder.refresh_in_place(ovo, obj.record)
 
     def _checks(self, op: str, vol, shown) -> None:
         """The least a check of kept objects does before they go to the driver (see the module
@@ -201,19 +276,21 @@ class FloorSide:
     # timed: the compare-and-swap insert the floor counts needs it
     def create(self):
         start = clock()
+        entry = self._enter(self._new_volume_inputs)
         vol = self._volume()
         self.lab._check_capacity(vol.pool_name, 1, 'floor')
         self.rt.transact(lambda txn: txn.insert(vol, vol.record), vol, 'floor')
         ovo = self.cinder.volume_ovo(vol.record)
-        self.driver.create_volume(ovo)
-        vol._set(status='available')
+        self._outcome(vol, ovo, self.driver.create_volume(ovo))
         self.checks_s['create'].append(0.0)
+        self._leave('create', 'backend.create_volume', entry, vol)
         return clock() - start, (vol, ovo)
 
     def snapshot(self, handle):
         from cinder_nb._resource import now
         vol, vol_ovo = handle
         start = clock()
+        entry = self._enter(self._snapshot_inputs)
         ts = now()
         snap = self.Snapshot({'id': str(uuid.uuid4()), 'backend': vol.backend_name, 'volume_id': vol.id,
                               'volume_size': vol.size, 'name': '', 'description': '', 'status': 'creating',
@@ -221,13 +298,14 @@ class FloorSide:
         self._insert_child(vol, snap)
         self._checks('snapshot', vol, [(vol_ovo, vol.record)])
         ovo = self.cinder.snapshot_ovo(snap.record, vol_ovo)
-        self.driver.create_snapshot(ovo)
-        snap._set(status='available')
+        self._outcome(snap, ovo, self.driver.create_snapshot(ovo))
+        self._leave('snapshot', 'volume.create_snapshot', entry, vol, snap)
         return clock() - start, (snap, ovo)
 
     def clone(self, handle):
         src, src_ovo = handle
         start = clock()
+        entry = self._enter(lambda: self._new_volume_inputs(src.pool_name, src.extra_specs, src.qos_specs))
         new = self._volume()
         new.record['source_volid'] = src.id
         self.lab._check_capacity(new.pool_name, 1, 'floor')
@@ -235,18 +313,21 @@ class FloorSide:
             self._insert_child(src, new)
             self._checks('clone', src, [(src_ovo, src.record)])
             ovo = self.cinder.volume_ovo(new.record)
-            self.driver.create_cloned_volume(ovo, src_ovo)
-        new._set(status='available')
+            model = self.driver.create_cloned_volume(ovo, src_ovo)
+        self._outcome(new, ovo, model)
+        self._leave('clone', 'volume.clone', entry, src, new)
         return clock() - start, (new, ovo)
 
     def _delete(self, obj, call, vol, shown) -> float:
         start = clock()
+        entry = self._enter(None)
         obj._set(status='deleting')
         self._checks(f'delete_{obj.KIND}', vol, shown)
         with obj._delete_lock():
             call()
         self.rt.forget(obj)
         self.cinder.remove_resource_locks(obj.KIND, obj.id, self.driver)
+        self._leave(f'delete_{obj.KIND}', f'{obj.KIND}.delete', entry, obj)
         return clock() - start
 
     def delete_snapshot(self, handle):
@@ -339,6 +420,7 @@ def run(lib: str, n: int, persistence: str, work: str, warmup: int = 10) -> dict
         side_b.call_times[op].clear()
         if 'floor' in sides:
             sides['floor'].checks_s[op].clear()
+            sides['floor'].book_s[op].clear()
     if 'floor' in sides:
         sides['floor'].changed = 0
     cycle(n, record=True)
@@ -351,11 +433,13 @@ def run(lib: str, n: int, persistence: str, work: str, warmup: int = 10) -> dict
                              'raw_call_median_s': median(side_b.call_times[op]),
                              'samples': len(lib_t)}
         if times[op].get('floor'):
-            checked, checks = times[op]['floor'], sides['floor'].checks_s[op]
-            assert len(checks) == len(checked), (op, len(checks), len(checked))
-            result['ops'][op].update(floor_median_s=median([t - c for t, c in zip(checked, checks)]),
-                                     floor_checked_median_s=median(checked),
-                                     floor_checks_median_s=median(checks))
+            full, checks, book = times[op]['floor'], sides['floor'].checks_s[op], sides['floor'].book_s[op]
+            assert len(checks) == len(full) == len(book), (op, len(checks), len(full), len(book))
+            result['ops'][op].update(floor_median_s=median([t - c - b for t, c, b in zip(full, checks, book)]),
+                                     floor_checked_median_s=median([t - b for t, b in zip(full, book)]),
+                                     floor_checks_median_s=median(checks),
+                                     floor_booked_median_s=median(full),
+                                     floor_book_median_s=median(book))
     return result
 
 
