@@ -113,3 +113,11 @@ def test_a_state_document_parses_to_what_json_loads_makes_of_it():
     # NaN is still refused by the state parser, on the path orjson hands back
     with pytest.raises(StateError, match='not valid JSON'):
         serialization.parse(text.replace('"volumes": []', '"volumes": [NaN]'))
+
+
+def test_without_orjson_the_standard_library_reads_everything(monkeypatch):
+    # bench/run.sh's cinderlib venv imports cinder_nb (for the embedded driver) without orjson
+    monkeypatch.setattr(_jsonread, '_orjson', None)
+    assert _jsonread.fast_loads(b'[1]') is _jsonread.MISS
+    for text in EDGES:
+        _check(text)
