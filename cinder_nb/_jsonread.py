@@ -1,7 +1,7 @@
 """JSON text read exactly as ``json.loads`` reads it, by orjson wherever that gives the same.
 
-orjson reads a large document 2-3x faster than the standard library (bench/state_scale.py:
-a 10k-volume state in 18 instead of 33 ms) and agrees with it on every value but one: an
+orjson reads a document up to twice as fast as the standard library (a 10k-volume state in
+18 instead of 33 ms; not one beyond ORJSON_MAX_CHARS, for memory) and agrees with it on every value but one: an
 integer beyond 64 bits, which it reads as a float. What it refuses (NaN, Infinity, a lone
 surrogate, a number beyond a double, text that is not UTF-8, nesting past its limit) goes to
 ``json.loads``, whose answer or error is the caller's as before. One difference remains:
@@ -17,6 +17,12 @@ try:
     import orjson as _orjson
 except ImportError:     # bench/run.sh's cinderlib venv loads the embedded driver's package without it
     _orjson = None      # type: ignore[assignment]
+
+#: the longest text loads() hands orjson: orjson makes each dict with room to spare (a volume
+#: record's 632 bytes against json.loads' 464), which at 100k volumes (54 MB of text, parsed in
+#: 175 ms against 226) held 27 MiB more at the peak of dumps+load, the measure issue 14 misses
+#: on memory; below this a state document is parsed faster at no cost that matters
+ORJSON_MAX_CHARS = 16 << 20
 
 #: what fast_loads() answers when orjson cannot be trusted with the text
 MISS: Any = object()
@@ -40,8 +46,25 @@ def fast_loads(raw: bytes | bytearray) -> Any:
 def loads(text: str | bytes | bytearray, parse_constant: Callable[[str], Any] | None = None) -> Any:
     """``json.loads(text, parse_constant=parse_constant)``, through orjson where it gives the
     same (orjson refuses NaN and Infinity, so parse_constant is asked only on the slow path)."""
-    raw = text.encode('utf-8', 'surrogatepass') if isinstance(text, str) else text
-    found = fast_loads(raw)
+    if not isinstance(text, str):
+        found = fast_loads(text)
+    elif _orjson is None or len(text) > ORJSON_MAX_CHARS or _long_digit_run(text):
+        found = MISS
+    else:       # orjson reads a str's own UTF-8 (no copy of a large document made here)
+        try:
+            found = _orjson.loads(text)
+        except _orjson.JSONDecodeError:
+            found = MISS
     if found is not MISS:
         return found
     return json.loads(text, parse_constant=parse_constant)
+
+
+def _long_digit_run(text: str, chunk: int = 1 << 20) -> bool:
+    """Whether text has 19 digits in a row, searched a MiB at a time (each piece overlapping
+    the last by 18 characters): never a second copy of the whole text in memory."""
+    for start in range(0, len(text), chunk):
+        piece = text[max(0, start - 18):start + chunk].encode('utf-8', 'surrogatepass')
+        if _NINETEEN_DIGITS in piece.translate(_DIGITS_TO_ZERO):
+            return True
+    return False

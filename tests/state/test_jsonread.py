@@ -121,3 +121,15 @@ def test_without_orjson_the_standard_library_reads_everything(monkeypatch):
     assert _jsonread.fast_loads(b'[1]') is _jsonread.MISS
     for text in EDGES:
         _check(text)
+
+
+def test_long_texts_and_digit_runs_across_pieces_go_to_json_loads(monkeypatch):
+    calls = []
+    real = json.loads
+    monkeypatch.setattr(_jsonread.json, 'loads', lambda *a, **k: calls.append(1) or real(*a, **k))
+    # 19 digits across the border of two 1 MiB pieces: still found, still read as an int
+    text = '[' + ' ' * ((1 << 20) - 10) + '1234567890123456789012]'
+    assert _jsonread.loads(text) == [1234567890123456789012] and calls == [1]
+    assert _jsonread.loads('[1, 2]') == [1, 2] and calls == [1]
+    monkeypatch.setattr(_jsonread, 'ORJSON_MAX_CHARS', 4)
+    assert _jsonread.loads('[1, 2]') == [1, 2] and calls == [1, 1]
