@@ -1,12 +1,13 @@
 """JSON text read exactly as ``json.loads`` reads it, by orjson wherever that gives the same.
 
 orjson reads a document up to twice as fast as the standard library (a 10k-volume state in
-18 instead of 33 ms; not one beyond ORJSON_MAX_CHARS, for memory) and agrees with it on every value but one: an
-integer beyond 64 bits, which it reads as a float. What it refuses (NaN, Infinity, a lone
-surrogate, a number beyond a double, text that is not UTF-8, nesting past its limit) goes to
-``json.loads``, whose answer or error is the caller's as before. One difference remains:
-orjson reads nesting up to 1024 levels wherever it is called, json.loads as deep as the
-interpreter's recursion limit leaves room for (fewer levels from deep in a stack).
+18 instead of 33 ms; a text beyond ORJSON_MAX_CHARS is not given to it, for memory) and agrees
+with it on every value but one: an integer beyond 64 bits, which it reads as a float. What it
+refuses (NaN, Infinity, a lone surrogate, a number beyond a double, text that is not UTF-8,
+nesting past its limit) goes to ``json.loads``, whose answer or error is the caller's as
+before. One difference remains: orjson reads nesting up to 1024 levels wherever it is called,
+json.loads as deep as the interpreter's recursion limit leaves room for (fewer levels from deep
+in a stack).
 """
 from __future__ import annotations
 
