@@ -63,6 +63,16 @@ class Resource:
         """A deep copy with every secret replaced: what may leave the process."""
         return redact(self._rec)
 
+    def _replace_record(self, record: dict, version: int | None = None) -> None:
+        """Take record (read from the store or a loaded document) in place of this object's
+        record, at version when given: one change of what its Cinder objects show (_shape),
+        since nothing says which fields differ."""
+        self._rec.clear()
+        self._rec.update(record)
+        if version is not None:
+            self._version = version
+        self._shape += 1
+
     id = field('id')
     status = field('status')
     backend_name = field('backend')

@@ -189,11 +189,7 @@ class Runtime:
         live = self.live[kind].get(record['id'])
         if live is not None:
             if record['id'] not in self.unsaved[kind] and live._version != version:
-                merged = unredact(copy_record(record) if shared else record, live.record)
-                live.record.clear()
-                live.record.update(merged)
-                live._version = version
-                live._shape += 1
+                live._replace_record(unredact(copy_record(record) if shared else record, live.record), version)
             return live
         obj = _CLASSES[kind](copy_record(record) if shared else record, version)
         self.live[kind][obj.id] = obj
@@ -228,11 +224,7 @@ class Runtime:
                 raise NotFound(kind, ident, 'Another process sharing this state deleted it.')
             record, version = found
             if version != obj._version:
-                merged = unredact(record, obj.record)
-                obj.record.clear()
-                obj.record.update(merged)
-                obj._version = version
-                obj._shape += 1
+                obj._replace_record(unredact(record, obj.record), version)
             self.live[kind][ident] = obj
 
     def find(self, kind: str, backend: str | None = None, volume_id: str | None = None) -> list:
@@ -438,10 +430,7 @@ class Txn:
         """Bring the objects read up to the records read (a stale object learns the news)."""
         for obj, rec, version in self.seen.values():
             if version != ANY and rec is not obj.record:
-                obj.record.clear()
-                obj.record.update(rec)
-                obj._version = version
-                obj._shape += 1
+                obj._replace_record(rec, version)
 
     def applied(self, versions: list[int]) -> None:
         self.refresh_read()

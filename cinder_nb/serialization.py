@@ -886,9 +886,7 @@ def _load(text: str | bytes | dict, save: bool, secrets: dict | None) -> dict:
             for _, full in records[key]:
                 obj = live.get(full['id'])
                 if obj is not None:
-                    obj.record.clear()
-                    obj.record.update(full)
-                    obj._shape += 1
+                    obj._replace_record(full)
                 else:
                     obj = make(full)
                 objs.append(obj)
