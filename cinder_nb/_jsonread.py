@@ -19,7 +19,7 @@ try:
 except ImportError:     # bench/run.sh's cinderlib venv loads the embedded driver's package without it
     _orjson = None      # type: ignore[assignment]
 
-#: the longest text loads() hands orjson: orjson makes each dict with room to spare (a volume
+#: the longest text fast_loads() hands orjson: orjson makes each dict with room to spare (a volume
 #: record's 632 bytes against json.loads' 464), which at 100k volumes (54 MB of text, parsed in
 #: 175 ms against 226) held 27 MiB more at the peak of dumps+load, the measure issue 14 misses
 #: on memory; below this a state document is parsed faster at no cost that matters
@@ -34,12 +34,14 @@ _NINETEEN_DIGITS = b'0' * 19
 _DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
 
 
-def fast_loads(raw: bytes | bytearray) -> Any:
-    """orjson.loads(raw) where it reads what json.loads reads; MISS where it may not or refuses."""
-    if _orjson is None or _NINETEEN_DIGITS in raw.translate(_DIGITS_TO_ZERO):
+def fast_loads(text: str | bytes | bytearray) -> Any:
+    """orjson.loads(text) where it reads what json.loads reads; MISS where it may not (19 digits
+    in a row), where it refuses, and for a text beyond ORJSON_MAX_CHARS. A str goes to orjson as
+    it is: orjson reads its own UTF-8, no copy of a large document is made here."""
+    if _orjson is None or len(text) > ORJSON_MAX_CHARS or _long_digit_run(text):
         return MISS
     try:
-        return _orjson.loads(raw)
+        return _orjson.loads(text)
     except _orjson.JSONDecodeError:
         return MISS
 
@@ -47,23 +49,17 @@ def fast_loads(raw: bytes | bytearray) -> Any:
 def loads(text: str | bytes | bytearray, parse_constant: Callable[[str], Any] | None = None) -> Any:
     """``json.loads(text, parse_constant=parse_constant)``, through orjson where it gives the
     same (orjson refuses NaN and Infinity, so parse_constant is asked only on the slow path)."""
-    if not isinstance(text, str):
-        found = fast_loads(text)
-    elif _orjson is None or len(text) > ORJSON_MAX_CHARS or _long_digit_run(text):
-        found = MISS
-    else:       # orjson reads a str's own UTF-8 (no copy of a large document made here)
-        try:
-            found = _orjson.loads(text)
-        except _orjson.JSONDecodeError:
-            found = MISS
+    found = fast_loads(text)
     if found is not MISS:
         return found
     return json.loads(text, parse_constant=parse_constant)
 
 
-def _long_digit_run(text: str, chunk: int = 1 << 20) -> bool:
-    """Whether text has 19 digits in a row, searched a MiB at a time (each piece overlapping
-    the last by 18 characters): never a second copy of the whole text in memory."""
+def _long_digit_run(text: str | bytes | bytearray, chunk: int = 1 << 20) -> bool:
+    """Whether text has 19 digits in a row; a str is searched a MiB at a time (each piece
+    overlapping the last by 18 characters), never encoded whole."""
+    if not isinstance(text, str):
+        return _NINETEEN_DIGITS in text.translate(_DIGITS_TO_ZERO)
     for start in range(0, len(text), chunk):
         piece = text[max(0, start - 18):start + chunk].encode('utf-8', 'surrogatepass')
         if _NINETEEN_DIGITS in piece.translate(_DIGITS_TO_ZERO):

@@ -540,8 +540,7 @@ def _decode(data: str | bytes) -> Any:
     """A row's text (or its UTF-8 bytes, as CAST(data AS BLOB) gives them: orjson reads those
     without a str made and encoded again) as json.loads reads it, by orjson where that gives
     the same (_jsonread.fast_loads)."""
-    raw = data.encode('utf-8', 'surrogatepass') if isinstance(data, str) else data
-    found = _jsonread.fast_loads(raw)
+    found = _jsonread.fast_loads(data)
     if found is not _jsonread.MISS:
         return found
     if isinstance(data, bytes):
